@@ -1,0 +1,211 @@
+//! Commands and their flags (clap), and dispatch.
+
+mod diagnostics;
+mod show;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use meshsim::config::{LoadOptions, LoadedConfig, Severity, load_paths};
+
+/// Exit code: success.
+const OK: u8 = 0;
+/// Exit code: bad input or usage.
+const BAD_INPUT: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "meshsim",
+    version,
+    about = "Rehearse an App Mesh rollout on a laptop: a deterministic mesh simulator",
+    after_help = "Exit codes: 0 success, 1 a scenario's expectations failed, 2 bad input or usage."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check App Mesh configuration files (API JSON, CloudFormation, Kubernetes).
+    #[command(after_help = "Examples:
+  meshsim validate scenarios/ordering/mesh.yaml
+  meshsim validate walkthrough/*.json --var NAMESPACE_NAME=color.local --var DNS_HOSTNAME=color.local
+  meshsim validate stack.yaml --param ProjectName=howto --lenient
+  meshsim validate route.json --partial
+
+Files given together form one mesh: references resolve across all of them.
+Exit code 0 if every file is valid, 2 if any is invalid or unreadable.")]
+    Validate(LoadArgs),
+    /// Print the resolved mesh graph: gateway -> virtual service -> router -> routes -> nodes.
+    #[command(after_help = "Examples:
+  meshsim show scenarios/ordering/mesh.yaml
+  meshsim show mesh.yaml --format dot | dot -Tsvg > mesh.svg
+  meshsim show mesh.yaml --format json")]
+    Show {
+        #[command(flatten)]
+        load: LoadArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+/// Flags shared by every command that loads App Mesh files.
+#[derive(Args, Debug)]
+struct LoadArgs {
+    /// App Mesh files: API/CLI JSON, CloudFormation (YAML or JSON), Kubernetes manifests.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Value for a `$NAME` / `${NAME}` placeholder in shell-template files.
+    #[arg(long = "var", value_name = "K=V", value_parser = key_value)]
+    vars: Vec<(String, String)>,
+    /// Value for a CloudFormation parameter (or an `Fn::ImportValue` export).
+    #[arg(long = "param", value_name = "K=V", value_parser = key_value)]
+    params: Vec<(String, String)>,
+    /// Accept real-world quirks (keys in the wrong case) with a warning.
+    #[arg(long)]
+    lenient: bool,
+    /// Validate a fragment: references to resources not given become warnings.
+    #[arg(long)]
+    partial: bool,
+    /// Mesh for resources that name none (spec-only bodies, routes without meshName).
+    #[arg(long, value_name = "NAME")]
+    mesh: Option<String>,
+    /// How to print diagnostics: `human` (with source snippets) or `short` (one line each).
+    #[arg(long, value_enum, default_value_t = DiagnosticStyle::Human)]
+    diagnostics: DiagnosticStyle,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    /// Indented tree.
+    Text,
+    /// Graphviz.
+    Dot,
+    /// JSON, for tools.
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DiagnosticStyle {
+    /// Message, source snippet and help.
+    Human,
+    /// `file:line:col: severity[code]: message (at path)`.
+    Short,
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected K=V, found `{s}`")),
+    }
+}
+
+impl LoadArgs {
+    fn load(&self) -> LoadedConfig {
+        let opts = LoadOptions {
+            vars: self.vars.iter().cloned().collect::<BTreeMap<_, _>>(),
+            params: self.params.iter().cloned().collect(),
+            lenient: self.lenient,
+            partial: self.partial,
+            mesh: self.mesh.clone(),
+        };
+        load_paths(&self.files, &opts)
+    }
+}
+
+/// Parses the command line and runs the command.
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { BAD_INPUT } else { OK });
+        }
+    };
+    match cli.command {
+        Command::Validate(args) => validate(&args),
+        Command::Show { load, format } => {
+            let loaded = load.load();
+            diagnostics::print(&loaded, load.diagnostics);
+            if !loaded.is_valid() {
+                eprintln!("{}", failure_summary(&loaded));
+                return ExitCode::from(BAD_INPUT);
+            }
+            let out = match format {
+                Format::Text => show::text(&loaded),
+                Format::Dot => show::dot(&loaded),
+                Format::Json => show::json(&loaded),
+            };
+            print!("{out}");
+            ExitCode::from(OK)
+        }
+    }
+}
+
+fn validate(args: &LoadArgs) -> ExitCode {
+    let loaded = args.load();
+    for report in &loaded.files {
+        let file = loaded.sources.get(report.file);
+        let errors = loaded
+            .diagnostics_of(report.file)
+            .filter(|d| d.severity == Severity::Error)
+            .count();
+        let warnings = loaded
+            .diagnostics_of(report.file)
+            .filter(|d| d.severity == Severity::Warning)
+            .count();
+        let status = match (errors, warnings) {
+            (0, 0) => "ok".to_string(),
+            (0, w) => format!("ok, {}", plural(w, "warning", "warnings")),
+            (e, 0) => format!("INVALID, {}", plural(e, "error", "errors")),
+            (e, w) => format!(
+                "INVALID, {}, {}",
+                plural(e, "error", "errors"),
+                plural(w, "warning", "warnings")
+            ),
+        };
+        let syntax = report.syntax.map(|s| format!(" ({s})")).unwrap_or_default();
+        let mut parts: Vec<String> = report
+            .counts
+            .iter()
+            .map(|(kind, n)| {
+                let (one, many) = kind.words();
+                plural(*n, one, many)
+            })
+            .collect();
+        if parts.is_empty() {
+            parts.push("no App Mesh resources".into());
+        }
+        if report.skipped > 0 {
+            parts.push(format!("{} skipped (not App Mesh)", report.skipped));
+        }
+        println!("{}: {status}{syntax}: {}", file.name(), parts.join(", "));
+    }
+    diagnostics::print(&loaded, args.diagnostics);
+    if loaded.is_valid() {
+        ExitCode::from(OK)
+    } else {
+        eprintln!("{}", failure_summary(&loaded));
+        ExitCode::from(BAD_INPUT)
+    }
+}
+
+fn failure_summary(loaded: &LoadedConfig) -> String {
+    let n = loaded.diagnostics.count(Severity::Error);
+    format!(
+        "meshsim: {} in the input; nothing was run",
+        plural(n, "error", "errors")
+    )
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}

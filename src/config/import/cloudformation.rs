@@ -1,0 +1,396 @@
+//! CloudFormation templates (`AWS::AppMesh::*` resources), YAML or JSON.
+//!
+//! Intrinsics are evaluated first (see [`super::intrinsics`]); then the spec's PascalCase
+//! keys, with CloudFormation's irregular spellings (`DNS`, `TLS`, `AWSCloudMap`, `HTTP2`, ...),
+//! are rewritten to the API's camelCase. A key CloudFormation would reject for its case
+//! (`maxServerErrors` inside `OutlierDetection`, seen in a real walkthrough) is an error, or a
+//! warning under `--lenient`.
+
+use std::collections::BTreeMap;
+
+use super::RawResource;
+use super::intrinsics::{Context, Failed};
+use crate::config::diagnostic::{Diagnostics, suggest};
+use crate::config::model::ResourceKind;
+use crate::config::placeholders::{Substitution, Vars};
+use crate::config::source::{FileId, Loc, Located};
+use crate::config::tree::{Key, Node, Value, join_index, join_key};
+
+/// Options the CloudFormation importer takes from the command line.
+pub(crate) struct CfnOptions<'a> {
+    pub vars: &'a Vars,
+    pub params: &'a BTreeMap<String, String>,
+    pub lenient: bool,
+}
+
+/// The property that names a resource of an App Mesh type.
+pub(crate) fn name_property(ty: &str) -> Option<&'static str> {
+    Some(match ty {
+        "AWS::AppMesh::Mesh" => "MeshName",
+        "AWS::AppMesh::VirtualService" => "VirtualServiceName",
+        "AWS::AppMesh::VirtualNode" => "VirtualNodeName",
+        "AWS::AppMesh::VirtualRouter" => "VirtualRouterName",
+        "AWS::AppMesh::Route" => "RouteName",
+        "AWS::AppMesh::VirtualGateway" => "VirtualGatewayName",
+        "AWS::AppMesh::GatewayRoute" => "GatewayRouteName",
+        _ => return None,
+    })
+}
+
+fn kind_of(ty: &str) -> Option<ResourceKind> {
+    Some(match ty {
+        "AWS::AppMesh::Mesh" => ResourceKind::Mesh,
+        "AWS::AppMesh::VirtualService" => ResourceKind::VirtualService,
+        "AWS::AppMesh::VirtualNode" => ResourceKind::VirtualNode,
+        "AWS::AppMesh::VirtualRouter" => ResourceKind::VirtualRouter,
+        "AWS::AppMesh::Route" => ResourceKind::Route,
+        "AWS::AppMesh::VirtualGateway" => ResourceKind::VirtualGateway,
+        "AWS::AppMesh::GatewayRoute" => ResourceKind::GatewayRoute,
+        _ => return None,
+    })
+}
+
+/// Keys CloudFormation spells in capitals (API spelling on the left).
+const IRREGULAR: &[(&str, &str)] = &[
+    ("dns", "DNS"),
+    ("tls", "TLS"),
+    ("acm", "ACM"),
+    ("sds", "SDS"),
+    ("grpc", "GRPC"),
+    ("http", "HTTP"),
+    ("http2", "HTTP2"),
+    ("tcp", "TCP"),
+    ("awsCloudMap", "AWSCloudMap"),
+];
+
+/// The API spelling of a CloudFormation key.
+fn api_key(cfn: &str) -> String {
+    if let Some((api, _)) = IRREGULAR.iter().find(|(_, c)| *c == cfn) {
+        return api.to_string();
+    }
+    if cfn.len() > 1
+        && cfn
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    {
+        return cfn.to_ascii_lowercase();
+    }
+    let mut out = cfn.to_string();
+    if let Some(first) = out.get_mut(..1) {
+        first.make_ascii_lowercase();
+    }
+    out
+}
+
+/// The CloudFormation spelling of an API key.
+fn cfn_key(api: &str) -> String {
+    if let Some((_, cfn)) = IRREGULAR.iter().find(|(a, _)| *a == api) {
+        return cfn.to_string();
+    }
+    let mut out = api.to_string();
+    if let Some(first) = out.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    out
+}
+
+/// Imports the App Mesh resources of a template. Returns them and how many other resources
+/// were skipped.
+pub(crate) fn import(
+    doc: &Node,
+    file: FileId,
+    stem: &str,
+    opts: &CfnOptions<'_>,
+    diags: &mut Diagnostics,
+) -> (Vec<RawResource>, usize) {
+    let mut ctx = Context::new(file, stem.to_string());
+    for (k, v) in opts.params {
+        ctx.imports.insert(k.clone(), v.clone());
+    }
+    if let Some(params) = doc.get("Parameters").and_then(Node::as_map) {
+        for (k, decl) in params {
+            let value = match opts.params.get(&k.name) {
+                Some(v) => Some(Node::string(v.clone(), k.span)),
+                None => decl.get("Default").cloned(),
+            };
+            ctx.params.insert(k.name.clone(), value);
+        }
+    }
+    if let Some(conds) = doc.get("Conditions").and_then(Node::as_map) {
+        for (k, v) in conds {
+            ctx.conditions.insert(k.name.clone(), v);
+        }
+    }
+    ctx.mappings = doc.get("Mappings");
+    let Some(resources) = doc.get("Resources").and_then(Node::as_map) else {
+        diags.error(
+            "missing-field",
+            &Loc::new(file, doc.span, ""),
+            "CloudFormation template has no `Resources` mapping",
+        );
+        return (Vec::new(), 0);
+    };
+    for (k, r) in resources {
+        let ty = r
+            .get("Type")
+            .and_then(Node::scalar_text)
+            .unwrap_or_default()
+            .to_string();
+        ctx.resources
+            .insert(k.name.clone(), (ty, r.get("Properties")));
+    }
+
+    let mut out = Vec::new();
+    let mut skipped = 0;
+    for (logical, r) in resources {
+        let rpath = format!("Resources.{}", logical.written);
+        let ty = r
+            .get("Type")
+            .and_then(Node::scalar_text)
+            .unwrap_or_default();
+        let Some(kind) = kind_of(ty) else {
+            if ty.starts_with("AWS::AppMesh::") {
+                diags.error(
+                    "unknown-kind",
+                    &Loc::new(file, r.span, join_key(&rpath, "Type")),
+                    format!("`{ty}` is not an App Mesh resource type"),
+                );
+            } else {
+                skipped += 1;
+            }
+            continue;
+        };
+        if let Some(cond) = r.get("Condition").and_then(Node::scalar_text) {
+            let probe = Node::plain("", r.span);
+            let test = Node {
+                value: Value::Map(vec![(
+                    Key {
+                        name: "Condition".into(),
+                        written: "Condition".into(),
+                        span: r.span,
+                    },
+                    Node::plain(cond, r.span),
+                )]),
+                ..probe
+            };
+            match ctx.eval(&test, &rpath, diags) {
+                Ok(Some(v)) if v.scalar_text() == Some("false") => continue,
+                Ok(_) => {}
+                Err(Failed) => continue,
+            }
+        }
+        let Some(props) = r.get("Properties") else {
+            diags.error(
+                "missing-field",
+                &Loc::new(file, logical.span, rpath.clone()),
+                format!("{kind} `{}` has no Properties", logical.written),
+            );
+            continue;
+        };
+        let ppath = join_key(&rpath, "Properties");
+        let mut props = props.clone();
+        let mut sub = Substitution::new(opts.vars, file);
+        sub.skip_key = Some("Fn::Sub");
+        sub.skip_tag = Some("Sub");
+        sub.apply(&mut props, &ppath, diags);
+        let Ok(Some(props)) = ctx.eval(&props, &ppath, diags) else {
+            continue;
+        };
+        if let Some(raw) = resource(kind, &logical.name, &props, file, &ppath, opts, diags) {
+            out.push(raw);
+        }
+    }
+    (out, skipped)
+}
+
+/// One evaluated App Mesh resource's Properties.
+fn resource(
+    kind: ResourceKind,
+    logical: &str,
+    props: &Node,
+    file: FileId,
+    ppath: &str,
+    opts: &CfnOptions<'_>,
+    diags: &mut Diagnostics,
+) -> Option<RawResource> {
+    let name_prop = match kind {
+        ResourceKind::Mesh => "MeshName",
+        ResourceKind::VirtualService => "VirtualServiceName",
+        ResourceKind::VirtualNode => "VirtualNodeName",
+        ResourceKind::VirtualRouter => "VirtualRouterName",
+        ResourceKind::Route => "RouteName",
+        ResourceKind::VirtualGateway => "VirtualGatewayName",
+        ResourceKind::GatewayRoute => "GatewayRouteName",
+    };
+    let parent_prop = match kind {
+        ResourceKind::Route => Some("VirtualRouterName"),
+        ResourceKind::GatewayRoute => Some("VirtualGatewayName"),
+        _ => None,
+    };
+    let mut allowed = vec!["MeshName", "MeshOwner", "Spec", "Tags", name_prop];
+    allowed.extend(parent_prop);
+    let Some(entries) = props.as_map() else {
+        diags.error(
+            "type",
+            &Loc::new(file, props.span, ppath),
+            format!(
+                "expected Properties (a mapping), found {}",
+                props.describe()
+            ),
+        );
+        return None;
+    };
+    for (k, _) in entries {
+        if !allowed.contains(&k.name.as_str()) {
+            diags
+                .error(
+                    "unknown-field",
+                    &Loc::new(file, k.span, join_key(ppath, &k.written)),
+                    format!("unknown property `{}` of AWS::AppMesh::{kind}", k.written),
+                )
+                .help =
+                suggest(&k.name, allowed.iter().copied()).map(|s| format!("did you mean `{s}`?"));
+        }
+    }
+    let text_of = |key: &str, diags: &mut Diagnostics| -> Option<Located<String>> {
+        let (k, v) = props.entry(key)?;
+        let p = join_key(ppath, &k.written);
+        match v.scalar_text() {
+            Some(s) => Some(Located::new(s.to_string(), Loc::new(file, v.span, p))),
+            None => {
+                diags.error(
+                    "type",
+                    &Loc::new(file, v.span, p),
+                    format!("expected a name (a string), found {}", v.describe()),
+                );
+                None
+            }
+        }
+    };
+    let mesh = text_of("MeshName", diags);
+    if mesh.is_none() && props.get("MeshName").is_none() {
+        diags.error(
+            "missing-field",
+            &Loc::new(file, props.span, ppath),
+            format!("AWS::AppMesh::{kind} is missing required property `MeshName`"),
+        );
+    }
+    // CloudFormation generates a name when the property is absent; the logical id stands in.
+    let name = text_of(name_prop, diags).or_else(|| {
+        Some(Located::new(
+            logical.to_string(),
+            Loc::new(file, props.span, ppath),
+        ))
+    });
+    let parent = parent_prop.and_then(|p| {
+        let v = text_of(p, diags);
+        if v.is_none() && props.get(p).is_none() {
+            diags.error(
+                "missing-field",
+                &Loc::new(file, props.span, ppath),
+                format!("AWS::AppMesh::{kind} is missing required property `{p}`"),
+            );
+        }
+        v
+    });
+    let spec = match props.entry("Spec") {
+        Some((k, s)) => {
+            let spath = join_key(ppath, &k.written);
+            Some((to_api_spelling(s, file, &spath, opts.lenient, diags), spath))
+        }
+        None if kind == ResourceKind::Mesh => None,
+        None => {
+            diags.error(
+                "missing-field",
+                &Loc::new(file, props.span, ppath),
+                format!("AWS::AppMesh::{kind} is missing required property `Spec`"),
+            );
+            return None;
+        }
+    };
+    Some(RawResource {
+        kind,
+        name,
+        mesh,
+        parent,
+        spec,
+        at: Loc::new(file, props.span, ppath),
+        numeric_strings: true,
+    })
+}
+
+/// Rewrites keys to the API's spelling, flagging keys CloudFormation would reject for case.
+fn to_api_spelling(
+    node: &Node,
+    file: FileId,
+    path: &str,
+    lenient: bool,
+    diags: &mut Diagnostics,
+) -> Node {
+    let value = match &node.value {
+        Value::Scalar(..) => return node.clone(),
+        Value::Seq(items) => Value::Seq(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, n)| to_api_spelling(n, file, &join_index(path, i), lenient, diags))
+                .collect(),
+        ),
+        Value::Map(entries) => Value::Map(
+            entries
+                .iter()
+                .map(|(k, v)| {
+                    let kpath = join_key(path, &k.written);
+                    let api = api_key(&k.name);
+                    let expected = cfn_key(&api);
+                    if expected != k.name {
+                        let loc = Loc::new(file, k.span, kpath.clone());
+                        let msg = format!("CloudFormation spells this key `{expected}`, not `{}`", k.written);
+                        if lenient {
+                            diags.warning("casing", &loc, format!("{msg} (accepted by --lenient)"));
+                        } else {
+                            diags.error("casing", &loc, msg).help = Some(format!(
+                                "write `{expected}` (CloudFormation rejects other spellings), or pass --lenient"
+                            ));
+                        }
+                    }
+                    let key = Key {
+                        name: api,
+                        written: k.written.clone(),
+                        span: k.span,
+                    };
+                    (key, to_api_spelling(v, file, &kpath, lenient, diags))
+                })
+                .collect(),
+        ),
+    };
+    Node {
+        value,
+        span: node.span,
+        tag: node.tag.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_round_trip() {
+        for (cfn, api) in [
+            ("HttpRoute", "httpRoute"),
+            ("DNS", "dns"),
+            ("AWSCloudMap", "awsCloudMap"),
+            ("HTTP2", "http2"),
+            ("IpPreference", "ipPreference"),
+            ("CertificateAuthorityArns", "certificateAuthorityArns"),
+        ] {
+            assert_eq!(api_key(cfn), api);
+            assert_eq!(cfn_key(api), cfn);
+        }
+        // A camelCase key maps to itself and its CloudFormation spelling differs: flagged.
+        assert_eq!(cfn_key(&api_key("maxServerErrors")), "MaxServerErrors");
+        // `Dns` is not how CloudFormation spells it either.
+        assert_eq!(cfn_key(&api_key("Dns")), "DNS");
+    }
+}
