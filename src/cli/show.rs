@@ -262,7 +262,7 @@ fn node_text(node: &Resource<VirtualNodeSpec>, out: &mut String) {
             parts.push(format!("timeout {}", timeouts_text(&t.timeouts)));
         }
         if let Some(tls) = &l.tls {
-            parts.push(format!("tls {:?}", tls.mode).to_uppercase());
+            parts.push(format!("tls {}", format!("{:?}", tls.mode).to_uppercase()));
         }
         let _ = writeln!(out, "    listener {}", parts.join("; "));
     }
@@ -300,13 +300,9 @@ fn timeouts_text(t: &Timeouts) -> String {
 }
 
 fn retry_text(p: &RetryPolicy) -> String {
-    let mut events: Vec<String> = p
-        .http_retry_events
-        .iter()
-        .map(|e| format!("{e:?}"))
-        .collect();
-    events.extend(p.tcp_retry_events.iter().map(|e| format!("{e:?}")));
-    events.extend(p.grpc_retry_events.iter().map(|e| format!("{e:?}")));
+    let mut events: Vec<&str> = p.http_retry_events.iter().map(|e| e.as_str()).collect();
+    events.extend(p.tcp_retry_events.iter().map(|e| e.as_str()));
+    events.extend(p.grpc_retry_events.iter().map(|e| e.as_str()));
     format!(
         "{} retries, {} per try, on {}",
         p.max_retries,

@@ -200,3 +200,37 @@ pub enum GrpcRetryEvent {
     ResourceExhausted,
     Unavailable,
 }
+
+impl HttpRetryEvent {
+    /// The App Mesh spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpRetryEvent::ServerError => "server-error",
+            HttpRetryEvent::GatewayError => "gateway-error",
+            HttpRetryEvent::ClientError => "client-error",
+            HttpRetryEvent::StreamError => "stream-error",
+        }
+    }
+}
+
+impl TcpRetryEvent {
+    /// The App Mesh spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TcpRetryEvent::ConnectionError => "connection-error",
+        }
+    }
+}
+
+impl GrpcRetryEvent {
+    /// The App Mesh spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrpcRetryEvent::Cancelled => "cancelled",
+            GrpcRetryEvent::DeadlineExceeded => "deadline-exceeded",
+            GrpcRetryEvent::Internal => "internal",
+            GrpcRetryEvent::ResourceExhausted => "resource-exhausted",
+            GrpcRetryEvent::Unavailable => "unavailable",
+        }
+    }
+}

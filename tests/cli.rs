@@ -1,0 +1,117 @@
+//! The command line as a user sees it: output snapshots (insta), exit codes.
+
+use std::process::{Command, Output};
+
+fn meshsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meshsim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run meshsim")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const ORDERING: &str = "scenarios/ordering/mesh.cfn.yaml";
+
+#[test]
+fn show_text_of_the_ordering_mesh() {
+    let o = meshsim(&["show", ORDERING]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    insta::assert_snapshot!(stdout(&o));
+}
+
+#[test]
+fn show_dot_of_the_ordering_mesh() {
+    let o = meshsim(&["show", ORDERING, "--format", "dot"]);
+    assert!(o.status.success());
+    insta::assert_snapshot!(stdout(&o));
+}
+
+#[test]
+fn show_json_of_the_ordering_mesh() {
+    let o = meshsim(&["show", ORDERING, "--format", "json"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("valid JSON");
+    let routes = &v["meshes"][0]["virtualRouters"][0]["routes"];
+    assert_eq!(routes[0]["name"], "order");
+    assert_eq!(routes[0]["targets"][1]["share"], 0.1);
+    insta::assert_snapshot!(stdout(&o));
+}
+
+#[test]
+fn validate_reports_a_summary_per_file_and_exits_0() {
+    let o = meshsim(&[
+        "validate",
+        ORDERING,
+        "../shared/corpus/seed-examples/appmesh-service-b.cfn.yaml",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    insta::assert_snapshot!(stdout(&o));
+}
+
+#[test]
+fn validate_renders_diagnostics_with_the_source_and_exits_2() {
+    let dir = std::env::temp_dir().join(format!("meshsim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("route.json");
+    std::fs::write(
+        &file,
+        r#"{
+  "meshName": "m",
+  "virtualRouterName": "r",
+  "routeName": "a",
+  "spec": {
+    "httpRoute": {
+      "match": { "prefix": "/" },
+      "action": { "weightedTargets": [ { "virtualNode": "n", "weight": -5 } ] }
+    }
+  }
+}
+"#,
+    )
+    .expect("write fixture");
+    let path = file.display().to_string();
+    let o = meshsim(&["validate", &path, "--partial"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o).replace(&path, "route.json");
+    assert!(err.contains("route.json:8:72"), "{err}");
+    insta::assert_snapshot!(err);
+    let short = meshsim(&["validate", &path, "--partial", "--diagnostics", "short"]);
+    assert_eq!(
+        stderr(&short).replace(&path, "route.json").lines().next(),
+        Some(
+            "route.json:8:72: error[range]: -5 is out of range: expected at least 0 and at most 100 (at spec.httpRoute.action.weightedTargets[0].weight)"
+        )
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_exits_0() {
+    assert_eq!(meshsim(&["validate"]).status.code(), Some(2));
+    assert_eq!(meshsim(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(
+        meshsim(&["validate", "x.json", "--var", "NOEQUALS"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let help = meshsim(&["validate", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(stdout(&help).contains("Examples:"));
+}
+
+#[test]
+fn a_missing_file_is_bad_input_not_a_panic() {
+    let o = meshsim(&["validate", "does/not/exist.yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cannot read file"), "{}", stderr(&o));
+}
