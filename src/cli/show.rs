@@ -155,6 +155,7 @@ fn route_text(r: &RouteResource, out: &mut String, indent: &str) {
         RouteKind::Grpc(g) => (grpc_match(&g.matcher), g.retry_policy.as_ref(), g.timeout),
         RouteKind::Tcp(t) => (
             t.match_port
+                .as_ref()
                 .map_or("any connection".into(), |p| format!("port {p}")),
             None,
             t.timeout,
@@ -350,7 +351,7 @@ fn http_match(m: &HttpRouteMatch) -> String {
             None => format!("query {} present", q.name),
         });
     }
-    if let Some(p) = m.port {
+    if let Some(p) = &m.port {
         parts.push(format!("port {p}"));
     }
     parts.join(", ")
@@ -364,7 +365,7 @@ fn http_gateway_match(m: &HttpGatewayRouteMatch) -> String {
         scheme: None,
         headers: m.headers.clone(),
         query_parameters: m.query_parameters.clone(),
-        port: m.port,
+        port: m.port.clone(),
     };
     let mut s = http_match(&base);
     match &m.hostname {
@@ -402,7 +403,7 @@ fn grpc_match(m: &GrpcRouteMatch) -> String {
         _ => "any service".to_string(),
     }];
     parts.extend(headers_text(&m.metadata, "metadata"));
-    if let Some(p) = m.port {
+    if let Some(p) = &m.port {
         parts.push(format!("port {p}"));
     }
     parts.join(", ")
@@ -516,7 +517,7 @@ fn mesh_json(mesh: &Mesh) -> Value {
                     "match": match &spec.kind {
                         RouteKind::Http(h) | RouteKind::Http2(h) => http_match(&h.matcher),
                         RouteKind::Grpc(g) => grpc_match(&g.matcher),
-                        RouteKind::Tcp(t) => t.match_port.map_or("any connection".into(), |p| format!("port {p}")),
+                        RouteKind::Tcp(t) => t.match_port.as_ref().map_or("any connection".into(), |p| format!("port {p}")),
                     },
                     "targets": spec.kind.targets().iter().map(|t| json!({
                         "virtualNode": t.virtual_node.value,

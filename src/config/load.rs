@@ -14,6 +14,7 @@ use super::import::{RawResource, Syntax, api_json, cloudformation, detect};
 use super::model::*;
 use super::placeholders::{Substitution, Vars};
 use super::source::{FileId, Loc, Located, SourceFile, SourceMap};
+use super::spelling::Spelling;
 use super::tree::{Node, parse_documents};
 use super::validate;
 
@@ -174,9 +175,9 @@ fn load(sources: SourceMap, mut diags: Diagnostics, opts: &LoadOptions) -> Loade
                         report.skipped += 1;
                         continue;
                     }
-                    Manifest::Unsupported(msg) => {
-                        let at = node.get("apiVersion").map_or(node.span, |n| n.span);
-                        diags.error("unknown-kind", &Loc::new(id, at, "apiVersion"), msg);
+                    Manifest::Unsupported(field, msg) => {
+                        let at = node.get(field).map_or(node.span, |n| n.span);
+                        diags.error("unknown-kind", &Loc::new(id, at, field), msg);
                         continue;
                     }
                 },
@@ -304,7 +305,12 @@ fn assemble(
         let mut d = Decoder {
             diags,
             file: raw.at.file.unwrap_or(FileId(0)),
-            numeric_strings: raw.numeric_strings,
+            numeric_strings: raw.syntax == Syntax::CloudFormation,
+            spelling: if raw.syntax == Syntax::CloudFormation {
+                Spelling::CloudFormation
+            } else {
+                Spelling::Api
+            },
             lenient: opts.lenient,
         };
         let spec = raw
@@ -337,6 +343,7 @@ fn assemble(
                     insert(
                         &mut mesh.virtual_services,
                         make(&name.value, s, &at),
+                        &name,
                         d.diags,
                         sources,
                         raw.kind,
@@ -348,6 +355,7 @@ fn assemble(
                     insert(
                         &mut mesh.virtual_nodes,
                         make(&name.value, s, &at),
+                        &name,
                         d.diags,
                         sources,
                         raw.kind,
@@ -359,6 +367,7 @@ fn assemble(
                     insert(
                         &mut mesh.virtual_routers,
                         make(&name.value, s, &at),
+                        &name,
                         d.diags,
                         sources,
                         raw.kind,
@@ -370,6 +379,7 @@ fn assemble(
                     insert(
                         &mut mesh.virtual_gateways,
                         make(&name.value, s, &at),
+                        &name,
                         d.diags,
                         sources,
                         raw.kind,
@@ -447,13 +457,13 @@ fn parent(raw: &RawResource, diags: &mut Diagnostics) -> Located<String> {
 fn insert<S>(
     map: &mut BTreeMap<String, Resource<S>>,
     r: Resource<S>,
+    name: &Located<String>,
     diags: &mut Diagnostics,
     sources: &SourceMap,
     kind: ResourceKind,
 ) -> bool {
     if let Some(first) = map.get(&r.name) {
-        let name = Located::new(r.name.clone(), r.loc().clone());
-        duplicate_of(diags, sources, kind, &name, first.loc());
+        duplicate_of(diags, sources, kind, name, first.loc());
         return false;
     }
     map.insert(r.name.clone(), r);

@@ -12,6 +12,7 @@ mod load;
 pub mod model;
 pub mod placeholders;
 pub mod source;
+mod spelling;
 pub mod tree;
 pub mod validate;
 

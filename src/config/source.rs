@@ -77,10 +77,9 @@ impl SourceFile {
         let byte = byte.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= byte) - 1;
         let start = self.line_starts[line];
-        let col = self
-            .text
-            .get(start..byte)
-            .map_or(byte - start, |s| s.chars().count());
+        let col = self.text.get(start..byte).map_or(byte - start, |s| {
+            s.trim_start_matches('\u{feff}').chars().count()
+        });
         (line + 1, col + 1)
     }
 

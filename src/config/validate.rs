@@ -121,14 +121,15 @@ impl Check<'_> {
             let listeners = &router.spec.listeners;
             let listener = match kind.match_port() {
                 Some(port) => {
-                    let l = listeners.iter().find(|l| l.port == port);
+                    let l = listeners.iter().find(|l| l.port == port.value);
                     if l.is_none() {
                         self.diags.error(
                             "port-mismatch",
-                            at,
+                            &port.at,
                             format!(
-                                "route `{}` matches port {port}, but virtual router `{}` has no listener on that port (listeners: {})",
+                                "route `{}` matches port {}, but virtual router `{}` has no listener on that port (listeners: {})",
                                 r.route.name,
+                                port.value,
                                 router.name,
                                 ports(listeners.iter().map(|l| l.port))
                             ),
@@ -254,14 +255,14 @@ impl Check<'_> {
                 .spec
                 .listeners
                 .iter()
-                .any(|l| l.port_mapping.port == port)
+                .any(|l| l.port_mapping.port == port.value)
         {
             self.diags.error(
                 "port-mismatch",
-                g.route.loc(),
+                &port.at,
                 format!(
-                    "gateway route `{}` matches port {port}, but virtual gateway `{}` has no listener on it",
-                    g.route.name, gw.name
+                    "gateway route `{}` matches port {}, but virtual gateway `{}` has no listener on it",
+                    g.route.name, port.value, gw.name
                 ),
             );
         }

@@ -131,7 +131,9 @@ fn regex(d: &mut Decoder<'_>, f: &Field<'_>) -> Option<String> {
     match Regex::new(&s) {
         Ok(_) => Some(s),
         Err(e) => {
-            let first_line = e.to_string().lines().last().unwrap_or_default().to_string();
+            let text = e.to_string();
+            let last = text.lines().last().unwrap_or_default();
+            let first_line = last.trim_start_matches("error: ").to_string();
             d.error(
                 "regex",
                 f,

@@ -200,7 +200,7 @@ fn http_gateway_match(d: &mut Decoder<'_>, f: &Field<'_>) -> Option<HttpGatewayR
         r.query_parameters = d.each(&q, 1, 10, query_parameter);
     }
     r.hostname = m.opt(d, "hostname").and_then(|h| hostname_match(d, &h));
-    r.port = m.opt(d, "port").and_then(|p| d.port(&p));
+    r.port = m.opt(d, "port").and_then(|p| d.located_port(&p));
     m.finish(d);
     Some(r)
 }
@@ -270,7 +270,7 @@ fn grpc_gateway_route(d: &mut Decoder<'_>, f: &Field<'_>) -> Option<GrpcGatewayR
                 .opt(d, "metadata")
                 .map(|md| d.each(&md, 1, 10, |d, e| header_match(d, e, 50)))
                 .unwrap_or_default(),
-            port: mm.opt(d, "port").and_then(|p| d.port(&p)),
+            port: mm.opt(d, "port").and_then(|p| d.located_port(&p)),
         };
         mm.finish(d);
         Some(r)

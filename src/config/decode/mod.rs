@@ -20,6 +20,7 @@ pub(crate) use common::{mesh_spec, virtual_service_spec};
 
 use super::diagnostic::{Diagnostic, Diagnostics, suggest};
 use super::source::{FileId, Loc, Located, Span};
+use super::spelling::Spelling;
 use super::tree::{
     Key, Node, PlainType, Style, Value, join_index, join_key, parse_int, plain_type,
 };
@@ -57,6 +58,8 @@ pub(crate) struct Decoder<'d> {
     pub file: FileId,
     /// CloudFormation converts numeric strings (`"8"`, results of `!Ref`) to numbers.
     pub numeric_strings: bool,
+    /// How field names are spelled in messages: the user's syntax.
+    pub spelling: Spelling,
     /// `--lenient`: accept keys that differ only in case, with a warning.
     pub lenient: bool,
 }
@@ -73,6 +76,17 @@ impl<'d> Decoder<'d> {
         msg: impl Into<String>,
     ) -> &mut Diagnostic {
         let loc = self.loc(f);
+        self.diags.error(code, &loc, msg)
+    }
+
+    /// An error at the key that introduced a field (for problems with the whole mapping).
+    pub fn error_at_key(
+        &mut self,
+        code: &'static str,
+        f: &Field<'_>,
+        msg: impl Into<String>,
+    ) -> &mut Diagnostic {
+        let loc = Loc::new(self.file, f.key.unwrap_or(f.node.span), f.path.clone());
         self.diags.error(code, &loc, msg)
     }
 
@@ -175,6 +189,12 @@ impl<'d> Decoder<'d> {
     /// A port, 1..=65535.
     pub fn port(&mut self, f: &Field<'_>) -> Option<u16> {
         self.int(f, 1, 65535).and_then(|v| u16::try_from(v).ok())
+    }
+
+    /// A port with where it was written (route matches, which validation checks later).
+    pub fn located_port(&mut self, f: &Field<'_>) -> Option<Located<u16>> {
+        let p = self.port(f)?;
+        Some(Located::new(p, self.loc(f)))
     }
 
     /// A boolean.
@@ -318,7 +338,11 @@ impl<'n> Fields<'n> {
             d.diags.warning(
                 "casing",
                 &loc,
-                format!("`{}` accepted as `{name}` (--lenient)", k.written),
+                format!(
+                    "`{}` accepted as `{}` (--lenient)",
+                    k.written,
+                    d.spelling.spell(name)
+                ),
             );
             return Some(child);
         }
@@ -345,7 +369,11 @@ impl<'n> Fields<'n> {
         d.diags.error(
             "missing-field",
             &loc,
-            format!("{} is missing required field `{name}`", self.what),
+            format!(
+                "{} is missing required field `{}`",
+                self.what,
+                d.spelling.spell(name)
+            ),
         );
     }
 
@@ -364,7 +392,7 @@ impl<'n> Fields<'n> {
             .collect();
         let list = names
             .iter()
-            .map(|n| format!("`{n}`"))
+            .map(|n| format!("`{}`", d.spelling.spell(n)))
             .collect::<Vec<_>>()
             .join(", ");
         match present.len() {
@@ -424,8 +452,9 @@ impl<'n> Fields<'n> {
                     format!("unknown field `{}` in {}", k.written, self.what),
                 )
             };
-            let allowed: Vec<&str> = self.asked.iter().map(String::as_str).collect();
-            diag.help = Some(match suggest(&k.name, allowed.iter().copied()) {
+            let allowed: Vec<String> = self.asked.iter().map(|a| d.spelling.spell(a)).collect();
+            let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
+            diag.help = Some(match suggest(&k.written, allowed.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("expected one of: {}", allowed.join(", ")),
             });

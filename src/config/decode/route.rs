@@ -104,7 +104,7 @@ fn http_match(d: &mut Decoder<'_>, f: &Field<'_>) -> Option<HttpRouteMatch> {
     if let Some(q) = m.opt(d, "queryParameters") {
         r.query_parameters = d.each(&q, 1, 10, query_parameter);
     }
-    r.port = m.opt(d, "port").and_then(|p| d.port(&p));
+    r.port = m.opt(d, "port").and_then(|p| d.located_port(&p));
     m.finish(d);
     Some(r)
 }
@@ -141,7 +141,7 @@ fn grpc_match(d: &mut Decoder<'_>, f: &Field<'_>) -> Option<GrpcRouteMatch> {
     if let Some(md) = m.opt(d, "metadata") {
         r.metadata = d.each(&md, 1, 10, |d, x| header_match(d, x, 50));
     }
-    r.port = m.opt(d, "port").and_then(|p| d.port(&p));
+    r.port = m.opt(d, "port").and_then(|p| d.located_port(&p));
     m.finish(d);
     Some(r)
 }
@@ -150,7 +150,7 @@ fn tcp_route(d: &mut Decoder<'_>, f: &Field<'_>) -> Option<TcpRoute> {
     let mut m = d.fields(f, "TCP route")?;
     let match_port = m.opt(d, "match").and_then(|x| {
         let mut mm = d.fields(&x, "TCP route match")?;
-        let p = mm.opt(d, "port").and_then(|p| d.port(&p));
+        let p = mm.opt(d, "port").and_then(|p| d.located_port(&p));
         mm.finish(d);
         p
     });
@@ -258,15 +258,21 @@ fn retry_policy(d: &mut Decoder<'_>, f: &Field<'_>, grpc: bool) -> Option<RetryP
         .any(|k| m.has(k));
     m.finish(d);
     if !any_events {
-        let lists = if grpc {
-            "`grpcRetryEvents`, `httpRetryEvents` or `tcpRetryEvents`"
-        } else {
-            "`httpRetryEvents` or `tcpRetryEvents`"
-        };
-        d.error(
+        let mut lists = vec!["httpRetryEvents", "tcpRetryEvents"];
+        if grpc {
+            lists.insert(0, "grpcRetryEvents");
+        }
+        let lists: Vec<String> = lists
+            .iter()
+            .map(|l| format!("`{}`", d.spelling.spell(l)))
+            .collect();
+        d.error_at_key(
             "missing-field",
             f,
-            format!("retry policy needs at least one event list: {lists}"),
+            format!(
+                "retry policy needs at least one event list: {}",
+                lists.join(" or ")
+            ),
         );
         return None;
     }

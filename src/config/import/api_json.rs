@@ -144,7 +144,7 @@ fn body(
         parent,
         spec,
         at,
-        numeric_strings: false,
+        syntax: super::Syntax::ApiJson,
     }]
 }
 

@@ -14,6 +14,7 @@ use crate::config::diagnostic::{Diagnostics, suggest};
 use crate::config::model::ResourceKind;
 use crate::config::placeholders::{Substitution, Vars};
 use crate::config::source::{FileId, Loc, Located};
+use crate::config::spelling::{api_key, cfn_key};
 use crate::config::tree::{Key, Node, Value, join_index, join_key};
 
 /// Options the CloudFormation importer takes from the command line.
@@ -48,50 +49,6 @@ fn kind_of(ty: &str) -> Option<ResourceKind> {
         "AWS::AppMesh::GatewayRoute" => ResourceKind::GatewayRoute,
         _ => return None,
     })
-}
-
-/// Keys CloudFormation spells in capitals (API spelling on the left).
-const IRREGULAR: &[(&str, &str)] = &[
-    ("dns", "DNS"),
-    ("tls", "TLS"),
-    ("acm", "ACM"),
-    ("sds", "SDS"),
-    ("grpc", "GRPC"),
-    ("http", "HTTP"),
-    ("http2", "HTTP2"),
-    ("tcp", "TCP"),
-    ("awsCloudMap", "AWSCloudMap"),
-];
-
-/// The API spelling of a CloudFormation key.
-fn api_key(cfn: &str) -> String {
-    if let Some((api, _)) = IRREGULAR.iter().find(|(_, c)| *c == cfn) {
-        return api.to_string();
-    }
-    if cfn.len() > 1
-        && cfn
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-    {
-        return cfn.to_ascii_lowercase();
-    }
-    let mut out = cfn.to_string();
-    if let Some(first) = out.get_mut(..1) {
-        first.make_ascii_lowercase();
-    }
-    out
-}
-
-/// The CloudFormation spelling of an API key.
-fn cfn_key(api: &str) -> String {
-    if let Some((_, cfn)) = IRREGULAR.iter().find(|(a, _)| *a == api) {
-        return cfn.to_string();
-    }
-    let mut out = api.to_string();
-    if let Some(first) = out.get_mut(..1) {
-        first.make_ascii_uppercase();
-    }
-    out
 }
 
 /// Imports the App Mesh resources of a template. Returns them and how many other resources
@@ -315,7 +272,7 @@ fn resource(
         parent,
         spec,
         at: Loc::new(file, props.span, ppath),
-        numeric_strings: true,
+        syntax: super::Syntax::CloudFormation,
     })
 }
 
@@ -368,29 +325,5 @@ fn to_api_spelling(
         value,
         span: node.span,
         tag: node.tag.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spellings_round_trip() {
-        for (cfn, api) in [
-            ("HttpRoute", "httpRoute"),
-            ("DNS", "dns"),
-            ("AWSCloudMap", "awsCloudMap"),
-            ("HTTP2", "http2"),
-            ("IpPreference", "ipPreference"),
-            ("CertificateAuthorityArns", "certificateAuthorityArns"),
-        ] {
-            assert_eq!(api_key(cfn), api);
-            assert_eq!(cfn_key(api), cfn);
-        }
-        // A camelCase key maps to itself and its CloudFormation spelling differs: flagged.
-        assert_eq!(cfn_key(&api_key("maxServerErrors")), "MaxServerErrors");
-        // `Dns` is not how CloudFormation spells it either.
-        assert_eq!(cfn_key(&api_key("Dns")), "DNS");
     }
 }

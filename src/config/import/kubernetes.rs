@@ -25,8 +25,8 @@ pub(crate) enum Manifest {
     BackendGroup,
     /// Any other Kubernetes kind (Deployment, Service, Namespace, ...): skipped.
     Other,
-    /// An App Mesh kind or version the importer does not know.
-    Unsupported(String),
+    /// An App Mesh kind or version the importer does not know: the field at fault and why.
+    Unsupported(&'static str, String),
 }
 
 /// Classifies a manifest by `apiVersion` and `kind`.
@@ -43,9 +43,10 @@ pub(crate) fn classify(doc: &Node) -> Manifest {
         return Manifest::Other;
     }
     if api != API_VERSION {
-        return Manifest::Unsupported(format!(
-            "`{api}` is not supported; meshsim reads `{API_VERSION}` manifests"
-        ));
+        return Manifest::Unsupported(
+            "apiVersion",
+            format!("`{api}` is not supported; meshsim reads `{API_VERSION}` manifests"),
+        );
     }
     match kind {
         "Mesh" => Manifest::AppMesh(ResourceKind::Mesh),
@@ -55,7 +56,7 @@ pub(crate) fn classify(doc: &Node) -> Manifest {
         "VirtualGateway" => Manifest::AppMesh(ResourceKind::VirtualGateway),
         "GatewayRoute" => Manifest::AppMesh(ResourceKind::GatewayRoute),
         "BackendGroup" => Manifest::BackendGroup,
-        other => Manifest::Unsupported(format!("`{other}` is not an App Mesh kind")),
+        other => Manifest::Unsupported("kind", format!("`{other}` is not an App Mesh kind")),
     }
 }
 
@@ -173,21 +174,27 @@ pub(crate) fn import(
         tag: None,
     };
     let spec = cx.spec(spec_node.unwrap_or(&empty), "spec", diags);
-    let raw = |kind, name, parent, spec| RawResource {
+    let raw = |kind, name, parent, spec, at: &Loc| RawResource {
         kind,
         name: Some(name),
         mesh: mesh.clone(),
         parent,
         spec: Some(spec),
         at: at.clone(),
-        numeric_strings: false,
+        syntax: super::Syntax::Kubernetes,
     };
 
     let mut out = Vec::new();
     match kind {
         ResourceKind::VirtualRouter => {
             let (router_spec, routes) = take(&spec, "routes");
-            out.push(raw(kind, name.clone(), None, (router_spec, "spec".into())));
+            out.push(raw(
+                kind,
+                name.clone(),
+                None,
+                (router_spec, "spec".into()),
+                &at,
+            ));
             if let Some(routes) = routes {
                 for (i, r) in routes.as_seq().unwrap_or_default().iter().enumerate() {
                     let rpath = join_index("spec.routes", i);
@@ -208,11 +215,13 @@ pub(crate) fn import(
                         continue;
                     };
                     let parent = Located::new(name.value.clone(), name.at.clone());
+                    let route_at = Loc::new(file, r.span, rpath.clone());
                     out.push(raw(
                         ResourceKind::Route,
                         route_name,
                         Some(parent),
                         (route_spec, rpath),
+                        &route_at,
                     ));
                 }
             }
@@ -234,9 +243,9 @@ pub(crate) fn import(
                     None
                 }
             };
-            out.push(raw(kind, name, parent, (spec, "spec".into())));
+            out.push(raw(kind, name, parent, (spec, "spec".into()), &at));
         }
-        _ => out.push(raw(kind, name, None, (spec, "spec".into()))),
+        _ => out.push(raw(kind, name, None, (spec, "spec".into()), &at)),
     }
     out
 }
@@ -391,9 +400,15 @@ impl Rewrite<'_> {
                 .unwrap_or(self.ns);
             (self.index.resolve(kind, ns, name.scalar_text()?), name.span)
         };
+        // The path leads to the value that names the resource: `virtualNodeRef.name`.
+        let written = if k.name.ends_with("ARN") {
+            k.written.clone()
+        } else {
+            format!("{}.name", k.written)
+        };
         let key = Key {
             name: api_key.into(),
-            written: k.written.clone(),
+            written,
             span: k.span,
         };
         Some((key, Node::string(text, span)))

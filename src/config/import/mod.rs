@@ -58,6 +58,7 @@ pub(crate) struct RawResource {
     pub spec: Option<(Node, String)>,
     /// Where the resource is defined.
     pub at: Loc,
-    /// CloudFormation turns numeric strings into numbers; the API does not.
-    pub numeric_strings: bool,
+    /// The syntax it was written in (CloudFormation turns numeric strings into numbers and
+    /// spells keys its own way).
+    pub syntax: Syntax,
 }

@@ -61,10 +61,10 @@ impl GatewayRouteKind {
     }
 
     /// `match.port`, if set.
-    pub fn match_port(&self) -> Option<u16> {
+    pub fn match_port(&self) -> Option<&Located<u16>> {
         match self {
-            GatewayRouteKind::Http(r) | GatewayRouteKind::Http2(r) => r.matcher.port,
-            GatewayRouteKind::Grpc(r) => r.matcher.port,
+            GatewayRouteKind::Http(r) | GatewayRouteKind::Http2(r) => r.matcher.port.as_ref(),
+            GatewayRouteKind::Grpc(r) => r.matcher.port.as_ref(),
         }
     }
 }
@@ -114,7 +114,7 @@ pub struct HttpGatewayRouteMatch {
     /// Host match.
     pub hostname: Option<HostnameMatch>,
     /// Gateway listener port.
-    pub port: Option<u16>,
+    pub port: Option<Located<u16>>,
 }
 
 /// `action.rewrite` for HTTP gateway routes.
@@ -168,5 +168,5 @@ pub struct GrpcGatewayRouteMatch {
     /// Metadata matchers.
     pub metadata: Vec<HeaderMatch>,
     /// Gateway listener port.
-    pub port: Option<u16>,
+    pub port: Option<Located<u16>>,
 }

@@ -55,11 +55,11 @@ impl RouteKind {
     }
 
     /// `match.port`, if set.
-    pub fn match_port(&self) -> Option<u16> {
+    pub fn match_port(&self) -> Option<&Located<u16>> {
         match self {
-            RouteKind::Http(r) | RouteKind::Http2(r) => r.matcher.port,
-            RouteKind::Grpc(r) => r.matcher.port,
-            RouteKind::Tcp(r) => r.match_port,
+            RouteKind::Http(r) | RouteKind::Http2(r) => r.matcher.port.as_ref(),
+            RouteKind::Grpc(r) => r.matcher.port.as_ref(),
+            RouteKind::Tcp(r) => r.match_port.as_ref(),
         }
     }
 
@@ -104,7 +104,7 @@ pub struct HttpRouteMatch {
     /// All must match.
     pub query_parameters: Vec<QueryParameterMatch>,
     /// Router listener port the route applies to.
-    pub port: Option<u16>,
+    pub port: Option<Located<u16>>,
 }
 
 /// `grpcRoute`.
@@ -130,14 +130,14 @@ pub struct GrpcRouteMatch {
     /// gRPC metadata matchers; all must match.
     pub metadata: Vec<HeaderMatch>,
     /// Router listener port.
-    pub port: Option<u16>,
+    pub port: Option<Located<u16>>,
 }
 
 /// `tcpRoute`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TcpRoute {
     /// `match.port`.
-    pub match_port: Option<u16>,
+    pub match_port: Option<Located<u16>>,
     /// `action.weightedTargets`.
     pub targets: Vec<WeightedTarget>,
     /// `timeout` (idle only).
