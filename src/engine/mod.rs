@@ -1,0 +1,42 @@
+//! The routing and resilience engine: App Mesh and Envoy semantics as a sans-IO state
+//! machine.
+//!
+//! The engine imports no tokio, no hyper, no I/O and no clock. Callers pass the current
+//! [`SimTime`] and a seeded [`seed::Rng`]; decisions come back as plain values. The same
+//! engine decides every request in every driver (the turmoil wire world, a future
+//! event-driven fast world), so results can be compared request by request.
+//!
+//! Modules:
+//! - [`compile`]: the [`Engine`] for one mesh: virtual services resolved to route tables.
+//! - [`gateway`]: virtual gateway routes, hostname matches and rewrites.
+//! - [`routing`]: route tables, first-match-wins selection, weighted targets, explanations.
+//! - [`matchers`]: path, header, query and gRPC matchers.
+//! - [`retry`]: retry events, Envoy backoff, App Mesh's hidden default policy, budgets.
+//! - [`exchange`]: one request's attempts against its route and per-try timeouts.
+//! - [`balancer`]: endpoints of a virtual node: round robin and extensions, panic threshold.
+//! - [`outlier`]: passive ejection (consecutive 5xx).
+//! - [`health`]: active health checks.
+//! - [`breaker`]: listener connection pools (circuit breakers).
+//! - [`ratelimit`]: local token-bucket rate limiting (an extension).
+//! - [`fault`]: L7 fault injection (an extension).
+//! - [`time`], [`seed`], [`request`]: simulated time, seeded streams, the request head.
+
+pub mod balancer;
+pub mod breaker;
+pub mod compile;
+pub mod exchange;
+pub mod fault;
+pub mod gateway;
+pub mod health;
+pub mod matchers;
+pub mod outlier;
+pub mod ratelimit;
+pub mod request;
+pub mod retry;
+pub mod routing;
+pub mod seed;
+pub mod time;
+
+pub use compile::{Engine, NoRoute, Routed};
+pub use request::RequestHead;
+pub use time::SimTime;

@@ -1,0 +1,346 @@
+//! Route tables: a virtual router's routes compiled, ordered, and matched first-match-wins.
+//!
+//! Order (App Mesh evaluates by priority; where it is silent this is our rule, see
+//! docs/ENGINE.md): ascending `priority` with unset after every explicit value, then the more
+//! specific path (exact, regex, longer prefix, shorter prefix), then more header, query and
+//! method constraints, then the route name. It equals App Mesh's order whenever priorities
+//! are set or prefixes differ, and is deterministic always.
+
+use std::cmp::Reverse;
+use std::time::Duration;
+
+use super::matchers::{HeaderMatcher, Mismatch, PathMatcher, QueryMatcher};
+use super::request::RequestHead;
+use crate::config::model::{
+    HttpMethod, Protocol, RetryPolicy, RouteKind, RouteResource, Scheme, Timeouts, WeightedTarget,
+};
+
+/// App Mesh's default per-request timeout, on routes and listeners (0 disables).
+pub const DEFAULT_PER_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// App Mesh's default idle timeout (user guide).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A weighted target of a compiled route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// Virtual node name.
+    pub virtual_node: String,
+    /// Relative weight (0 gets nothing).
+    pub weight: u32,
+    /// Node listener port, if the route names one.
+    pub port: Option<u16>,
+}
+
+/// One route, compiled.
+#[derive(Clone, Debug)]
+pub struct CompiledRoute {
+    /// Route name.
+    pub name: String,
+    /// `priority`, if set.
+    pub priority: Option<u32>,
+    /// http, http2, grpc or tcp.
+    pub protocol: Protocol,
+    /// The retry policy as configured; `None` means App Mesh's hidden default applies.
+    pub retry_policy: Option<RetryPolicy>,
+    /// Per-request timeout; `None` when disabled (configured as 0).
+    pub per_request_timeout: Option<Duration>,
+    /// Idle timeout; `None` when disabled.
+    pub idle_timeout: Option<Duration>,
+    port: Option<u16>,
+    path: PathMatcher,
+    method: Option<HttpMethod>,
+    scheme: Option<Scheme>,
+    headers: Vec<HeaderMatcher>,
+    query: Vec<QueryMatcher>,
+    grpc_service: Option<String>,
+    grpc_method: Option<String>,
+    targets: Vec<Target>,
+    total_weight: u32,
+}
+
+fn effective(configured: Option<Duration>, default: Duration) -> Option<Duration> {
+    match configured {
+        Some(d) if d.is_zero() => None,
+        Some(d) => Some(d),
+        None => Some(default),
+    }
+}
+
+impl CompiledRoute {
+    /// Compiles one route of the model.
+    pub fn compile(r: &RouteResource) -> CompiledRoute {
+        let spec = &r.route.spec;
+        let mut c = CompiledRoute {
+            name: r.route.name.clone(),
+            priority: spec.priority,
+            protocol: spec.kind.protocol(),
+            retry_policy: None,
+            per_request_timeout: None,
+            idle_timeout: None,
+            port: spec.kind.match_port().map(|p| p.value),
+            path: PathMatcher::Any,
+            method: None,
+            scheme: None,
+            headers: Vec::new(),
+            query: Vec::new(),
+            grpc_service: None,
+            grpc_method: None,
+            targets: Vec::new(),
+            total_weight: 0,
+        };
+        let timeout: Option<Timeouts> = match &spec.kind {
+            RouteKind::Http(h) | RouteKind::Http2(h) => {
+                let m = &h.matcher;
+                c.path = PathMatcher::compile(m.prefix.as_deref(), m.path.as_ref());
+                c.method = m.method;
+                c.scheme = m.scheme;
+                c.headers = m.headers.iter().map(HeaderMatcher::compile).collect();
+                c.query = m
+                    .query_parameters
+                    .iter()
+                    .map(QueryMatcher::compile)
+                    .collect();
+                c.retry_policy = h.retry_policy.clone();
+                h.timeout
+            }
+            RouteKind::Grpc(g) => {
+                let m = &g.matcher;
+                c.grpc_service = m.service_name.clone();
+                c.grpc_method = m.method_name.clone();
+                c.headers = m.metadata.iter().map(HeaderMatcher::compile).collect();
+                c.retry_policy = g.retry_policy.clone();
+                g.timeout
+            }
+            RouteKind::Tcp(t) => t.timeout,
+        };
+        let t = timeout.unwrap_or_default();
+        if c.protocol != Protocol::Tcp {
+            c.per_request_timeout = effective(t.per_request, DEFAULT_PER_REQUEST_TIMEOUT);
+        }
+        c.idle_timeout = effective(t.idle, DEFAULT_IDLE_TIMEOUT);
+        c.set_targets(spec.kind.targets());
+        c
+    }
+
+    /// The route App Mesh generates for a virtual service whose provider is a virtual node:
+    /// everything to that node, with the default retry policy and timeouts.
+    pub fn direct(node: &str, protocol: Protocol) -> CompiledRoute {
+        CompiledRoute {
+            name: format!("{node} (virtual node provider)"),
+            priority: None,
+            protocol,
+            retry_policy: None,
+            per_request_timeout: (protocol != Protocol::Tcp).then_some(DEFAULT_PER_REQUEST_TIMEOUT),
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            port: None,
+            path: PathMatcher::Any,
+            method: None,
+            scheme: None,
+            headers: Vec::new(),
+            query: Vec::new(),
+            grpc_service: None,
+            grpc_method: None,
+            targets: vec![Target {
+                virtual_node: node.to_string(),
+                weight: 1,
+                port: None,
+            }],
+            total_weight: 1,
+        }
+    }
+
+    fn set_targets(&mut self, targets: &[WeightedTarget]) {
+        self.targets = targets
+            .iter()
+            .map(|t| Target {
+                virtual_node: t.virtual_node.value.clone(),
+                weight: t.weight,
+                port: t.port,
+            })
+            .collect();
+        self.total_weight = self.targets.iter().map(|t| t.weight).sum();
+    }
+
+    /// The weighted targets.
+    pub fn targets(&self) -> &[Target] {
+        &self.targets
+    }
+
+    /// The ordering key (see the module docs).
+    fn order_key(&self) -> (u32, (u8, Reverse<usize>), Reverse<usize>, String) {
+        let constraints = self.headers.len()
+            + self.query.len()
+            + usize::from(self.method.is_some())
+            + usize::from(self.scheme.is_some())
+            + usize::from(self.grpc_method.is_some())
+            + usize::from(self.grpc_service.is_some());
+        (
+            self.priority.unwrap_or(1001),
+            self.path.specificity(),
+            Reverse(constraints),
+            self.name.clone(),
+        )
+    }
+
+    /// Whether the route matches; the first failing condition otherwise.
+    pub fn check(&self, req: &RequestHead) -> Result<(), Mismatch> {
+        if let Some(port) = self.port
+            && port != req.port
+        {
+            return Err(Mismatch::Port {
+                want: port,
+                got: req.port,
+            });
+        }
+        if let Some(m) = self.method
+            && m != req.method
+        {
+            return Err(Mismatch::Method(m.as_str()));
+        }
+        if self.protocol == Protocol::Grpc {
+            let Some((service, method)) = req.grpc_service_method() else {
+                return Err(Mismatch::NotGrpc);
+            };
+            if let Some(s) = &self.grpc_service
+                && s != service
+            {
+                return Err(Mismatch::GrpcService(s.clone()));
+            }
+            if let Some(m) = &self.grpc_method
+                && m != method
+            {
+                return Err(Mismatch::GrpcMethod(m.clone()));
+            }
+        } else {
+            self.path.check(&req.path)?;
+        }
+        if let Some(s) = self.scheme
+            && s != req.scheme
+        {
+            return Err(Mismatch::Scheme);
+        }
+        for h in &self.headers {
+            h.check(req)?;
+        }
+        for q in &self.query {
+            q.check(req)?;
+        }
+        Ok(())
+    }
+
+    /// Picks a target by relative weight. A zero-weight target is never chosen.
+    pub fn choose_target(&self, rng: &mut impl rand::Rng) -> &Target {
+        let mut roll = rng.random_range(0..self.total_weight.max(1));
+        for t in &self.targets {
+            if roll < t.weight {
+                return t;
+            }
+            roll -= t.weight;
+        }
+        // Unreachable while total_weight > 0, which compilation and updates guarantee.
+        &self.targets[0]
+    }
+}
+
+/// Why a route table chose what it chose.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteExplanation {
+    /// The routes tried before the match, in order, with why each did not match.
+    pub skipped: Vec<(String, Mismatch)>,
+    /// The matching route's name; `None` is Envoy's `NR` (no route, 404).
+    pub matched: Option<String>,
+}
+
+/// A rejected weight update (Envoy NACKs a route whose weights total 0; the old table stays).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WeightUpdateError {
+    /// No such route.
+    #[error("route `{0}` is not in this router")]
+    UnknownRoute(String),
+    /// A target the route does not have.
+    #[error("route `{route}` has no target `{node}`")]
+    UnknownTarget {
+        /// Route.
+        route: String,
+        /// Virtual node.
+        node: String,
+    },
+    /// Weights outside 0..=100 or all zero.
+    #[error("weights for route `{0}` must be 0 to 100 and not all 0; kept the previous weights")]
+    Invalid(String),
+}
+
+/// The routes of one virtual router, in evaluation order.
+#[derive(Clone, Debug, Default)]
+pub struct RouteTable {
+    routes: Vec<CompiledRoute>,
+}
+
+impl RouteTable {
+    /// Compiles and orders routes.
+    pub fn new(mut routes: Vec<CompiledRoute>) -> RouteTable {
+        routes.sort_by_cached_key(CompiledRoute::order_key);
+        RouteTable { routes }
+    }
+
+    /// The routes, in evaluation order.
+    pub fn routes(&self) -> &[CompiledRoute] {
+        &self.routes
+    }
+
+    /// The index of the first matching route.
+    pub fn select(&self, req: &RequestHead) -> Option<usize> {
+        self.routes.iter().position(|r| r.check(req).is_ok())
+    }
+
+    /// The same choice as [`RouteTable::select`], with the reasons.
+    pub fn explain(&self, req: &RequestHead) -> RouteExplanation {
+        let mut skipped = Vec::new();
+        for r in &self.routes {
+            match r.check(req) {
+                Ok(()) => {
+                    return RouteExplanation {
+                        skipped,
+                        matched: Some(r.name.clone()),
+                    };
+                }
+                Err(why) => skipped.push((r.name.clone(), why)),
+            }
+        }
+        RouteExplanation {
+            skipped,
+            matched: None,
+        }
+    }
+
+    /// Replaces a route's weights (a rollout step). All-or-nothing: an invalid update keeps
+    /// the previous weights, as Envoy keeps its last good config after a NACK.
+    pub fn set_weights(
+        &mut self,
+        route: &str,
+        weights: &[(&str, u32)],
+    ) -> Result<(), WeightUpdateError> {
+        let r = self
+            .routes
+            .iter_mut()
+            .find(|r| r.name == route)
+            .ok_or_else(|| WeightUpdateError::UnknownRoute(route.to_string()))?;
+        let mut next = r.targets.clone();
+        for (node, w) in weights {
+            let t = next
+                .iter_mut()
+                .find(|t| t.virtual_node == *node)
+                .ok_or_else(|| WeightUpdateError::UnknownTarget {
+                    route: route.to_string(),
+                    node: node.to_string(),
+                })?;
+            t.weight = *w;
+        }
+        if next.iter().any(|t| t.weight > 100) || next.iter().all(|t| t.weight == 0) {
+            return Err(WeightUpdateError::Invalid(route.to_string()));
+        }
+        r.total_weight = next.iter().map(|t| t.weight).sum();
+        r.targets = next;
+        Ok(())
+    }
+}
