@@ -1,1 +1,1412 @@
-//! (being written)
+//! Circuit breakers: App Mesh listener `connectionPool` (Envoy cluster thresholds), retry
+//! concurrency (`max_retries` and `retry_budget`), and a consecutive-failures breaker.
+//!
+//! A listener's `connectionPool` is applied by the virtual node's own (server-side) Envoy to
+//! the cluster that points at its local app (appmesh-spec §3.4). Every other threshold, and
+//! every client-side pool, keeps App Mesh's default of 2147483647, so it never trips (§8.5).
+//!
+//! Where Envoy's behaviour depends on timing this engine does not model, we choose:
+//! - Connections are set up instantly and an idle one is reused at once. So an HTTP/1 request
+//!   waits in the pending queue only while all `max_connections` connections carry a request,
+//!   and HTTP/2 and gRPC never queue (Envoy queues them only while the first connection is
+//!   being set up).
+//! - Limits are exact. Envoy's are shared loosely by worker threads and can briefly overshoot;
+//!   one engine instance is one counter.
+//! - A TCP connection over `max_connections` is closed at once with no bytes, as `tcp_proxy`
+//!   does (it checks the limit itself rather than wait in a queue that may never drain), flag
+//!   `UO`, stat `upstream_cx_overflow`.
+//!
+//! The retry gate is the client side's (the egress cluster's) `max_retries` breaker or
+//! `retry_budget`. The consecutive-failures breaker is an extension for what App Mesh lacked:
+//! Linkerd's "consecutive" failure accrual.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Duration;
+
+use super::fault::Percent;
+use super::time::SimTime;
+use crate::config::model::{ConnectionPool, Protocol};
+
+/// App Mesh's value for every Envoy threshold it does not let users set: 2³¹ − 1, in effect
+/// no limit.
+pub const UNLIMITED: u32 = 2_147_483_647;
+/// The header Envoy adds to a local reply caused by a circuit breaker.
+pub const OVERLOADED_HEADER: (&str, &str) = ("x-envoy-overloaded", "true");
+/// Access-log response flag for an upstream overflow.
+pub const RESPONSE_FLAG: &str = "UO";
+/// Body of Envoy's local reply to a request overflow.
+pub const OVERFLOW_BODY: &str =
+    "upstream connect error or disconnect/reset before headers. reset reason: overflow";
+
+/// The circuit-breaker thresholds a listener pool enforces (Envoy `CircuitBreakers.Thresholds`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionPoolLimits {
+    /// Concurrent connections to the app (HTTP/1: also concurrent requests; TCP: the limit).
+    pub max_connections: u32,
+    /// HTTP/1 requests waiting for a connection.
+    pub max_pending_requests: u32,
+    /// Concurrent requests (HTTP/2 and gRPC streams; also caps HTTP/1).
+    pub max_requests: u32,
+}
+
+impl ConnectionPoolLimits {
+    /// What App Mesh configures when `connectionPool` is unset: 2147483647 everywhere.
+    pub const fn app_mesh_default() -> ConnectionPoolLimits {
+        ConnectionPoolLimits {
+            max_connections: UNLIMITED,
+            max_pending_requests: UNLIMITED,
+            max_requests: UNLIMITED,
+        }
+    }
+
+    /// The limits a listener's `connectionPool` sets; the thresholds its member does not name
+    /// keep App Mesh's default.
+    pub fn from_config(pool: Option<&ConnectionPool>) -> ConnectionPoolLimits {
+        let d = ConnectionPoolLimits::app_mesh_default();
+        match pool {
+            None => d,
+            Some(ConnectionPool::Tcp { max_connections }) => ConnectionPoolLimits {
+                max_connections: *max_connections,
+                ..d
+            },
+            Some(ConnectionPool::Http {
+                max_connections,
+                max_pending_requests,
+            }) => ConnectionPoolLimits {
+                max_connections: *max_connections,
+                max_pending_requests: *max_pending_requests,
+                ..d
+            },
+            Some(
+                ConnectionPool::Http2 { max_requests } | ConnectionPool::Grpc { max_requests },
+            ) => ConnectionPoolLimits {
+                max_requests: *max_requests,
+                ..d
+            },
+        }
+    }
+}
+
+impl Default for ConnectionPoolLimits {
+    fn default() -> Self {
+        ConnectionPoolLimits::app_mesh_default()
+    }
+}
+
+/// Identifies one admitted request (dispatched or queued) of a [`ListenerPool`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ticket(u64);
+
+impl Ticket {
+    /// The sequence number (tickets count up from 0 per pool).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Ticket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Which threshold refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OverflowCause {
+    /// HTTP/1: every connection carries a request and the pending queue is full.
+    PendingQueueFull {
+        /// `max_connections`.
+        max_connections: u32,
+        /// `max_pending_requests`.
+        max_pending_requests: u32,
+    },
+    /// `max_requests` requests already in flight.
+    MaxRequests {
+        /// `max_requests`.
+        max_requests: u32,
+    },
+    /// TCP: `max_connections` connections already open.
+    MaxConnections {
+        /// `max_connections`.
+        max_connections: u32,
+    },
+}
+
+impl OverflowCause {
+    /// The Envoy stat this overflow increments.
+    pub fn stat(self) -> &'static str {
+        match self {
+            // Envoy counts a max_requests overflow under the pending-overflow stat too.
+            OverflowCause::PendingQueueFull { .. } | OverflowCause::MaxRequests { .. } => {
+                "upstream_rq_pending_overflow"
+            }
+            OverflowCause::MaxConnections { .. } => "upstream_cx_overflow",
+        }
+    }
+}
+
+impl fmt::Display for OverflowCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OverflowCause::PendingQueueFull {
+                max_connections,
+                max_pending_requests,
+            } => write!(
+                f,
+                "all {max_connections} connections (maxConnections) carry a request and \
+                 {max_pending_requests} requests (maxPendingRequests) already wait"
+            ),
+            OverflowCause::MaxRequests { max_requests } => {
+                write!(f, "{max_requests} requests (maxRequests) already in flight")
+            }
+            OverflowCause::MaxConnections { max_connections } => {
+                write!(
+                    f,
+                    "{max_connections} connections (maxConnections) already open"
+                )
+            }
+        }
+    }
+}
+
+/// How a refused request surfaces to the downstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OverflowResponse {
+    /// HTTP/1.1 and HTTP/2: a local 503 with `x-envoy-overloaded: true`.
+    Http503,
+    /// gRPC: Envoy turns the local 503 into a trailers-only reply, `:status` 200 and
+    /// `grpc-status` 14 (UNAVAILABLE), still with `x-envoy-overloaded: true`.
+    GrpcUnavailable,
+    /// TCP: the downstream connection is closed without a byte.
+    CloseConnection,
+}
+
+impl OverflowResponse {
+    /// The `:status` of the local reply, if there is one.
+    pub fn http_status(self) -> Option<u16> {
+        match self {
+            OverflowResponse::Http503 => Some(503),
+            OverflowResponse::GrpcUnavailable => Some(200),
+            OverflowResponse::CloseConnection => None,
+        }
+    }
+
+    /// The `grpc-status` of the local reply, for gRPC.
+    pub fn grpc_status(self) -> Option<u8> {
+        (self == OverflowResponse::GrpcUnavailable).then_some(14)
+    }
+
+    /// `x-envoy-overloaded: true` on every HTTP or gRPC reply; nothing for TCP.
+    pub fn overloaded_header(self) -> Option<(&'static str, &'static str)> {
+        (self != OverflowResponse::CloseConnection).then_some(OVERLOADED_HEADER)
+    }
+}
+
+/// A request refused by the pool: why, and what the downstream sees (always flag `UO`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Overflow {
+    /// The threshold.
+    pub cause: OverflowCause,
+    /// The reply.
+    pub response: OverflowResponse,
+}
+
+impl fmt::Display for Overflow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.response.http_status() {
+            Some(_) if self.response == OverflowResponse::GrpcUnavailable => {
+                write!(f, "UNAVAILABLE (UO, overflow): {}", self.cause)
+            }
+            Some(s) => write!(f, "{s} (UO, overflow): {}", self.cause),
+            None => write!(f, "connection closed (UO, overflow): {}", self.cause),
+        }
+    }
+}
+
+/// What the pool does with an arriving request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Send it to the app now.
+    Dispatch {
+        /// Its ticket.
+        ticket: Ticket,
+    },
+    /// HTTP/1: wait for a connection; [`ListenerPool::on_complete`] dispatches in FIFO order.
+    Queued {
+        /// Its ticket.
+        ticket: Ticket,
+        /// Requests ahead of it (0: next to go).
+        position: u32,
+    },
+    /// Refused at once.
+    Rejected(Overflow),
+}
+
+impl fmt::Display for Admission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Admission::Dispatch { ticket } => write!(f, "{ticket} dispatched: under the limits"),
+            Admission::Queued { ticket, position } => write!(
+                f,
+                "{ticket} queued behind {position}: every connection (maxConnections) is busy"
+            ),
+            Admission::Rejected(o) => write!(f, "rejected: {o}"),
+        }
+    }
+}
+
+/// A queued request that got a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dispatched {
+    /// Its ticket.
+    pub ticket: Ticket,
+    /// Time it spent in the queue.
+    pub waited: Duration,
+}
+
+/// Counters of a [`ListenerPool`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Requests dispatched on arrival.
+    pub dispatched: u64,
+    /// Requests queued on arrival (each is a connection overflow, `upstream_cx_overflow`).
+    pub queued: u64,
+    /// Queued requests later dispatched.
+    pub dispatched_from_queue: u64,
+    /// Queued requests withdrawn before dispatch ([`ListenerPool::cancel`]).
+    pub cancelled: u64,
+    /// Requests refused (503 or closed connection, flag `UO`).
+    pub rejected: u64,
+    /// Dispatched requests that completed.
+    pub completed: u64,
+    /// Highest number in flight at once.
+    pub peak_active: u32,
+    /// Highest number queued at once.
+    pub peak_pending: u32,
+}
+
+/// How a protocol uses the thresholds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Discipline {
+    /// One request per connection, then a pending queue.
+    Http1,
+    /// Streams over shared connections, limited by `max_requests`, no queue.
+    Multiplexed { grpc: bool },
+    /// Connections, limited by `max_connections`, no queue.
+    Tcp,
+}
+
+/// The server-side pool of one virtual-node listener towards its local app.
+///
+/// Invariants: never more than the limit in flight, never more than `max_pending_requests`
+/// queued, and a queued request is dispatched only when a connection frees, oldest first.
+#[derive(Clone, Debug)]
+pub struct ListenerPool {
+    discipline: Discipline,
+    limits: ConnectionPoolLimits,
+    active: u32,
+    queue: VecDeque<(Ticket, SimTime)>,
+    next_ticket: u64,
+    stats: PoolStats,
+}
+
+impl ListenerPool {
+    /// A pool for a listener of this protocol.
+    pub fn new(protocol: Protocol, limits: ConnectionPoolLimits) -> ListenerPool {
+        let discipline = match protocol {
+            Protocol::Http => Discipline::Http1,
+            Protocol::Http2 => Discipline::Multiplexed { grpc: false },
+            Protocol::Grpc => Discipline::Multiplexed { grpc: true },
+            Protocol::Tcp => Discipline::Tcp,
+        };
+        ListenerPool {
+            discipline,
+            limits,
+            active: 0,
+            queue: VecDeque::new(),
+            next_ticket: 0,
+            stats: PoolStats::default(),
+        }
+    }
+
+    /// A pool for a listener as configured: its protocol and its `connectionPool`, if any.
+    pub fn for_listener(protocol: Protocol, pool: Option<&ConnectionPool>) -> ListenerPool {
+        ListenerPool::new(protocol, ConnectionPoolLimits::from_config(pool))
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> ConnectionPoolLimits {
+        self.limits
+    }
+
+    /// Requests (or TCP connections) in flight to the app.
+    pub fn active(&self) -> u32 {
+        self.active
+    }
+
+    /// Requests waiting in the queue.
+    pub fn pending(&self) -> u32 {
+        u32::try_from(self.queue.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Requests refused so far.
+    pub fn rejected(&self) -> u64 {
+        self.stats.rejected
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> PoolStats {
+        self.stats
+    }
+
+    /// Decides a request (or TCP connection) arriving at `now`.
+    pub fn admit(&mut self, now: SimTime) -> Admission {
+        let l = self.limits;
+        let refuse = |cause, response| Admission::Rejected(Overflow { cause, response });
+        let admission = match self.discipline {
+            Discipline::Http1 if self.active < l.max_connections => {
+                if self.active < l.max_requests {
+                    Admission::Dispatch {
+                        ticket: self.ticket(),
+                    }
+                } else {
+                    refuse(
+                        OverflowCause::MaxRequests {
+                            max_requests: l.max_requests,
+                        },
+                        OverflowResponse::Http503,
+                    )
+                }
+            }
+            Discipline::Http1 if self.pending() < l.max_pending_requests => {
+                let ticket = self.ticket();
+                let position = self.pending();
+                self.queue.push_back((ticket, now));
+                Admission::Queued { ticket, position }
+            }
+            Discipline::Http1 => refuse(
+                OverflowCause::PendingQueueFull {
+                    max_connections: l.max_connections,
+                    max_pending_requests: l.max_pending_requests,
+                },
+                OverflowResponse::Http503,
+            ),
+            Discipline::Multiplexed { .. } if self.active < l.max_requests => Admission::Dispatch {
+                ticket: self.ticket(),
+            },
+            Discipline::Multiplexed { grpc } => refuse(
+                OverflowCause::MaxRequests {
+                    max_requests: l.max_requests,
+                },
+                if grpc {
+                    OverflowResponse::GrpcUnavailable
+                } else {
+                    OverflowResponse::Http503
+                },
+            ),
+            Discipline::Tcp if self.active < l.max_connections => Admission::Dispatch {
+                ticket: self.ticket(),
+            },
+            Discipline::Tcp => refuse(
+                OverflowCause::MaxConnections {
+                    max_connections: l.max_connections,
+                },
+                OverflowResponse::CloseConnection,
+            ),
+        };
+        match admission {
+            Admission::Dispatch { .. } => {
+                self.active += 1;
+                self.stats.dispatched += 1;
+                self.stats.peak_active = self.stats.peak_active.max(self.active);
+            }
+            Admission::Queued { .. } => {
+                self.stats.queued += 1;
+                self.stats.peak_pending = self.stats.peak_pending.max(self.pending());
+            }
+            Admission::Rejected(_) => self.stats.rejected += 1,
+        }
+        admission
+    }
+
+    /// A dispatched request (or connection) finished at `now`. Its connection goes to the
+    /// oldest queued request, which is returned. Without any request in flight this does
+    /// nothing (a caller bug, tolerated so counters never wrap).
+    pub fn on_complete(&mut self, now: SimTime) -> Option<Dispatched> {
+        if self.active == 0 {
+            return None;
+        }
+        self.active -= 1;
+        self.stats.completed += 1;
+        if self.active >= self.limits.max_connections.min(self.limits.max_requests) {
+            return None;
+        }
+        let (ticket, since) = self.queue.pop_front()?;
+        self.active += 1;
+        self.stats.dispatched_from_queue += 1;
+        Some(Dispatched {
+            ticket,
+            waited: now - since,
+        })
+    }
+
+    /// Withdraws a queued request (its timeout fired or its downstream went away). Returns
+    /// whether it was still queued.
+    pub fn cancel(&mut self, ticket: Ticket) -> bool {
+        let Some(i) = self.queue.iter().position(|(t, _)| *t == ticket) else {
+            return false;
+        };
+        self.queue.remove(i);
+        self.stats.cancelled += 1;
+        true
+    }
+
+    fn ticket(&mut self) -> Ticket {
+        let t = Ticket(self.next_ticket);
+        self.next_ticket += 1;
+        t
+    }
+}
+
+/// Envoy's `retry_budget`: retries may use a share of the cluster's outstanding requests,
+/// never less than a floor. When set it replaces `max_retries`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryBudget {
+    /// Share of active plus pending requests that may be retries (Envoy default 20 %).
+    pub budget_percent: Percent,
+    /// Retries always allowed concurrently, however few requests are outstanding (default 3).
+    pub min_retry_concurrency: u32,
+}
+
+impl RetryBudget {
+    /// The retry concurrency allowed with `outstanding` (active + pending) requests:
+    /// `max(min_retry_concurrency, floor(budget_percent × outstanding))`.
+    pub fn limit(self, outstanding: u64) -> u64 {
+        self.budget_percent
+            .of(outstanding)
+            .max(u64::from(self.min_retry_concurrency))
+    }
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        RetryBudget {
+            budget_percent: Percent::from_per_million(200_000),
+            min_retry_concurrency: 3,
+        }
+    }
+}
+
+/// The limit on concurrent retries of one upstream cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryLimit {
+    /// Envoy's `max_retries` threshold: App Mesh sets [`UNLIMITED`] (bare Envoy: 3).
+    MaxRetries(u32),
+    /// `retry_budget` (an extension).
+    Budget(RetryBudget),
+}
+
+impl RetryLimit {
+    /// App Mesh's: `max_retries` 2147483647, in effect off.
+    pub const fn app_mesh_default() -> RetryLimit {
+        RetryLimit::MaxRetries(UNLIMITED)
+    }
+
+    /// The number of concurrent retries allowed with `outstanding` requests.
+    pub fn limit(self, outstanding: u64) -> u64 {
+        match self {
+            RetryLimit::MaxRetries(n) => u64::from(n),
+            RetryLimit::Budget(b) => b.limit(outstanding),
+        }
+    }
+}
+
+impl Default for RetryLimit {
+    fn default() -> Self {
+        RetryLimit::app_mesh_default()
+    }
+}
+
+/// Proof that a retry was admitted; hand it back to [`RetryGate::finish_retry`].
+#[derive(Debug)]
+#[must_use = "a retry token must be returned with RetryGate::finish_retry"]
+pub struct RetryToken {
+    _private: (),
+}
+
+/// A retry refused by the gate (`upstream_rq_retry_overflow`): the failed attempt's response
+/// goes downstream as it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryShed {
+    /// Retries in flight.
+    pub active_retries: u32,
+    /// The limit they reached.
+    pub limit: u64,
+    /// The rule that set it.
+    pub rule: RetryLimit,
+}
+
+impl fmt::Display for RetryShed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.rule {
+            RetryLimit::MaxRetries(_) => write!(
+                f,
+                "retry not attempted: {} retries in flight, max_retries is {}",
+                self.active_retries, self.limit
+            ),
+            RetryLimit::Budget(b) => write!(
+                f,
+                "retry not attempted: {} retries in flight, budget allows {} \
+                 ({} of outstanding requests, at least {})",
+                self.active_retries, self.limit, b.budget_percent, b.min_retry_concurrency
+            ),
+        }
+    }
+}
+
+/// Counters of a [`RetryGate`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetryGateStats {
+    /// Retries admitted.
+    pub started: u64,
+    /// Retries refused (`upstream_rq_retry_overflow`).
+    pub shed: u64,
+    /// Retries finished.
+    pub finished: u64,
+}
+
+/// Concurrent retries of one upstream cluster, as Envoy counts them: a retry is active from
+/// the moment it is scheduled until its attempt's outcome is known.
+#[derive(Clone, Debug, Default)]
+pub struct RetryGate {
+    rule: RetryLimit,
+    active: u32,
+    stats: RetryGateStats,
+}
+
+impl RetryGate {
+    /// A gate with this rule.
+    pub fn new(rule: RetryLimit) -> RetryGate {
+        RetryGate {
+            rule,
+            active: 0,
+            stats: RetryGateStats::default(),
+        }
+    }
+
+    /// Asks to schedule a retry while the cluster has `outstanding` requests (active plus
+    /// pending, retries included). Admitted when active retries are below the limit.
+    pub fn try_start_retry(&mut self, outstanding: u64) -> Result<RetryToken, RetryShed> {
+        let limit = self.rule.limit(outstanding);
+        if u64::from(self.active) < limit {
+            self.active += 1;
+            self.stats.started += 1;
+            Ok(RetryToken { _private: () })
+        } else {
+            self.stats.shed += 1;
+            Err(RetryShed {
+                active_retries: self.active,
+                limit,
+                rule: self.rule,
+            })
+        }
+    }
+
+    /// The retry's attempt finished (or was abandoned).
+    pub fn finish_retry(&mut self, token: RetryToken) {
+        let RetryToken { _private: () } = token;
+        self.active = self.active.saturating_sub(1);
+        self.stats.finished += 1;
+    }
+
+    /// Retries in flight.
+    pub fn active_retries(&self) -> u32 {
+        self.active
+    }
+
+    /// The rule.
+    pub fn rule(&self) -> RetryLimit {
+        self.rule
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> RetryGateStats {
+        self.stats
+    }
+}
+
+/// Settings of the consecutive-failures breaker; the defaults are Linkerd's.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FailureAccrualConfig {
+    /// Consecutive failures that open the breaker (Linkerd: 7).
+    pub consecutive_failures: u32,
+    /// First open period (Linkerd: 1 s); it doubles on every failed probe.
+    pub min_penalty: Duration,
+    /// Longest open period (Linkerd: 60 s).
+    pub max_penalty: Duration,
+    /// Random extra share of each period, 0.0..=1.0 (Linkerd: 0.5).
+    pub jitter_ratio: f64,
+}
+
+impl Default for FailureAccrualConfig {
+    fn default() -> Self {
+        FailureAccrualConfig {
+            consecutive_failures: 7,
+            min_penalty: Duration::from_secs(1),
+            max_penalty: Duration::from_secs(60),
+            jitter_ratio: 0.5,
+        }
+    }
+}
+
+/// A breaker configuration that cannot work.
+#[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
+pub enum BreakerConfigError {
+    /// `consecutive_failures` of 0 would open the breaker before any request.
+    #[error("consecutive_failures must be at least 1")]
+    ZeroFailures,
+    /// Penalties must satisfy 0 < min ≤ max.
+    #[error("penalties must satisfy 0 < min_penalty <= max_penalty, got {min:?} and {max:?}")]
+    Penalties {
+        /// `min_penalty`.
+        min: Duration,
+        /// `max_penalty`.
+        max: Duration,
+    },
+    /// `jitter_ratio` outside 0.0..=1.0.
+    #[error("jitter_ratio must be from 0 to 1, got {0}")]
+    Jitter(f64),
+}
+
+/// Why the breaker opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TripReason {
+    /// This many failures in a row while closed.
+    ConsecutiveFailures {
+        /// The count (the threshold).
+        count: u32,
+    },
+    /// The half-open probe failed.
+    ProbeFailed {
+        /// Times the breaker has opened in a row, this one included.
+        consecutive_trips: u32,
+    },
+}
+
+impl fmt::Display for TripReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TripReason::ConsecutiveFailures { count } => {
+                write!(f, "{count} consecutive failures")
+            }
+            TripReason::ProbeFailed { consecutive_trips } => {
+                write!(f, "probe failed (open {consecutive_trips} times in a row)")
+            }
+        }
+    }
+}
+
+/// The breaker's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BreakerState {
+    /// Requests flow; failures are counted.
+    Closed {
+        /// Failures in a row so far.
+        consecutive_failures: u32,
+    },
+    /// Requests are shed until `until`; the first request after it becomes the probe.
+    Open {
+        /// End of the penalty.
+        until: SimTime,
+        /// Why it opened.
+        reason: TripReason,
+    },
+    /// One probe is in flight; everything else is shed until it reports.
+    HalfOpen {
+        /// When the probe was admitted.
+        since: SimTime,
+    },
+}
+
+/// Permission to send a request, to be handed back with its outcome.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "report the outcome with ConsecutiveFailureBreaker::record"]
+pub enum Permit {
+    /// An ordinary request while closed.
+    Normal,
+    /// The one probe of the half-open state.
+    Probe,
+}
+
+/// A request refused by the consecutive-failures breaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BreakerShed {
+    /// Open.
+    Open {
+        /// End of the penalty.
+        until: SimTime,
+        /// Why it opened.
+        reason: TripReason,
+    },
+    /// Half-open with the probe still in flight.
+    ProbeInFlight,
+}
+
+impl fmt::Display for BreakerShed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BreakerShed::Open { until, reason } => {
+                write!(f, "breaker open until {until}: {reason}")
+            }
+            BreakerShed::ProbeInFlight => write!(f, "breaker half-open: a probe is in flight"),
+        }
+    }
+}
+
+/// A request's outcome, as the breaker counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Success.
+    Success,
+    /// Failure (the caller decides what counts: 5xx, reset, timeout).
+    Failure,
+}
+
+/// A state change caused by [`ConsecutiveFailureBreaker::record`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transition {
+    /// Opened until `until`.
+    Tripped {
+        /// Why.
+        reason: TripReason,
+        /// End of the penalty.
+        until: SimTime,
+    },
+    /// The probe succeeded; closed again, backoff reset.
+    Closed,
+}
+
+/// Counters of a [`ConsecutiveFailureBreaker`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BreakerStats {
+    /// Times opened.
+    pub trips: u64,
+    /// Requests shed.
+    pub shed: u64,
+    /// Probes admitted.
+    pub probes: u64,
+}
+
+/// A consecutive-failures circuit breaker, what App Mesh lacked (Linkerd's consecutive failure
+/// accrual): after `consecutive_failures` failures in a row it opens for a penalty; the first
+/// request after the penalty is a probe; the probe's success closes it, its failure reopens it
+/// for twice the previous penalty (jittered, capped at `max_penalty`).
+///
+/// Outcomes of ordinary requests that report while the breaker is open or half-open were sent
+/// before it opened and are ignored.
+#[derive(Clone, Debug)]
+pub struct ConsecutiveFailureBreaker {
+    config: FailureAccrualConfig,
+    state: BreakerState,
+    /// Trips since the breaker was last closed by a probe: the backoff exponent.
+    trips_in_row: u32,
+    stats: BreakerStats,
+}
+
+impl ConsecutiveFailureBreaker {
+    /// A closed breaker.
+    pub fn new(config: FailureAccrualConfig) -> Result<Self, BreakerConfigError> {
+        if config.consecutive_failures == 0 {
+            return Err(BreakerConfigError::ZeroFailures);
+        }
+        if config.min_penalty.is_zero() || config.min_penalty > config.max_penalty {
+            return Err(BreakerConfigError::Penalties {
+                min: config.min_penalty,
+                max: config.max_penalty,
+            });
+        }
+        if !(0.0..=1.0).contains(&config.jitter_ratio) {
+            return Err(BreakerConfigError::Jitter(config.jitter_ratio));
+        }
+        Ok(ConsecutiveFailureBreaker {
+            config,
+            state: BreakerState::Closed {
+                consecutive_failures: 0,
+            },
+            trips_in_row: 0,
+            stats: BreakerStats::default(),
+        })
+    }
+
+    /// The state as last changed (an `Open` whose penalty has passed turns half-open at the
+    /// next [`ConsecutiveFailureBreaker::try_acquire`]).
+    pub fn state(&self) -> BreakerState {
+        self.state
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> BreakerStats {
+        self.stats
+    }
+
+    /// Asks to send a request at `now`.
+    pub fn try_acquire(&mut self, now: SimTime) -> Result<Permit, BreakerShed> {
+        match self.state {
+            BreakerState::Closed { .. } => Ok(Permit::Normal),
+            BreakerState::Open { until, reason } if now < until => {
+                self.stats.shed += 1;
+                Err(BreakerShed::Open { until, reason })
+            }
+            BreakerState::Open { .. } => {
+                self.state = BreakerState::HalfOpen { since: now };
+                self.stats.probes += 1;
+                Ok(Permit::Probe)
+            }
+            BreakerState::HalfOpen { .. } => {
+                self.stats.shed += 1;
+                Err(BreakerShed::ProbeInFlight)
+            }
+        }
+    }
+
+    /// Reports the outcome of a request sent with `permit`. The rng jitters a new penalty.
+    pub fn record(
+        &mut self,
+        now: SimTime,
+        permit: Permit,
+        outcome: Outcome,
+        rng: &mut impl rand::Rng,
+    ) -> Option<Transition> {
+        match (permit, outcome, self.state) {
+            (Permit::Normal, Outcome::Success, BreakerState::Closed { .. }) => {
+                self.state = BreakerState::Closed {
+                    consecutive_failures: 0,
+                };
+                None
+            }
+            (
+                Permit::Normal,
+                Outcome::Failure,
+                BreakerState::Closed {
+                    consecutive_failures,
+                },
+            ) => {
+                let count = consecutive_failures.saturating_add(1);
+                if count >= self.config.consecutive_failures {
+                    Some(self.trip(now, TripReason::ConsecutiveFailures { count }, rng))
+                } else {
+                    self.state = BreakerState::Closed {
+                        consecutive_failures: count,
+                    };
+                    None
+                }
+            }
+            (Permit::Probe, Outcome::Success, BreakerState::HalfOpen { .. }) => {
+                self.state = BreakerState::Closed {
+                    consecutive_failures: 0,
+                };
+                self.trips_in_row = 0;
+                Some(Transition::Closed)
+            }
+            (Permit::Probe, Outcome::Failure, BreakerState::HalfOpen { .. }) => {
+                let reason = TripReason::ProbeFailed {
+                    consecutive_trips: self.trips_in_row.saturating_add(1),
+                };
+                Some(self.trip(now, reason, rng))
+            }
+            // Late reports from before the breaker opened.
+            _ => None,
+        }
+    }
+
+    /// The penalty before jitter for the `n`-th trip in a row (0-based): `min × 2ⁿ`, capped.
+    pub fn base_penalty(&self, n: u32) -> Duration {
+        self.config
+            .min_penalty
+            .saturating_mul(1u32 << n.min(31))
+            .min(self.config.max_penalty)
+    }
+
+    fn trip(&mut self, now: SimTime, reason: TripReason, rng: &mut impl rand::Rng) -> Transition {
+        let base = self.base_penalty(self.trips_in_row);
+        // One draw per trip whatever the ratio, so the ratio never shifts later draws.
+        let u: f64 = rng.random();
+        let penalty =
+            (base + base.mul_f64(self.config.jitter_ratio * u)).min(self.config.max_penalty);
+        let until = now + penalty;
+        self.trips_in_row = self.trips_in_row.saturating_add(1);
+        self.stats.trips += 1;
+        self.state = BreakerState::Open { until, reason };
+        Transition::Tripped { reason, until }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::seed;
+    use proptest::prelude::*;
+
+    fn ms(n: u64) -> SimTime {
+        SimTime::from_millis(n)
+    }
+
+    fn http1(max_connections: u32, max_pending_requests: u32) -> ListenerPool {
+        ListenerPool::for_listener(
+            Protocol::Http,
+            Some(&ConnectionPool::Http {
+                max_connections,
+                max_pending_requests,
+            }),
+        )
+    }
+
+    fn is_overloaded_503(a: Admission) -> bool {
+        matches!(a, Admission::Rejected(o)
+            if o.response.http_status() == Some(503)
+                && o.response.overloaded_header() == Some(("x-envoy-overloaded", "true")))
+    }
+
+    #[test]
+    fn app_mesh_default_is_int32_max_everywhere() {
+        // "Envoy defaults set by App Mesh": 2147483647 for every threshold, max_retries too.
+        let d = ConnectionPoolLimits::app_mesh_default();
+        assert_eq!(d.max_connections, 2_147_483_647);
+        assert_eq!(d.max_pending_requests, 2_147_483_647);
+        assert_eq!(d.max_requests, 2_147_483_647);
+        assert_eq!(ConnectionPoolLimits::from_config(None), d);
+        assert_eq!(RetryLimit::default(), RetryLimit::MaxRetries(2_147_483_647));
+        // A member sets only its own thresholds.
+        let h2 =
+            ConnectionPoolLimits::from_config(Some(&ConnectionPool::Http2 { max_requests: 5 }));
+        assert_eq!((h2.max_requests, h2.max_connections), (5, UNLIMITED));
+        // Unset pools never reject in practice.
+        let mut p = ListenerPool::for_listener(Protocol::Http, None);
+        for _ in 0..10_000 {
+            assert!(matches!(p.admit(ms(0)), Admission::Dispatch { .. }));
+        }
+    }
+
+    #[test]
+    fn http1_overflows_with_503_overloaded_only_past_both_limits() {
+        // HTTP/1: max_connections in flight, then max_pending_requests queued, then 503 UO.
+        let mut p = http1(2, 1);
+        assert!(matches!(p.admit(ms(0)), Admission::Dispatch { .. }));
+        assert!(matches!(p.admit(ms(0)), Admission::Dispatch { .. }));
+        assert!(matches!(
+            p.admit(ms(0)),
+            Admission::Queued { position: 0, .. }
+        ));
+        assert_eq!((p.active(), p.pending(), p.rejected()), (2, 1, 0));
+        let over = p.admit(ms(0));
+        assert!(is_overloaded_503(over), "{over:?}");
+        let Admission::Rejected(o) = over else {
+            unreachable!()
+        };
+        assert_eq!(o.cause.stat(), "upstream_rq_pending_overflow");
+        assert_eq!((p.active(), p.pending(), p.rejected()), (2, 1, 1));
+        // One completion frees a connection for the queued request, and room in the queue.
+        assert!(p.on_complete(ms(5)).is_some());
+        assert!(matches!(p.admit(ms(5)), Admission::Queued { .. }));
+        assert!(is_overloaded_503(p.admit(ms(5))));
+    }
+
+    #[test]
+    fn queue_dispatches_fifo() {
+        // Envoy attaches the oldest pending stream to a freed connection.
+        let mut p = http1(1, 10);
+        assert!(matches!(p.admit(ms(0)), Admission::Dispatch { .. }));
+        let queued: Vec<Ticket> = (1..=3)
+            .map(|i| match p.admit(ms(i)) {
+                Admission::Queued { ticket, position } => {
+                    assert_eq!(u64::from(position), i - 1);
+                    ticket
+                }
+                other => panic!("expected queued, got {other:?}"),
+            })
+            .collect();
+        let d1 = p.on_complete(ms(10)).expect("dispatch");
+        assert_eq!(d1.ticket, queued[0]);
+        assert_eq!(d1.waited, Duration::from_millis(9));
+        // A cancelled request is skipped.
+        assert!(p.cancel(queued[1]));
+        assert!(!p.cancel(queued[1]));
+        assert_eq!(p.on_complete(ms(20)).map(|d| d.ticket), Some(queued[2]));
+        assert_eq!(p.on_complete(ms(30)), None);
+        assert_eq!(p.active(), 0);
+        assert_eq!(p.on_complete(ms(40)), None, "no underflow");
+        let s = p.stats();
+        assert_eq!(
+            (s.queued, s.dispatched_from_queue, s.cancelled, s.completed),
+            (3, 2, 1, 3)
+        );
+    }
+
+    #[test]
+    fn http2_and_grpc_have_no_queue() {
+        // max_requests streams, then an immediate overflow; nothing waits.
+        let mut h2 = ListenerPool::for_listener(
+            Protocol::Http2,
+            Some(&ConnectionPool::Http2 { max_requests: 2 }),
+        );
+        assert!(matches!(h2.admit(ms(0)), Admission::Dispatch { .. }));
+        assert!(matches!(h2.admit(ms(0)), Admission::Dispatch { .. }));
+        assert!(is_overloaded_503(h2.admit(ms(0))));
+        assert_eq!(h2.pending(), 0);
+        assert_eq!(h2.on_complete(ms(1)), None, "nothing queued to dispatch");
+        assert!(matches!(h2.admit(ms(1)), Admission::Dispatch { .. }));
+        // gRPC: the 503 becomes grpc-status 14 on a 200, still x-envoy-overloaded.
+        let mut g = ListenerPool::for_listener(
+            Protocol::Grpc,
+            Some(&ConnectionPool::Grpc { max_requests: 1 }),
+        );
+        assert!(matches!(g.admit(ms(0)), Admission::Dispatch { .. }));
+        let Admission::Rejected(o) = g.admit(ms(0)) else {
+            panic!("expected overflow")
+        };
+        assert_eq!(o.response, OverflowResponse::GrpcUnavailable);
+        assert_eq!(
+            (o.response.http_status(), o.response.grpc_status()),
+            (Some(200), Some(14))
+        );
+        assert!(o.response.overloaded_header().is_some());
+    }
+
+    #[test]
+    fn tcp_overflow_closes_the_connection() {
+        // tcp_proxy checks max_connections itself and closes the downstream connection (UO).
+        let mut p = ListenerPool::for_listener(
+            Protocol::Tcp,
+            Some(&ConnectionPool::Tcp { max_connections: 1 }),
+        );
+        assert!(matches!(p.admit(ms(0)), Admission::Dispatch { .. }));
+        let Admission::Rejected(o) = p.admit(ms(0)) else {
+            panic!("expected overflow")
+        };
+        assert_eq!(o.response, OverflowResponse::CloseConnection);
+        assert_eq!(o.response.http_status(), None);
+        assert_eq!(o.response.overloaded_header(), None);
+        assert_eq!(o.cause.stat(), "upstream_cx_overflow");
+        assert_eq!(p.pending(), 0);
+    }
+
+    #[test]
+    fn http1_max_requests_below_max_connections_rejects_without_queueing() {
+        // Envoy checks max_requests when attaching a stream to a connection: overflow, no queue.
+        let mut p = ListenerPool::new(
+            Protocol::Http,
+            ConnectionPoolLimits {
+                max_connections: 3,
+                max_pending_requests: 5,
+                max_requests: 1,
+            },
+        );
+        assert!(matches!(p.admit(ms(0)), Admission::Dispatch { .. }));
+        let a = p.admit(ms(0));
+        assert!(matches!(
+            a,
+            Admission::Rejected(Overflow {
+                cause: OverflowCause::MaxRequests { .. },
+                ..
+            })
+        ));
+        assert!(is_overloaded_503(a));
+    }
+
+    #[test]
+    fn retry_budget_floor_is_min_retry_concurrency() {
+        // Admitted while active retries < max(min_retry_concurrency, 20 % × outstanding).
+        let mut g = RetryGate::new(RetryLimit::Budget(RetryBudget::default()));
+        // 5 outstanding: 20 % is 1, the floor of 3 wins.
+        let tokens: Vec<RetryToken> = (0..3)
+            .map(|_| g.try_start_retry(5).expect("under floor"))
+            .collect();
+        let shed = g.try_start_retry(5).expect_err("floor reached");
+        assert_eq!((shed.active_retries, shed.limit), (3, 3));
+        // 20 outstanding: 20 % is 4, above the floor.
+        let fourth = g.try_start_retry(20).expect("budget of 4");
+        assert!(g.try_start_retry(20).is_err());
+        // 24 outstanding: floor(4.8) = 4, truncated as Envoy does.
+        assert!(g.try_start_retry(24).is_err());
+        g.finish_retry(fourth);
+        for t in tokens {
+            g.finish_retry(t);
+        }
+        assert_eq!(g.active_retries(), 0);
+        assert_eq!(
+            g.stats(),
+            RetryGateStats {
+                started: 4,
+                shed: 3,
+                finished: 4
+            }
+        );
+        assert_eq!(RetryBudget::default().limit(0), 3);
+        assert_eq!(RetryBudget::default().limit(1_000), 200);
+    }
+
+    #[test]
+    fn max_retries_caps_concurrent_retries() {
+        // Envoy's max_retries breaker (bare Envoy default 3); independent of outstanding.
+        let mut g = RetryGate::new(RetryLimit::MaxRetries(3));
+        let t: Vec<RetryToken> = (0..3)
+            .map(|_| g.try_start_retry(1_000_000).expect("ok"))
+            .collect();
+        assert!(g.try_start_retry(1_000_000).is_err());
+        let mut t = t.into_iter();
+        g.finish_retry(t.next().expect("token"));
+        assert!(g.try_start_retry(0).is_ok());
+        // App Mesh's default never sheds.
+        let mut am = RetryGate::default();
+        for _ in 0..10_000 {
+            assert!(am.try_start_retry(0).is_ok(), "unlimited");
+        }
+    }
+
+    fn breaker(n: u32, jitter: f64) -> ConsecutiveFailureBreaker {
+        ConsecutiveFailureBreaker::new(FailureAccrualConfig {
+            consecutive_failures: n,
+            min_penalty: Duration::from_secs(1),
+            max_penalty: Duration::from_secs(5),
+            jitter_ratio: jitter,
+        })
+        .expect("valid")
+    }
+
+    fn fail(
+        b: &mut ConsecutiveFailureBreaker,
+        now: SimTime,
+        r: &mut seed::Rng,
+    ) -> Option<Transition> {
+        let p = b.try_acquire(now).expect("admitted");
+        b.record(now, p, Outcome::Failure, r)
+    }
+
+    #[test]
+    fn consecutive_failures_open_then_probe_then_close() {
+        // N failures in a row open; a success in between resets the count.
+        let mut r = seed::stream(1, "breaker/test");
+        let mut b = breaker(3, 0.0);
+        assert_eq!(fail(&mut b, ms(0), &mut r), None);
+        assert_eq!(fail(&mut b, ms(0), &mut r), None);
+        let p = b.try_acquire(ms(0)).expect("closed");
+        assert_eq!(b.record(ms(0), p, Outcome::Success, &mut r), None);
+        assert_eq!(fail(&mut b, ms(0), &mut r), None);
+        assert_eq!(fail(&mut b, ms(0), &mut r), None);
+        let opened = fail(&mut b, ms(100), &mut r);
+        assert_eq!(
+            opened,
+            Some(Transition::Tripped {
+                reason: TripReason::ConsecutiveFailures { count: 3 },
+                until: ms(1_100)
+            })
+        );
+        // Open: shed until the penalty ends.
+        assert!(matches!(
+            b.try_acquire(ms(1_099)),
+            Err(BreakerShed::Open { .. })
+        ));
+        // Half-open: exactly one probe.
+        let probe = b.try_acquire(ms(1_100)).expect("probe");
+        assert_eq!(probe, Permit::Probe);
+        assert_eq!(b.try_acquire(ms(1_101)), Err(BreakerShed::ProbeInFlight));
+        assert_eq!(
+            b.record(ms(1_200), probe, Outcome::Success, &mut r),
+            Some(Transition::Closed)
+        );
+        assert!(b.try_acquire(ms(1_200)).is_ok());
+    }
+
+    #[test]
+    fn failed_probes_back_off_exponentially_to_the_cap() {
+        // Each failed probe doubles the penalty (1 s, 2 s, 4 s, then the 5 s cap).
+        let mut r = seed::stream(1, "breaker/test");
+        let mut b = breaker(1, 0.0);
+        let mut now = ms(0);
+        let mut penalties = Vec::new();
+        let mut t = fail(&mut b, now, &mut r);
+        for _ in 0..4 {
+            let Some(Transition::Tripped { until, .. }) = t else {
+                panic!("expected a trip")
+            };
+            penalties.push(until - now);
+            now = until;
+            t = fail(&mut b, now, &mut r);
+        }
+        let secs: Vec<u64> = penalties.iter().map(Duration::as_secs).collect();
+        assert_eq!(secs, [1, 2, 4, 5]);
+        assert!(matches!(
+            b.state(),
+            BreakerState::Open {
+                reason: TripReason::ProbeFailed {
+                    consecutive_trips: 5
+                },
+                ..
+            }
+        ));
+        // A late report from before the trip changes nothing.
+        assert_eq!(
+            b.record(now, Permit::Normal, Outcome::Failure, &mut r),
+            None
+        );
+        assert_eq!(
+            b.record(now, Permit::Normal, Outcome::Success, &mut r),
+            None
+        );
+        assert!(matches!(b.state(), BreakerState::Open { .. }));
+    }
+
+    #[test]
+    fn jitter_stays_within_ratio_and_cap() {
+        // penalty ∈ [base, min(max, base × (1 + jitter))].
+        let mut r = seed::stream(9, "breaker/jitter");
+        for _ in 0..200 {
+            let mut b = breaker(1, 0.5);
+            let Some(Transition::Tripped { until, .. }) = fail(&mut b, ms(0), &mut r) else {
+                panic!("expected a trip")
+            };
+            let d = until - ms(0);
+            assert!(
+                d >= Duration::from_secs(1) && d <= Duration::from_millis(1_500),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_breaker_configs_are_typed_errors() {
+        let base = FailureAccrualConfig::default();
+        let new = |c| ConsecutiveFailureBreaker::new(c).err();
+        assert_eq!(
+            new(FailureAccrualConfig {
+                consecutive_failures: 0,
+                ..base
+            }),
+            Some(BreakerConfigError::ZeroFailures)
+        );
+        assert!(matches!(
+            new(FailureAccrualConfig {
+                min_penalty: Duration::from_secs(61),
+                ..base
+            }),
+            Some(BreakerConfigError::Penalties { .. })
+        ));
+        assert_eq!(
+            new(FailureAccrualConfig {
+                jitter_ratio: 1.5,
+                ..base
+            }),
+            Some(BreakerConfigError::Jitter(1.5))
+        );
+        assert!(new(base).is_none());
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    enum Op {
+        Arrive,
+        Complete,
+        Cancel(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => Just(Op::Arrive),
+            3 => Just(Op::Complete),
+            1 => (0usize..8).prop_map(Op::Cancel),
+        ]
+    }
+
+    fn protocol() -> impl Strategy<Value = Protocol> {
+        prop_oneof![
+            Just(Protocol::Http),
+            Just(Protocol::Http2),
+            Just(Protocol::Grpc),
+            Just(Protocol::Tcp)
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn breaker_never_exceeds_limits_and_queues_fifo(
+            protocol in protocol(),
+            max_connections in 1u32..5,
+            max_pending_requests in 0u32..5,
+            max_requests in 1u32..6,
+            ops in prop::collection::vec(op(), 0..200),
+        ) {
+            // Never more than the limit in flight, never more than max_pending queued, a
+            // rejection only at the limits, and queued requests leave oldest first.
+            let limits = ConnectionPoolLimits { max_connections, max_pending_requests, max_requests };
+            let mut p = ListenerPool::new(protocol, limits);
+            let limit = match protocol {
+                Protocol::Http => max_connections.min(max_requests),
+                Protocol::Http2 | Protocol::Grpc => max_requests,
+                Protocol::Tcp => max_connections,
+            };
+            let can_queue = protocol == Protocol::Http && max_requests >= max_connections;
+            let mut model: VecDeque<Ticket> = VecDeque::new();
+            for (i, op) in ops.into_iter().enumerate() {
+                let now = ms(i as u64);
+                match op {
+                    Op::Arrive => {
+                        let (active, pending) = (p.active(), p.pending());
+                        match p.admit(now) {
+                            Admission::Dispatch { .. } => prop_assert!(active < limit),
+                            Admission::Queued { ticket, position } => {
+                                prop_assert!(can_queue && active == limit);
+                                prop_assert_eq!(position as usize, model.len());
+                                model.push_back(ticket);
+                            }
+                            Admission::Rejected(_) => {
+                                prop_assert_eq!(active, limit);
+                                if can_queue {
+                                    prop_assert_eq!(pending, max_pending_requests);
+                                }
+                            }
+                        }
+                    }
+                    Op::Complete => {
+                        let was_active = p.active();
+                        let next = p.on_complete(now).map(|d| d.ticket);
+                        let expected = if was_active > 0 { model.pop_front() } else { None };
+                        prop_assert_eq!(next, expected);
+                    }
+                    Op::Cancel(k) => {
+                        if let Some(&t) = model.get(k) {
+                            prop_assert!(p.cancel(t));
+                            model.remove(k);
+                        }
+                    }
+                }
+                prop_assert!(p.active() <= limit);
+                prop_assert!(p.pending() <= max_pending_requests);
+                prop_assert_eq!(p.pending() as usize, model.len());
+                // Nobody waits while a connection is free.
+                prop_assert!(p.pending() == 0 || p.active() == limit);
+            }
+        }
+
+        #[test]
+        fn same_seed_same_decisions(seed in any::<u64>(), outcomes in prop::collection::vec(any::<bool>(), 1..200)) {
+            // Jittered penalties come only from the seeded stream.
+            let run = || {
+                let mut b = breaker(2, 0.5);
+                let mut r = seed::stream(seed, "breaker/determinism");
+                let mut log = Vec::new();
+                for (i, ok) in outcomes.iter().enumerate() {
+                    let now = ms(i as u64 * 250);
+                    match b.try_acquire(now) {
+                        Ok(p) => {
+                            let o = if *ok { Outcome::Success } else { Outcome::Failure };
+                            log.push(Ok(b.record(now, p, o, &mut r)));
+                        }
+                        Err(e) => log.push(Err(e)),
+                    }
+                }
+                log
+            };
+            prop_assert_eq!(run(), run());
+        }
+    }
+}

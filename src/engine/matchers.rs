@@ -85,15 +85,38 @@ impl PathMatcher {
         }
     }
 
-    pub(crate) fn check(&self, path: &str) -> Result<(), Mismatch> {
+    pub(crate) fn matches(&self, path: &str) -> bool {
         match self {
-            PathMatcher::Any => Ok(()),
-            PathMatcher::Prefix(p) if path.starts_with(p.as_str()) => Ok(()),
-            PathMatcher::Prefix(p) => Err(Mismatch::Prefix(p.clone())),
-            PathMatcher::Exact(p) if path == p => Ok(()),
-            PathMatcher::Exact(p) => Err(Mismatch::ExactPath(p.clone())),
-            PathMatcher::Regex(re, _) if re.is_match(path) => Ok(()),
-            PathMatcher::Regex(_, src) => Err(Mismatch::RegexPath(src.clone())),
+            PathMatcher::Any => true,
+            PathMatcher::Prefix(p) => path.starts_with(p.as_str()),
+            PathMatcher::Exact(p) => path == p,
+            PathMatcher::Regex(re, _) => re.is_match(path),
+        }
+    }
+
+    pub(crate) fn check(&self, path: &str) -> Result<(), Mismatch> {
+        if self.matches(path) {
+            Ok(())
+        } else {
+            Err(self.mismatch())
+        }
+    }
+
+    /// Why [`PathMatcher::matches`] failed (allocates; for explanations only).
+    pub(crate) fn mismatch(&self) -> Mismatch {
+        match self {
+            PathMatcher::Any => Mismatch::Prefix("/".into()),
+            PathMatcher::Prefix(p) => Mismatch::Prefix(p.clone()),
+            PathMatcher::Exact(p) => Mismatch::ExactPath(p.clone()),
+            PathMatcher::Regex(_, src) => Mismatch::RegexPath(src.clone()),
+        }
+    }
+
+    /// The literal every matching path starts with, for the route index.
+    pub(crate) fn literal(&self) -> Option<&str> {
+        match self {
+            PathMatcher::Prefix(p) | PathMatcher::Exact(p) => Some(p),
+            PathMatcher::Any | PathMatcher::Regex(..) => None,
         }
     }
 
@@ -166,6 +189,19 @@ impl HeaderMatcher {
     }
 
     pub(crate) fn check(&self, req: &RequestHead) -> Result<(), Mismatch> {
+        if self.matches(req) {
+            Ok(())
+        } else {
+            Err(self.mismatch())
+        }
+    }
+
+    /// Why [`HeaderMatcher::matches`] failed.
+    pub(crate) fn mismatch(&self) -> Mismatch {
+        Mismatch::Header(format!("{} failed", self.display))
+    }
+
+    pub(crate) fn matches(&self, req: &RequestHead) -> bool {
         let value = req.header(&self.name);
         let hit = match (value, &self.value) {
             (None, _) => false,
@@ -179,11 +215,7 @@ impl HeaderMatcher {
                 .parse::<i64>()
                 .is_ok_and(|n| *start <= n && n < *end),
         };
-        if hit != self.invert {
-            Ok(())
-        } else {
-            Err(Mismatch::Header(format!("{} failed", self.display)))
-        }
+        hit != self.invert
     }
 }
 
@@ -199,6 +231,14 @@ impl QueryMatcher {
         QueryMatcher {
             name: q.name.clone(),
             exact: q.exact.clone(),
+        }
+    }
+
+    pub(crate) fn matches(&self, req: &RequestHead) -> bool {
+        match (req.query_param(&self.name), &self.exact) {
+            (Some(_), None) => true,
+            (Some(v), Some(e)) => v == e,
+            (None, _) => false,
         }
     }
 

@@ -33,6 +33,7 @@ pub mod outlier;
 pub mod ratelimit;
 pub mod request;
 pub mod retry;
+mod route_index;
 pub mod routing;
 pub mod seed;
 pub mod time;

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::matchers::{HeaderMatcher, Mismatch, PathMatcher, QueryMatcher};
 use super::request::RequestHead;
+use super::route_index::RouteIndex;
 use crate::config::model::{
     HttpMethod, Protocol, RetryPolicy, RouteKind, RouteResource, Scheme, Timeouts, WeightedTarget,
 };
@@ -182,50 +183,79 @@ impl CompiledRoute {
         )
     }
 
-    /// Whether the route matches; the first failing condition otherwise.
+    /// Whether the route matches (the hot path: no allocation).
+    pub fn matches(&self, req: &RequestHead) -> bool {
+        self.first_failure(req).is_none()
+    }
+
+    /// Whether the route matches; the first failing condition otherwise (for explanations).
     pub fn check(&self, req: &RequestHead) -> Result<(), Mismatch> {
-        if let Some(port) = self.port
-            && port != req.port
-        {
-            return Err(Mismatch::Port {
-                want: port,
+        let Some(failure) = self.first_failure(req) else {
+            return Ok(());
+        };
+        Err(match failure {
+            Failure::Port => Mismatch::Port {
+                want: self.port.unwrap_or_default(),
                 got: req.port,
-            });
+            },
+            Failure::Method => Mismatch::Method(self.method.map_or("?", |m| m.as_str())),
+            Failure::NotGrpc => Mismatch::NotGrpc,
+            Failure::GrpcService => {
+                Mismatch::GrpcService(self.grpc_service.clone().unwrap_or_default())
+            }
+            Failure::GrpcMethod => {
+                Mismatch::GrpcMethod(self.grpc_method.clone().unwrap_or_default())
+            }
+            Failure::Path => self.path.mismatch(),
+            Failure::Scheme => Mismatch::Scheme,
+            Failure::Header(i) => self.headers[i].mismatch(),
+            Failure::Query(i) => match self.query[i].check(req) {
+                Err(m) => m,
+                Ok(()) => Mismatch::Query(String::new()),
+            },
+        })
+    }
+
+    /// The first condition that fails, in a fixed order: port, method, path (or gRPC
+    /// service and method), scheme, headers, query parameters.
+    fn first_failure(&self, req: &RequestHead) -> Option<Failure> {
+        if self.port.is_some_and(|p| p != req.port) {
+            return Some(Failure::Port);
         }
-        if let Some(m) = self.method
-            && m != req.method
-        {
-            return Err(Mismatch::Method(m.as_str()));
+        if self.method.is_some_and(|m| m != req.method) {
+            return Some(Failure::Method);
         }
         if self.protocol == Protocol::Grpc {
             let Some((service, method)) = req.grpc_service_method() else {
-                return Err(Mismatch::NotGrpc);
+                return Some(Failure::NotGrpc);
             };
-            if let Some(s) = &self.grpc_service
-                && s != service
-            {
-                return Err(Mismatch::GrpcService(s.clone()));
+            if self.grpc_service.as_deref().is_some_and(|s| s != service) {
+                return Some(Failure::GrpcService);
             }
-            if let Some(m) = &self.grpc_method
-                && m != method
-            {
-                return Err(Mismatch::GrpcMethod(m.clone()));
+            if self.grpc_method.as_deref().is_some_and(|m| m != method) {
+                return Some(Failure::GrpcMethod);
             }
-        } else {
-            self.path.check(&req.path)?;
+        } else if !self.path.matches(&req.path) {
+            return Some(Failure::Path);
         }
-        if let Some(s) = self.scheme
-            && s != req.scheme
-        {
-            return Err(Mismatch::Scheme);
+        if self.scheme.is_some_and(|s| s != req.scheme) {
+            return Some(Failure::Scheme);
         }
-        for h in &self.headers {
-            h.check(req)?;
+        if let Some(i) = self.headers.iter().position(|h| !h.matches(req)) {
+            return Some(Failure::Header(i));
         }
-        for q in &self.query {
-            q.check(req)?;
+        if let Some(i) = self.query.iter().position(|q| !q.matches(req)) {
+            return Some(Failure::Query(i));
         }
-        Ok(())
+        None
+    }
+
+    /// The literal every matching path starts with (`None`: any path can match).
+    fn literal(&self) -> Option<&str> {
+        match self.protocol {
+            Protocol::Http | Protocol::Http2 => self.path.literal(),
+            Protocol::Grpc | Protocol::Tcp => None,
+        }
     }
 
     /// Picks a target by relative weight. A zero-weight target is never chosen.
@@ -240,6 +270,20 @@ impl CompiledRoute {
         // Unreachable while total_weight > 0, which compilation and updates guarantee.
         &self.targets[0]
     }
+}
+
+/// The condition of a route that failed, cheap to return on the hot path.
+#[derive(Clone, Copy, Debug)]
+enum Failure {
+    Port,
+    Method,
+    NotGrpc,
+    GrpcService,
+    GrpcMethod,
+    Path,
+    Scheme,
+    Header(usize),
+    Query(usize),
 }
 
 /// Why a route table chose what it chose.
@@ -274,13 +318,16 @@ pub enum WeightUpdateError {
 #[derive(Clone, Debug, Default)]
 pub struct RouteTable {
     routes: Vec<CompiledRoute>,
+    index: RouteIndex,
 }
 
 impl RouteTable {
     /// Compiles and orders routes.
     pub fn new(mut routes: Vec<CompiledRoute>) -> RouteTable {
         routes.sort_by_cached_key(CompiledRoute::order_key);
-        RouteTable { routes }
+        let literals: Vec<Option<&str>> = routes.iter().map(CompiledRoute::literal).collect();
+        let index = RouteIndex::build(&literals);
+        RouteTable { routes, index }
     }
 
     /// The routes, in evaluation order.
@@ -290,7 +337,14 @@ impl RouteTable {
 
     /// The index of the first matching route.
     pub fn select(&self, req: &RequestHead) -> Option<usize> {
-        self.routes.iter().position(|r| r.check(req).is_ok())
+        match self.index.candidates(&req.path) {
+            // Only routes whose literal prefix the path starts with (or that have none) can
+            // match; the index yields them in evaluation order.
+            Some(candidates) => candidates
+                .into_iter()
+                .find(|&i| self.routes[i].matches(req)),
+            None => self.routes.iter().position(|r| r.matches(req)),
+        }
     }
 
     /// The same choice as [`RouteTable::select`], with the reasons.
