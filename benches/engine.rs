@@ -5,8 +5,17 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use meshsim::config::{LoadOptions, load_texts};
-use meshsim::engine::{Engine, RequestHead, seed};
+use std::time::Duration;
+
+use meshsim::config::model::Protocol;
+use meshsim::config::{LoadOptions, load_paths, load_texts};
+use meshsim::engine::balancer::BalancerConfig;
+use meshsim::engine::breaker::{Admission, ListenerPool};
+use meshsim::engine::endpoints::Endpoints;
+use meshsim::engine::exchange::Exchange;
+use meshsim::engine::outlier::Outcome;
+use meshsim::engine::retry::{AttemptOutcome, RetryRules};
+use meshsim::engine::{Engine, RequestHead, SimTime, seed};
 
 /// A router with 50 routes: distinct prefixes, half with an exact header match, every fifth
 /// with a regex header match. The request matches the last route, so selection walks all 50.
@@ -106,5 +115,52 @@ fn route_selection(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, route_selection);
+/// One full attempt decision as the client and server Envoys make it: route, weighted split,
+/// endpoint pick (round robin with outlier detection), server listener admission, retry
+/// bookkeeping for the outcome, then the completion on both sides.
+fn per_attempt_decision(c: &mut Criterion) {
+    let loaded = load_paths(
+        &[concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/ordering/mesh.cfn.yaml"
+        )],
+        &LoadOptions::default(),
+    );
+    let mesh = &loaded.meshes["ordering"];
+    let engine = Engine::new(mesh);
+    let listener = &mesh.virtual_nodes["order-v1"].spec.listeners[0];
+    let mut rng = seed::stream(7, "bench/attempt");
+    let mut endpoints = Endpoints::new(
+        BalancerConfig::default(),
+        listener.outlier_detection.as_ref(),
+        None,
+        3,
+        SimTime::ZERO,
+        &mut rng,
+    );
+    let mut pool = ListenerPool::for_listener(Protocol::Http, listener.connection_pool.as_ref());
+    let req = RequestHead::get("order.ordering.local", 8080, "/orders/42");
+    let mut now = SimTime::ZERO;
+    c.bench_function("per_attempt_decision", |b| {
+        b.iter(|| {
+            now = now + Duration::from_micros(100);
+            let routed = engine
+                .route("order.ordering.local", black_box(&req))
+                .expect("route");
+            let target = routed.route.choose_target(&mut rng);
+            let pick = endpoints.pick(now, &mut rng).expect("host");
+            endpoints.on_request_start(pick.host);
+            let admitted = matches!(pool.admit(now), Admission::Dispatch { .. });
+            let rules = RetryRules::resolve(routed.route.retry_policy.as_ref());
+            let mut exchange = Exchange::new(now, rules, routed.route.per_request_timeout);
+            let plan = exchange.start_attempt(now).expect("plan");
+            let next = exchange.on_outcome(now, AttemptOutcome::status(200), &mut rng);
+            pool.on_complete(now);
+            endpoints.on_request_end(now, pick.host, Duration::from_millis(3), Outcome::Success);
+            black_box((target.weight, admitted, plan.number, next))
+        })
+    });
+}
+
+criterion_group!(benches, route_selection, per_attempt_decision);
 criterion_main!(benches);

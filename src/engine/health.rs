@@ -17,7 +17,7 @@
 //!   timer when a check completes or times out), so checks drift by their own duration.
 //! - **Every passing check** un-ejects an outlier-ejected host
 //!   (`successful_active_health_check_uneject_host`); the caller applies that (see
-//!   `balancer::Endpoints`), since this module does not own the outlier detector.
+//!   `endpoints::Endpoints`), since this module does not own the outlier detector.
 //!
 //! Not modelled: interval jitter (Envoy's default is none and App Mesh exposes none),
 //! `no_traffic_interval`, the unhealthy/edge intervals, and cluster warming.

@@ -16,7 +16,10 @@
 //! - [`balancer`]: endpoints of a virtual node: round robin and extensions, panic threshold.
 //! - [`outlier`]: passive ejection (consecutive 5xx).
 //! - [`health`]: active health checks.
+//! - [`endpoints`]: balancer, outlier detection and health checks of a virtual node, wired.
 //! - [`breaker`]: listener connection pools (circuit breakers).
+//! - [`retry_budget`]: limits on concurrent retries (`max_retries`, `retry_budget`).
+//! - [`failure_accrual`]: a consecutive-failures breaker (an extension).
 //! - [`ratelimit`]: local token-bucket rate limiting (an extension).
 //! - [`fault`]: L7 fault injection (an extension).
 //! - [`time`], [`seed`], [`request`]: simulated time, seeded streams, the request head.
@@ -24,7 +27,9 @@
 pub mod balancer;
 pub mod breaker;
 pub mod compile;
+pub mod endpoints;
 pub mod exchange;
+pub mod failure_accrual;
 pub mod fault;
 pub mod gateway;
 pub mod health;
@@ -33,6 +38,7 @@ pub mod outlier;
 pub mod ratelimit;
 pub mod request;
 pub mod retry;
+pub mod retry_budget;
 mod route_index;
 pub mod routing;
 pub mod seed;
