@@ -219,3 +219,63 @@ fn weight_updates_apply_atomically_and_invalid_ones_are_refused() {
         Err(WeightUpdateError::UnknownTarget { .. })
     ));
 }
+
+#[test]
+fn listener_config_drives_endpoint_state() {
+    // order-v1: outlierDetection maxServerErrors 5, 30 s base ejection, 50 %; connection pool
+    // 100 connections / 50 pending; listener timeout 5 s per request.
+    use meshsim::engine::SimTime;
+    use meshsim::engine::balancer::BalancerConfig;
+    use meshsim::engine::outlier::Outcome;
+    use std::time::Duration;
+
+    let loaded = load_paths(
+        &[Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/ordering/mesh.cfn.yaml")],
+        &LoadOptions::default(),
+    );
+    let engine = Engine::new(&loaded.meshes["ordering"]);
+    let l = engine.listener("order-v1", None).expect("one listener");
+    assert_eq!(l.per_request_timeout, Some(Duration::from_secs(5)));
+    assert_eq!(l.connection_pool.max_connections, 100);
+    assert_eq!(l.connection_pool.max_pending_requests, 50);
+    // The UI's listener sets no timeout: App Mesh's 15 s default applies.
+    assert_eq!(
+        engine
+            .listener("ui-v1", Some(8080))
+            .and_then(|l| l.per_request_timeout),
+        Some(Duration::from_secs(15))
+    );
+
+    let mut rng = seed::stream(3, "ui-v1/order-v1/endpoints");
+    let mut eps = engine
+        .endpoints_for(
+            "order-v1",
+            None,
+            BalancerConfig::default(),
+            4,
+            SimTime::ZERO,
+            &mut rng,
+        )
+        .expect("endpoints");
+    let mut ejected = None;
+    for i in 0..5 {
+        ejected = eps.on_request_end(
+            SimTime::from_millis(i),
+            2,
+            Duration::from_millis(1),
+            Outcome::ServerError(503),
+        );
+    }
+    let decision = ejected.expect("the fifth consecutive 5xx ejects the host");
+    assert!(decision.ejected(), "{decision}");
+    assert!(!eps.is_healthy(2));
+    for _ in 0..100 {
+        let pick = eps
+            .pick(SimTime::from_millis(10), &mut rng)
+            .expect("a host");
+        assert_ne!(
+            pick.host, 2,
+            "an ejected host gets no traffic outside panic mode"
+        );
+    }
+}

@@ -3,10 +3,14 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use super::balancer::BalancerConfig;
+use super::endpoints::Endpoints;
 use super::gateway::{CompiledGatewayRoute, GatewayDecision, GatewayTable};
+use super::listener::NodeListener;
 use super::matchers::normalize_path;
 use super::request::RequestHead;
 use super::routing::{CompiledRoute, RouteExplanation, RouteTable, WeightUpdateError};
+use super::time::SimTime;
 use crate::config::model::{Mesh, PortMapping, Protocol, Provider};
 
 /// How a virtual service's traffic is routed.
@@ -110,6 +114,7 @@ pub struct Routed<'e> {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Engine {
+    nodes: BTreeMap<String, Vec<NodeListener>>,
     services: BTreeMap<String, ServiceRoute>,
     routers: BTreeMap<String, Router>,
     gateways: BTreeMap<String, GatewayTable>,
@@ -153,7 +158,18 @@ impl Engine {
                 .collect();
             gateways.insert(name.clone(), GatewayTable::new(routes));
         }
+        let nodes = mesh
+            .virtual_nodes
+            .iter()
+            .map(|(name, n)| {
+                (
+                    name.clone(),
+                    n.spec.listeners.iter().map(NodeListener::compile).collect(),
+                )
+            })
+            .collect();
         Engine {
+            nodes,
             services,
             routers,
             gateways,
@@ -237,6 +253,39 @@ impl Engine {
         table
             .route(&normal)
             .ok_or_else(|| NoRoute::NoGatewayMatch(gateway.to_string()))
+    }
+
+    /// A virtual node's listener: the one on `port`, or its only listener when `port` is
+    /// `None` (a weighted target without `port`).
+    pub fn listener(&self, node: &str, port: Option<u16>) -> Option<&NodeListener> {
+        let listeners = self.nodes.get(node)?;
+        match port {
+            Some(p) => listeners.iter().find(|l| l.port == p),
+            None if listeners.len() == 1 => listeners.first(),
+            None => None,
+        }
+    }
+
+    /// The endpoint state a client keeps for one target listener (load balancing, outlier
+    /// detection, active health checks), configured from that listener.
+    pub fn endpoints_for(
+        &self,
+        node: &str,
+        port: Option<u16>,
+        lb: BalancerConfig,
+        host_count: usize,
+        now: SimTime,
+        rng: &mut impl rand::Rng,
+    ) -> Option<Endpoints> {
+        let l = self.listener(node, port)?;
+        Some(Endpoints::new(
+            lb,
+            l.outlier_detection.as_ref(),
+            l.health_check.as_ref(),
+            host_count,
+            now,
+            rng,
+        ))
     }
 
     /// The route table of a router (for explanations and tests).

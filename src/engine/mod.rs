@@ -17,6 +17,7 @@
 //! - [`outlier`]: passive ejection (consecutive 5xx).
 //! - [`health`]: active health checks.
 //! - [`endpoints`]: balancer, outlier detection and health checks of a virtual node, wired.
+//! - [`listener`]: a node listener compiled with App Mesh's defaults; idle timers.
 //! - [`breaker`]: listener connection pools (circuit breakers).
 //! - [`retry_budget`]: limits on concurrent retries (`max_retries`, `retry_budget`).
 //! - [`failure_accrual`]: a consecutive-failures breaker (an extension).
@@ -33,6 +34,7 @@ pub mod failure_accrual;
 pub mod fault;
 pub mod gateway;
 pub mod health;
+pub mod listener;
 pub mod matchers;
 pub mod outlier;
 pub mod ratelimit;

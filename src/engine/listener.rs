@@ -1,0 +1,172 @@
+//! A virtual node's listener as the engine uses it: what client Envoys apply towards it
+//! (outlier detection, active health checks) and what its own Envoy applies towards the local
+//! app (connection pool limits, listener timeouts), with App Mesh's defaults filled in.
+//!
+//! Listener timeouts (`timeout.<protocol>`): per request 15 s and idle 300 s when unset, 0
+//! disables; TCP has idle only. A request timeout above 15 s needs raising on both the route
+//! and the target's listener, because each hop applies its own.
+
+use std::time::Duration;
+
+use super::breaker::ConnectionPoolLimits;
+use super::routing::{DEFAULT_IDLE_TIMEOUT, DEFAULT_PER_REQUEST_TIMEOUT};
+use crate::config::model::{HealthCheck, Listener, OutlierDetection, Protocol};
+
+/// One listener of a virtual node, compiled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeListener {
+    /// Listener port.
+    pub port: u16,
+    /// Listener protocol.
+    pub protocol: Protocol,
+    /// Passive ejection, enforced by clients.
+    pub outlier_detection: Option<OutlierDetection>,
+    /// Active health check, run by clients.
+    pub health_check: Option<HealthCheck>,
+    /// Circuit-breaker thresholds of the node's own Envoy (App Mesh's 2147483647 if unset).
+    pub connection_pool: ConnectionPoolLimits,
+    /// Server-side per-request timeout towards the app; `None` when disabled (and for TCP).
+    pub per_request_timeout: Option<Duration>,
+    /// Server-side idle timeout; `None` when disabled.
+    pub idle_timeout: Option<Duration>,
+}
+
+impl NodeListener {
+    /// Compiles a listener with App Mesh's defaults.
+    pub fn compile(l: &Listener) -> NodeListener {
+        let protocol = l.port_mapping.protocol;
+        let configured = l
+            .timeout
+            .filter(|t| t.protocol == protocol)
+            .map(|t| t.timeouts);
+        let resolve = |v: Option<Duration>, default: Duration| match v {
+            Some(d) if d.is_zero() => None,
+            Some(d) => Some(d),
+            None => Some(default),
+        };
+        NodeListener {
+            port: l.port_mapping.port,
+            protocol,
+            outlier_detection: l.outlier_detection.clone(),
+            health_check: l.health_check.clone(),
+            connection_pool: ConnectionPoolLimits::from_config(l.connection_pool.as_ref()),
+            per_request_timeout: (protocol != Protocol::Tcp)
+                .then(|| {
+                    resolve(
+                        configured.and_then(|t| t.per_request),
+                        DEFAULT_PER_REQUEST_TIMEOUT,
+                    )
+                })
+                .flatten(),
+            idle_timeout: resolve(configured.and_then(|t| t.idle), DEFAULT_IDLE_TIMEOUT),
+        }
+    }
+}
+
+/// An idle timer (route or listener `idle`): fires when nothing happened on the stream for
+/// the idle duration. Envoy answers 408 if no response headers were sent yet, else resets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdleTimer {
+    idle: Option<Duration>,
+    last_activity: super::SimTime,
+}
+
+impl IdleTimer {
+    /// A timer started at `now`; `None` never fires.
+    pub fn new(now: super::SimTime, idle: Option<Duration>) -> IdleTimer {
+        IdleTimer {
+            idle,
+            last_activity: now,
+        }
+    }
+
+    /// Bytes moved at `now`: the timer restarts.
+    pub fn on_activity(&mut self, now: super::SimTime) {
+        self.last_activity = self.last_activity.max(now);
+    }
+
+    /// When the timer fires if nothing else happens.
+    pub fn deadline(&self) -> Option<super::SimTime> {
+        self.idle.map(|d| self.last_activity + d)
+    }
+
+    /// The status the client sees when it fires: 408 before response headers, else the
+    /// stream is reset (`None`).
+    pub fn expiry_status(headers_sent: bool) -> Option<u16> {
+        (!headers_sent).then_some(408)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::{ListenerTimeout, PortMapping, Timeouts};
+    use crate::engine::SimTime;
+
+    fn listener(protocol: Protocol, timeout: Option<ListenerTimeout>) -> Listener {
+        Listener {
+            port_mapping: PortMapping {
+                port: 8080,
+                protocol,
+            },
+            health_check: None,
+            outlier_detection: None,
+            connection_pool: None,
+            timeout,
+            tls: None,
+        }
+    }
+
+    #[test]
+    fn unset_listener_timeouts_take_app_mesh_defaults() {
+        // envoy-defaults: per request 15 s, idle 300 s; the connection pool is unlimited.
+        let l = NodeListener::compile(&listener(Protocol::Http, None));
+        assert_eq!(l.per_request_timeout, Some(Duration::from_secs(15)));
+        assert_eq!(l.idle_timeout, Some(Duration::from_secs(300)));
+        assert_eq!(l.connection_pool, ConnectionPoolLimits::app_mesh_default());
+    }
+
+    #[test]
+    fn zero_disables_and_tcp_has_no_request_timeout() {
+        let t = |p, per, idle| {
+            Some(ListenerTimeout {
+                protocol: p,
+                timeouts: Timeouts {
+                    per_request: per,
+                    idle,
+                },
+            })
+        };
+        let http = NodeListener::compile(&listener(
+            Protocol::Http,
+            t(
+                Protocol::Http,
+                Some(Duration::ZERO),
+                Some(Duration::from_secs(60)),
+            ),
+        ));
+        assert_eq!(
+            (http.per_request_timeout, http.idle_timeout),
+            (None, Some(Duration::from_secs(60)))
+        );
+        let tcp = NodeListener::compile(&listener(
+            Protocol::Tcp,
+            t(Protocol::Tcp, None, Some(Duration::from_secs(5))),
+        ));
+        assert_eq!(
+            (tcp.per_request_timeout, tcp.idle_timeout),
+            (None, Some(Duration::from_secs(5)))
+        );
+    }
+
+    #[test]
+    fn idle_timer_restarts_on_activity() {
+        let mut t = IdleTimer::new(SimTime::ZERO, Some(Duration::from_secs(1)));
+        assert_eq!(t.deadline(), Some(SimTime::from_millis(1000)));
+        t.on_activity(SimTime::from_millis(700));
+        assert_eq!(t.deadline(), Some(SimTime::from_millis(1700)));
+        assert_eq!(IdleTimer::expiry_status(false), Some(408));
+        assert_eq!(IdleTimer::expiry_status(true), None);
+        assert_eq!(IdleTimer::new(SimTime::ZERO, None).deadline(), None);
+    }
+}
