@@ -6,10 +6,9 @@
 //! matched prefix with `/` by default, with `rewrite.prefix.value` when set, and keeps it with
 //! `defaultPrefix: DISABLED`; `rewrite.path.exact` replaces the whole path.
 
-use std::cmp::Reverse;
-
 use super::matchers::{HeaderMatcher, Mismatch, PathMatcher, QueryMatcher, normalize_path};
 use super::request::RequestHead;
+use super::routing::{OrderKey, order_key};
 use crate::config::model::{
     GatewayRouteKind, GatewayRouteResource, HostnameMatch, HttpMethod, PrefixRewrite, Protocol,
 };
@@ -182,18 +181,13 @@ impl CompiledGatewayRoute {
         out
     }
 
-    fn order_key(&self) -> (u32, (u8, Reverse<usize>), Reverse<usize>, String) {
+    fn order_key(&self) -> OrderKey {
         let constraints = self.headers.len()
             + self.query.len()
             + usize::from(self.method.is_some())
             + usize::from(self.hostname.is_some())
             + usize::from(self.grpc_service.is_some());
-        (
-            self.priority.unwrap_or(1001),
-            self.path.specificity(),
-            Reverse(constraints),
-            self.name.clone(),
-        )
+        order_key(self.priority, &self.path, constraints, &self.name)
     }
 }
 

@@ -21,6 +21,28 @@ pub const DEFAULT_PER_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// App Mesh's default idle timeout (user guide).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// Where routes without a `priority` sort: after every explicit priority (0..=1000).
+const UNSET_PRIORITY_RANK: u32 = 1001;
+
+/// The evaluation order of routes and gateway routes (see the module docs): priority, path
+/// specificity, number of other constraints (more first), name.
+pub(crate) type OrderKey = (u32, (u8, Reverse<usize>), Reverse<usize>, String);
+
+/// Builds an [`OrderKey`].
+pub(crate) fn order_key(
+    priority: Option<u32>,
+    path: &PathMatcher,
+    constraints: usize,
+    name: &str,
+) -> OrderKey {
+    (
+        priority.unwrap_or(UNSET_PRIORITY_RANK),
+        path.specificity(),
+        Reverse(constraints),
+        name.to_string(),
+    )
+}
+
 /// A weighted target of a compiled route.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
@@ -68,17 +90,16 @@ fn effective(configured: Option<Duration>, default: Duration) -> Option<Duration
 }
 
 impl CompiledRoute {
-    /// Compiles one route of the model.
-    pub fn compile(r: &RouteResource) -> CompiledRoute {
-        let spec = &r.route.spec;
-        let mut c = CompiledRoute {
-            name: r.route.name.clone(),
-            priority: spec.priority,
-            protocol: spec.kind.protocol(),
+    /// A route that matches everything and has no targets yet.
+    fn blank(name: String, protocol: Protocol) -> CompiledRoute {
+        CompiledRoute {
+            name,
+            priority: None,
+            protocol,
             retry_policy: None,
             per_request_timeout: None,
             idle_timeout: None,
-            port: spec.kind.match_port().map(|p| p.value),
+            port: None,
             path: PathMatcher::Any,
             method: None,
             scheme: None,
@@ -88,6 +109,16 @@ impl CompiledRoute {
             grpc_method: None,
             targets: Vec::new(),
             total_weight: 0,
+        }
+    }
+
+    /// Compiles one route of the model.
+    pub fn compile(r: &RouteResource) -> CompiledRoute {
+        let spec = &r.route.spec;
+        let mut c = CompiledRoute {
+            priority: spec.priority,
+            port: spec.kind.match_port().map(|p| p.value),
+            ..CompiledRoute::blank(r.route.name.clone(), spec.kind.protocol())
         };
         let timeout: Option<Timeouts> = match &spec.kind {
             RouteKind::Http(h) | RouteKind::Http2(h) => {
@@ -127,26 +158,15 @@ impl CompiledRoute {
     /// everything to that node, with the default retry policy and timeouts.
     pub fn direct(node: &str, protocol: Protocol) -> CompiledRoute {
         CompiledRoute {
-            name: format!("{node} (virtual node provider)"),
-            priority: None,
-            protocol,
-            retry_policy: None,
             per_request_timeout: (protocol != Protocol::Tcp).then_some(DEFAULT_PER_REQUEST_TIMEOUT),
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
-            port: None,
-            path: PathMatcher::Any,
-            method: None,
-            scheme: None,
-            headers: Vec::new(),
-            query: Vec::new(),
-            grpc_service: None,
-            grpc_method: None,
             targets: vec![Target {
                 virtual_node: node.to_string(),
                 weight: 1,
                 port: None,
             }],
             total_weight: 1,
+            ..CompiledRoute::blank(format!("{node} (virtual node provider)"), protocol)
         }
     }
 
@@ -168,19 +188,14 @@ impl CompiledRoute {
     }
 
     /// The ordering key (see the module docs).
-    fn order_key(&self) -> (u32, (u8, Reverse<usize>), Reverse<usize>, String) {
+    fn order_key(&self) -> OrderKey {
         let constraints = self.headers.len()
             + self.query.len()
             + usize::from(self.method.is_some())
             + usize::from(self.scheme.is_some())
             + usize::from(self.grpc_method.is_some())
             + usize::from(self.grpc_service.is_some());
-        (
-            self.priority.unwrap_or(1001),
-            self.path.specificity(),
-            Reverse(constraints),
-            self.name.clone(),
-        )
+        order_key(self.priority, &self.path, constraints, &self.name)
     }
 
     /// Whether the route matches (the hot path: no allocation).
