@@ -112,7 +112,7 @@ fn body(
     let mut known: Vec<&str> = vec!["meshName", "spec", name_key];
     known.extend(parent_key);
     known.extend(ENVELOPE);
-    for (k, v) in node.as_map().unwrap_or_default() {
+    for (k, _) in node.as_map().unwrap_or_default() {
         if !known.contains(&k.name.as_str()) {
             diags
                 .error(
@@ -122,7 +122,6 @@ fn body(
                 )
                 .help = crate::config::diagnostic::suggest(&k.name, known.iter().copied())
                 .map(|s| format!("did you mean `{s}`?"));
-            let _ = v;
         }
     }
     let spec = match spec {
