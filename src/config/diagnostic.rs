@@ -77,11 +77,7 @@ impl Diagnostic {
     pub fn position(&self, sources: &SourceMap) -> String {
         match self.file {
             None => "meshsim".to_string(),
-            Some(id) => {
-                let f = sources.get(id);
-                let (line, col) = f.line_col(self.span.start);
-                format!("{}:{line}:{col}", f.name())
-            }
+            Some(id) => sources.position(id, self.span.start),
         }
     }
 

@@ -502,11 +502,7 @@ fn duplicate_of(
 /// `file:line:col` of a location.
 pub(crate) fn position(sources: &SourceMap, at: &Loc) -> String {
     match at.file {
-        Some(f) => {
-            let file = sources.get(f);
-            let (line, col) = file.line_col(at.span.start);
-            format!("{}:{line}:{col}", file.name())
-        }
+        Some(f) => sources.position(f, at.span.start),
         None => "(generated)".to_string(),
     }
 }

@@ -115,6 +115,13 @@ impl SourceMap {
         &self.files[id.0]
     }
 
+    /// `file:line:col` of a byte offset in a file (1-based line and column).
+    pub fn position(&self, id: FileId, byte: usize) -> String {
+        let f = self.get(id);
+        let (line, col) = f.line_col(byte);
+        format!("{}:{line}:{col}", f.name())
+    }
+
     /// All files with their ids, in load order.
     pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
         self.files.iter().enumerate().map(|(i, f)| (FileId(i), f))

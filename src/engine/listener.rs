@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use super::breaker::ConnectionPoolLimits;
-use super::routing::{DEFAULT_IDLE_TIMEOUT, DEFAULT_PER_REQUEST_TIMEOUT};
+use super::routing::{DEFAULT_IDLE_TIMEOUT, DEFAULT_PER_REQUEST_TIMEOUT, effective};
 use crate::config::model::{HealthCheck, Listener, OutlierDetection, Protocol};
 
 /// One listener of a virtual node, compiled.
@@ -39,11 +39,6 @@ impl NodeListener {
             .timeout
             .filter(|t| t.protocol == protocol)
             .map(|t| t.timeouts);
-        let resolve = |v: Option<Duration>, default: Duration| match v {
-            Some(d) if d.is_zero() => None,
-            Some(d) => Some(d),
-            None => Some(default),
-        };
         NodeListener {
             port: l.port_mapping.port,
             protocol,
@@ -52,13 +47,13 @@ impl NodeListener {
             connection_pool: ConnectionPoolLimits::from_config(l.connection_pool.as_ref()),
             per_request_timeout: (protocol != Protocol::Tcp)
                 .then(|| {
-                    resolve(
+                    effective(
                         configured.and_then(|t| t.per_request),
                         DEFAULT_PER_REQUEST_TIMEOUT,
                     )
                 })
                 .flatten(),
-            idle_timeout: resolve(configured.and_then(|t| t.idle), DEFAULT_IDLE_TIMEOUT),
+            idle_timeout: effective(configured.and_then(|t| t.idle), DEFAULT_IDLE_TIMEOUT),
         }
     }
 }

@@ -81,7 +81,8 @@ pub struct CompiledRoute {
     total_weight: u32,
 }
 
-fn effective(configured: Option<Duration>, default: Duration) -> Option<Duration> {
+/// A configured App Mesh timeout in force: unset takes the default, 0 disables (`None`).
+pub(crate) fn effective(configured: Option<Duration>, default: Duration) -> Option<Duration> {
     match configured {
         Some(d) if d.is_zero() => None,
         Some(d) => Some(d),
