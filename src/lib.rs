@@ -23,3 +23,4 @@ pub mod config;
 pub mod engine;
 pub mod metrics;
 pub mod model;
+pub mod scenario;

@@ -28,6 +28,7 @@
 pub mod balancer;
 pub mod breaker;
 pub mod compile;
+pub mod discovery;
 pub mod endpoints;
 pub mod exchange;
 pub mod failure_accrual;

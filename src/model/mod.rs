@@ -40,7 +40,10 @@ pub mod calls;
 pub mod duration;
 pub mod endpoint;
 pub mod error;
+pub mod ordering;
+pub mod service;
 pub mod service_time;
+pub mod workload;
 
 pub use calls::{CallOutcome, CallPlan, CallToMake, Calls, PlanNext, StepConfig};
 pub use endpoint::{

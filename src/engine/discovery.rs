@@ -1,0 +1,3 @@
+//! A Cloud Map-like service registry and DNS names, with a propagation delay to the sidecars.
+//!
+//! (To follow.)
