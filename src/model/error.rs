@@ -29,6 +29,12 @@ pub enum Problem {
     /// An endpoint field.
     #[error(transparent)]
     Endpoint(EndpointError),
+    /// A service field (endpoints, path patterns).
+    #[error(transparent)]
+    Service(super::service::ServiceError),
+    /// A workload field (rates, the request mix).
+    #[error(transparent)]
+    Workload(super::workload::WorkloadError),
 }
 
 impl ConfigError {

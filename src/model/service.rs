@@ -83,3 +83,11 @@ fn default_error_status() -> u16 {
 fn default_status() -> u16 {
     200
 }
+
+/// A service-level field is wrong.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ServiceError {
+    /// `endpoints: []`.
+    #[error("a service needs at least one endpoint")]
+    NoEndpoints,
+}

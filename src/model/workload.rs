@@ -77,3 +77,11 @@ pub struct MixEntry {
 fn default_method() -> String {
     "GET".to_string()
 }
+
+/// A workload field is wrong.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum WorkloadError {
+    /// `mix: []`.
+    #[error("a workload needs at least one request in its mix")]
+    EmptyMix,
+}
