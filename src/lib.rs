@@ -2,25 +2,32 @@
 //! meshes.
 //!
 //! Modules, lowest layer first (a module imports only modules above it in this list; the data
-//! flows config → engine → proxy/app → sim → rollout → report/tui, and every layer from sim
-//! up records into metrics):
+//! flows config → engine → proxy/app → sim → report, and the world records into metrics):
 //! - [`config`]: the App Mesh model, its three input syntaxes, validation with source spans.
-//! - [`engine`]: sans-IO routing and resilience decisions, driven by simulated time and a
-//!   seeded RNG handed in.
-//! - [`model`]: sans-IO service behaviour: service-time distributions, workers and queues,
-//!   backend calls.
+//! - [`engine`]: sans-IO routing and resilience decisions and service discovery, driven by
+//!   simulated time and a seeded RNG handed in.
+//! - [`model`]: sans-IO behaviour: services (workers, queue, endpoints), the Ordering app's
+//!   state and invariants, the open-loop workload.
 //! - [`metrics`]: HdrHistogram latencies per (node, version, route, outcome), in totals and
 //!   per interval, counters, `.hgrm` output.
+//! - [`scenario`]: scenario files, with errors located by file, line and field.
+//! - [`proxy`]: the Envoy-like sidecar and gateway on hyper over turmoil.
+//! - [`app`]: the apps behind the sidecars.
+//! - [`sim`]: the world, the load generator, the run loop.
+//! - [`report`]: `report.json`, `summary.md`, `.hgrm` files.
 //!
-//! Planned (see docs/ARCHITECTURE.md): `proxy`/`app` (hyper over turmoil), `sim`, `rollout`,
-//! `report`, `tui`.
+//! Planned (see docs/ARCHITECTURE.md): `rollout`, `tui`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
 
+pub mod app;
 pub mod config;
 pub mod engine;
 pub mod metrics;
 pub mod model;
+pub mod proxy;
+pub mod report;
 pub mod scenario;
+pub mod sim;

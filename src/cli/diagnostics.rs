@@ -2,13 +2,18 @@
 
 use std::fmt;
 
-use meshsim::config::{Diagnostic, LoadedConfig, Severity, SourceMap};
+use meshsim::config::{Diagnostic, Diagnostics, LoadedConfig, Severity, SourceMap};
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
 
 use super::DiagnosticStyle;
 
 /// Prints every diagnostic of a load to stderr.
 pub(super) fn print(loaded: &LoadedConfig, style: DiagnosticStyle) {
+    print_all(&loaded.diagnostics, &loaded.sources, style);
+}
+
+/// Prints diagnostics over `sources` to stderr.
+pub(super) fn print_all(diagnostics: &Diagnostics, sources: &SourceMap, style: DiagnosticStyle) {
     let theme = if std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none()
     {
@@ -17,16 +22,16 @@ pub(super) fn print(loaded: &LoadedConfig, style: DiagnosticStyle) {
         GraphicalTheme::unicode_nocolor()
     };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
-    for d in loaded.diagnostics.iter() {
+    for d in diagnostics.iter() {
         match style {
-            DiagnosticStyle::Short => eprintln!("{}", d.one_line(&loaded.sources)),
+            DiagnosticStyle::Short => eprintln!("{}", d.one_line(sources)),
             DiagnosticStyle::Human => {
-                let report = Report::new(d, &loaded.sources);
+                let report = Report::new(d, sources);
                 let mut out = String::new();
                 if handler.render_report(&mut out, &report).is_ok() {
                     eprint!("{out}");
                 } else {
-                    eprintln!("{}", d.one_line(&loaded.sources));
+                    eprintln!("{}", d.one_line(sources));
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! Commands and their flags (clap), and dispatch.
 
 mod diagnostics;
+mod run;
 mod show;
 
 use std::collections::BTreeMap;
@@ -51,6 +52,15 @@ Exit code 0 if every file is valid, 2 if any is invalid or unreadable.")]
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Run a scenario: the mesh and its apps over a simulated network, deterministically.
+    #[command(after_help = "Examples:
+  meshsim run scenarios/baseline.yaml
+  meshsim run scenarios/retry-storm.yaml --seed 7 --duration 2m --out /tmp/storm
+
+Writes report.json, summary.md and one .hgrm per service to --out
+(default reports/<scenario>/<seed>/). Progress and wall time go to stderr.
+Exit code 0 when the run completed, 2 for a bad scenario, 3 if the simulation failed.")]
+    Run(run::RunArgs),
 }
 
 /// Flags shared by every command that loads App Mesh files.
@@ -128,6 +138,7 @@ pub fn run() -> ExitCode {
     };
     match cli.command {
         Command::Validate(args) => validate(&args),
+        Command::Run(args) => run::run(&args),
         Command::Show { load, format } => {
             let loaded = load.load();
             diagnostics::print(&loaded, load.diagnostics);

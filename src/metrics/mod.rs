@@ -22,6 +22,8 @@ pub use hgrm::percentile_distribution;
 const MAX_MICROS: u64 = 3_600_000_000;
 /// Significant digits kept.
 const SIGFIG: u8 = 3;
+/// Significant digits kept in per-interval windows.
+const COARSE_SIGFIG: u8 = 2;
 
 /// How a request ended, for grouping latencies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -163,6 +165,15 @@ impl Latencies {
         Latencies { hist, clamped: 0 }
     }
 
+    /// An empty histogram at two significant digits (1 % error), for the per-interval
+    /// windows: a run keeps one per series per window, and at three digits (about 190 KB
+    /// each) an hour of 10 s windows over a few dozen series would take over a gigabyte.
+    pub fn coarse() -> Latencies {
+        let hist = Histogram::new_with_bounds(1, MAX_MICROS, COARSE_SIGFIG)
+            .expect("valid histogram bounds");
+        Latencies { hist, clamped: 0 }
+    }
+
     /// Records one latency; values past the hour are clamped (and counted as such).
     pub fn record(&mut self, latency: Duration) {
         let micros = u64::try_from(latency.as_micros())
@@ -254,7 +265,7 @@ impl Recorder {
             .entry(window)
             .or_default()
             .entry(key.clone())
-            .or_default()
+            .or_insert_with(Latencies::coarse)
             .record(latency);
         self.totals.entry(key).or_default().record(latency);
     }

@@ -1,7 +1,27 @@
 //! Scenario files: what to simulate (the mesh, the tasks, their behaviour, the network, the
-//! workload, the duration and the seed).
+//! workload, the duration and the seed). The format is described in `docs/SCENARIOS.md` and
+//! `schemas/scenario.schema.json`.
 //!
-//! (Loader to follow; the types below are the contract the simulated world reads.)
+//! Loading reuses the config layer's tree: the file is parsed into spanned nodes, each
+//! top-level section is deserialized from its node with serde (through a deserializer over
+//! the tree, which places every error at a line, column and field path), the mesh files are
+//! loaded by the config loader, and then references and the models' own `build()` checks
+//! run. Every problem, in the scenario or in a mesh file, ends up in one
+//! [`ScenarioLoad::diagnostics`] over one [`SourceMap`](crate::config::SourceMap).
+
+mod check;
+mod de;
+mod load;
+mod locate;
+mod mesh;
+mod read;
+mod sections;
+mod sink;
+
+#[cfg(test)]
+mod schema_check;
+
+pub use load::{ScenarioLoad, load, load_text};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -101,4 +121,59 @@ pub struct MetricsSpec {
 pub struct OrderingSpec {
     /// Stock per SKU (default: `sku-1` … `sku-10` with 1 000 000 each).
     pub catalog: BTreeMap<String, u64>,
+}
+
+impl NetworkSpec {
+    /// A LAN-like hop: big enough to show up in latencies, small beside any service time.
+    pub const DEFAULT_LATENCY: Duration = Duration::from_millis(1);
+    /// Fine enough for millisecond latencies, coarse enough to keep runs fast.
+    pub const DEFAULT_TICK: Duration = Duration::from_millis(1);
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec {
+            latency: Self::DEFAULT_LATENCY,
+            jitter: Duration::ZERO,
+            tick: Self::DEFAULT_TICK,
+        }
+    }
+}
+
+impl DiscoverySpec {
+    /// About what Cloud Map and DNS TTLs give in practice, so scenarios show the window in
+    /// which sidecars still send to a task that has gone.
+    pub const DEFAULT_PROPAGATION_DELAY: Duration = Duration::from_secs(5);
+}
+
+impl Default for DiscoverySpec {
+    fn default() -> Self {
+        DiscoverySpec {
+            propagation_delay: Self::DEFAULT_PROPAGATION_DELAY,
+        }
+    }
+}
+
+impl MetricsSpec {
+    /// CloudWatch's standard resolution, which canary analyses are usually written against.
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+}
+
+impl Default for MetricsSpec {
+    fn default() -> Self {
+        MetricsSpec {
+            interval: Self::DEFAULT_INTERVAL,
+        }
+    }
+}
+
+impl OrderingSpec {
+    /// The catalog a scenario gets when it writes none: `sku-1` … `sku-10`, stocked so deep
+    /// that no run sells out unless it sets its own stock. (`OrderingSpec::default()` is the
+    /// empty catalog.)
+    pub fn default_catalog() -> OrderingSpec {
+        OrderingSpec {
+            catalog: (1..=10).map(|i| (format!("sku-{i}"), 1_000_000)).collect(),
+        }
+    }
 }

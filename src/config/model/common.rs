@@ -121,6 +121,22 @@ impl HttpMethod {
             HttpMethod::Patch => "PATCH",
         }
     }
+
+    /// The method for a wire spelling (upper case), if App Mesh knows it.
+    pub fn parse(text: &str) -> Option<HttpMethod> {
+        Some(match text {
+            "GET" => HttpMethod::Get,
+            "HEAD" => HttpMethod::Head,
+            "POST" => HttpMethod::Post,
+            "PUT" => HttpMethod::Put,
+            "DELETE" => HttpMethod::Delete,
+            "CONNECT" => HttpMethod::Connect,
+            "OPTIONS" => HttpMethod::Options,
+            "TRACE" => HttpMethod::Trace,
+            "PATCH" => HttpMethod::Patch,
+            _ => return None,
+        })
+    }
 }
 
 /// `scheme` in an HTTP/2 route match.

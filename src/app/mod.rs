@@ -1,0 +1,326 @@
+//! The apps behind the sidecars: a service's workers, queue and per-endpoint behaviour (from
+//! [`model`](crate::model)) run on simulated time, calling backends through the task's
+//! sidecar, plus the Ordering app's business logic and state.
+//!
+//! One request's life in an app: match an endpoint (404 if none), take a worker or wait in
+//! the FIFO queue (or be rejected by a full one), spend the service time, make the backend
+//! calls step by step, answer. The worker is held until the answer goes out.
+
+mod ordering;
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode};
+use tokio::sync::{mpsc, oneshot};
+
+pub use ordering::{Databases, OrderContext};
+
+use crate::engine::{SimTime, seed};
+use crate::model::calls::{CallOutcome, CallToMake, PlanNext};
+use crate::model::endpoint::{Arrival, Outcome, RequestId, Started};
+use crate::model::service::{AppKind, Service, ServiceConfig};
+use crate::proxy::outbound::grpc_to_http;
+use crate::proxy::telemetry::TRACE_HEADER;
+use crate::proxy::{Handler, Payload, Sidecar, wire};
+
+/// One task's app.
+#[derive(Debug)]
+pub struct App {
+    kind: AppKind,
+    patterns: Vec<(String, String)>,
+    service: RefCell<Service>,
+    sidecar: Rc<Sidecar>,
+    databases: Rc<RefCell<Databases>>,
+    rng: RefCell<seed::Rng>,
+    next_id: Cell<u64>,
+    waiting: RefCell<BTreeMap<RequestId, oneshot::Sender<Started>>>,
+    health_paths: Vec<String>,
+}
+
+/// How a finished call went, as the app sees it.
+struct CallResult {
+    index: crate::model::calls::CallIndex,
+    outcome: CallOutcome,
+}
+
+impl App {
+    /// An app for one task. `health_paths` are answered 200 at once when no endpoint claims
+    /// them, so a mesh health check does not need an endpoint in the scenario.
+    pub fn new(
+        config: &ServiceConfig,
+        service: Service,
+        sidecar: Rc<Sidecar>,
+        databases: Rc<RefCell<Databases>>,
+        seed: u64,
+        health_paths: Vec<String>,
+    ) -> App {
+        let rng = seed::stream(seed, &format!("app/{}", sidecar.identity.task));
+        App {
+            kind: config.app,
+            patterns: config
+                .endpoints
+                .iter()
+                .map(|e| (e.method.clone(), e.path.clone()))
+                .collect(),
+            service: RefCell::new(service),
+            sidecar,
+            databases,
+            rng: RefCell::new(rng),
+            next_id: Cell::new(0),
+            waiting: RefCell::new(BTreeMap::new()),
+            health_paths,
+        }
+    }
+
+    /// The handler the sidecar's inbound listener calls.
+    pub fn handler(self: &Rc<Self>) -> Handler {
+        let app = Rc::clone(self);
+        Rc::new(move |req| {
+            let app = Rc::clone(&app);
+            Box::pin(async move { app.handle(req).await })
+        })
+    }
+
+    async fn handle(self: Rc<Self>, req: Request<Payload>) -> Response<Payload> {
+        let method = req.method().as_str().to_string();
+        let path = req.uri().path().to_string();
+        let matched = self.service.borrow().match_endpoint(&method, &path);
+        let Some(matched) = matched else {
+            if self.health_paths.iter().any(|p| p == &path) {
+                return respond(200, Payload::empty());
+            }
+            return respond(404, Payload::empty());
+        };
+        let id = RequestId(self.next_id.get());
+        self.next_id.set(id.0 + 1);
+        let arrival = {
+            let mut service = self.service.borrow_mut();
+            service.arrive(wire::now(), id, matched.index, &mut *self.rng.borrow_mut())
+        };
+        let started = match arrival {
+            Arrival::Started(s) => *s,
+            Arrival::Queued { .. } => {
+                let (tx, rx) = oneshot::channel();
+                self.waiting.borrow_mut().insert(id, tx);
+                let mut queued = Worker {
+                    app: Rc::clone(&self),
+                    id,
+                    state: WorkerState::Queued,
+                };
+                let Ok(s) = rx.await else {
+                    return respond(503, Payload::empty());
+                };
+                queued.state = WorkerState::Free;
+                s
+            }
+            Arrival::Rejected { status } => return respond(status, Payload::empty()),
+            Arrival::Duplicate => return respond(500, Payload::empty()),
+        };
+        let _worker = Worker {
+            app: Rc::clone(&self),
+            id,
+            state: WorkerState::Busy,
+        };
+        wire::sleep_until(started.finish_at).await;
+        match started.decision.outcome {
+            Outcome::Fail { status } => respond(status, Payload::empty()),
+            Outcome::Serve {
+                status,
+                response_bytes,
+                failure_status,
+                calls,
+            } => {
+                let (pm, pp) = self
+                    .patterns
+                    .get(matched.index)
+                    .cloned()
+                    .unwrap_or_default();
+                let ctx = OrderContext::of(&req, &matched.params, &self.databases);
+                let endpoint = ordering::Endpoint::of(self.kind, &pm, &pp);
+                if let Some(resp) = ordering::before_calls(endpoint, &ctx, &self.databases) {
+                    return resp;
+                }
+                let results = self.run_calls(&req, &ctx, endpoint, calls).await;
+                ordering::after_calls(
+                    endpoint,
+                    &ctx,
+                    &self.databases,
+                    results,
+                    status,
+                    response_bytes,
+                    failure_status,
+                )
+            }
+        }
+    }
+
+    /// Runs the call plan; returns the first required call that failed, and its status.
+    async fn run_calls(
+        &self,
+        incoming: &Request<Payload>,
+        ctx: &OrderContext,
+        endpoint: ordering::Endpoint,
+        mut plan: crate::model::calls::CallPlan,
+    ) -> ordering::CallsResult {
+        let trace = incoming.headers().get(TRACE_HEADER).cloned();
+        let (tx, mut rx) = mpsc::unbounded_channel::<CallResult>();
+        let mut next = plan.start(wire::now());
+        loop {
+            match next {
+                PlanNext::MoreCalls(calls) => {
+                    for call in calls {
+                        self.spawn_call(call, trace.clone(), ctx, endpoint, tx.clone());
+                    }
+                    next = PlanNext::Waiting;
+                }
+                PlanNext::Waiting => {
+                    let Some(r) = rx.recv().await else {
+                        return ordering::CallsResult { failed: None };
+                    };
+                    next = plan.on_call_done(wire::now(), r.index, r.outcome);
+                }
+                PlanNext::Done { failed } => {
+                    return ordering::CallsResult {
+                        failed: failed.map(|f| f.outcome),
+                    };
+                }
+            }
+        }
+    }
+
+    fn spawn_call(
+        &self,
+        call: CallToMake,
+        trace: Option<HeaderValue>,
+        ctx: &OrderContext,
+        endpoint: ordering::Endpoint,
+        tx: mpsc::UnboundedSender<CallResult>,
+    ) {
+        let path = ctx.fill(&call.call.path);
+        let mut builder = Request::builder()
+            .method(call.call.method.as_str())
+            .uri(path.as_str());
+        if let Some(t) = trace {
+            builder = builder.header(TRACE_HEADER, t);
+        }
+        for (name, value) in ctx.headers() {
+            builder = builder.header(name, value);
+        }
+        if let Some(key) = ordering::idempotency_key(endpoint, ctx, &call) {
+            builder = builder.header("idempotency-key", key);
+        }
+        let Ok(req) = builder.body(Payload::empty()) else {
+            let _ = tx.send(CallResult {
+                index: call.index,
+                outcome: CallOutcome::Status(400),
+            });
+            return;
+        };
+        let sidecar = Rc::clone(&self.sidecar);
+        let service = call.call.service.to_string();
+        tokio::task::spawn_local(async move {
+            let answer = wire::until(call.deadline, sidecar.call(&service, req)).await;
+            let outcome = match answer {
+                None => CallOutcome::TimedOut,
+                Some(resp) => CallOutcome::Status(app_status(&resp)),
+            };
+            let _ = tx.send(CallResult {
+                index: call.index,
+                outcome,
+            });
+        });
+    }
+
+    fn release(&self, id: RequestId) {
+        let next = {
+            let mut service = self.service.borrow_mut();
+            service.complete(wire::now(), id, &mut *self.rng.borrow_mut())
+        };
+        let mut next = next;
+        while let Some(started) = next {
+            let waiter = self.waiting.borrow_mut().remove(&started.request);
+            let request = started.request;
+            match waiter {
+                Some(tx) => match tx.send(started) {
+                    Ok(()) => return,
+                    Err(_) => {
+                        let mut service = self.service.borrow_mut();
+                        next = service.complete(wire::now(), request, &mut *self.rng.borrow_mut());
+                    }
+                },
+                None => return,
+            }
+        }
+    }
+
+    fn abandon(&self, id: RequestId) {
+        self.waiting.borrow_mut().remove(&id);
+        self.service.borrow_mut().abandon(id);
+    }
+
+    /// Requests holding a worker now.
+    pub fn busy(&self) -> u32 {
+        self.service.borrow().busy()
+    }
+}
+
+/// A request's hold on a worker (or its place in the queue), given back however the request
+/// ends.
+struct Worker {
+    app: Rc<App>,
+    id: RequestId,
+    state: WorkerState,
+}
+
+enum WorkerState {
+    Free,
+    Queued,
+    Busy,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        match self.state {
+            WorkerState::Free => {}
+            WorkerState::Queued => self.app.abandon(self.id),
+            WorkerState::Busy => self.app.release(self.id),
+        }
+    }
+}
+
+/// The status an app acts on: gRPC responses by their `grpc-status`.
+fn app_status(resp: &Response<Payload>) -> u16 {
+    let grpc = resp
+        .headers()
+        .get("grpc-status")
+        .or_else(|| resp.body().trailers().and_then(|t| t.get("grpc-status")))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse::<u8>().ok());
+    match grpc {
+        Some(g) => grpc_to_http(g),
+        None => resp.status().as_u16(),
+    }
+}
+
+/// A response with `status` and `body`.
+pub fn respond(status: u16, body: Payload) -> Response<Payload> {
+    let mut r = Response::new(body);
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r
+}
+
+/// A response with a short text body.
+pub fn respond_text(status: u16, text: &str) -> Response<Payload> {
+    respond(
+        status,
+        Payload::new(Bytes::copy_from_slice(text.as_bytes())),
+    )
+}
+
+/// Simulated time now (for the app's own bookkeeping).
+pub fn now() -> SimTime {
+    wire::now()
+}

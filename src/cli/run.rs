@@ -1,0 +1,118 @@
+//! `meshsim run`: load a scenario, run it, print the summary, write the report files.
+
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // wall time for progress only
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use meshsim::model::duration::parse_duration;
+use meshsim::report::{self, Report};
+use meshsim::scenario;
+use meshsim::sim::{self, Progress, RunOptions};
+
+use super::{BAD_INPUT, DiagnosticStyle, OK, diagnostics};
+
+/// Exit code: the simulation itself failed (a host crashed unexpectedly, an I/O error).
+const RUN_FAILED: u8 = 3;
+
+/// Flags of `meshsim run`.
+#[derive(clap::Args, Debug)]
+pub(super) struct RunArgs {
+    /// The scenario file (see docs/SCENARIOS.md).
+    #[arg(value_name = "SCENARIO")]
+    scenario: PathBuf,
+    /// Seed (overrides the scenario's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Simulated time to send requests for, like `90s` or `10m` (overrides the scenario's).
+    #[arg(long, value_parser = duration)]
+    duration: Option<Duration>,
+    /// Where to write report.json, summary.md and the .hgrm files
+    /// [default: reports/<scenario>/<seed>/].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// No progress line on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+    /// How to print diagnostics.
+    #[arg(long, value_enum, default_value_t = DiagnosticStyle::Human)]
+    diagnostics: DiagnosticStyle,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    parse_duration(s).map_err(|e| e.to_string())
+}
+
+pub(super) fn run(args: &RunArgs) -> ExitCode {
+    let loaded = scenario::load(&args.scenario);
+    diagnostics::print_all(&loaded.diagnostics, &loaded.sources, args.diagnostics);
+    let Some((scenario, mesh)) = loaded.runnable() else {
+        eprintln!("meshsim: the scenario has errors; nothing was run");
+        return ExitCode::from(BAD_INPUT);
+    };
+    let options = RunOptions {
+        seed: args.seed,
+        duration: args.duration,
+        ..RunOptions::default()
+    };
+    let wall = Instant::now();
+    let mut last_line = Instant::now();
+    let quiet = args.quiet;
+    let mut progress = |p: &Progress| {
+        if quiet || last_line.elapsed() < Duration::from_millis(200) {
+            return;
+        }
+        last_line = Instant::now();
+        let sim = p.now.since_start().as_secs_f64();
+        let ok = if p.ended == 0 {
+            100.0
+        } else {
+            p.succeeded as f64 * 100.0 / p.ended as f64
+        };
+        eprint!(
+            "\r  simulated {sim:>7.1}s / {:.0}s  requests {:>8}  ok {ok:>6.2}%  wall {:>6.1}s  ",
+            p.duration.as_secs_f64(),
+            p.issued,
+            wall.elapsed().as_secs_f64()
+        );
+        let _ = std::io::stderr().flush();
+    };
+    let result = match sim::run(scenario, mesh, &options, &mut progress) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("\nmeshsim: {e}");
+            return ExitCode::from(RUN_FAILED);
+        }
+    };
+    let elapsed = wall.elapsed();
+    if !quiet {
+        eprintln!();
+    }
+    let report = Report::new(&scenario.name, &result);
+    print!("{}", report.table());
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| report::default_dir(&scenario.name, result.seed));
+    match report::write(&dir, &report, &result) {
+        Ok(_) => println!("\nreport: {}", dir.join("report.json").display()),
+        Err(e) => {
+            eprintln!("meshsim: cannot write the report to {}: {e}", dir.display());
+            return ExitCode::from(RUN_FAILED);
+        }
+    }
+    let violated: Vec<_> = report.invariants.iter().filter(|i| !i.held).collect();
+    for i in &violated {
+        println!("invariant violated: {}: {}", i.name, i.detail);
+    }
+    let sim_s = result.simulated.as_secs_f64();
+    eprintln!(
+        "simulated {sim_s:.1}s in {:.2}s wall ({:.0}x real time), {} steps",
+        elapsed.as_secs_f64(),
+        sim_s / elapsed.as_secs_f64().max(1e-9),
+        result.steps
+    );
+    ExitCode::from(OK)
+}

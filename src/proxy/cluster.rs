@@ -1,0 +1,104 @@
+//! One upstream cluster of a sidecar: the hosts of one virtual node's listener as service
+//! discovery shows them to this sidecar, with the engine's endpoint state (load balancing,
+//! outlier detection, health checks) indexed in the same order.
+//!
+//! Discovery is re-read only when what the sidecar may see has changed (the registry's
+//! visible generation), and the endpoint state is kept across changes: a departed host is
+//! removed from its index, a new one appended, so ejections and round-robin position survive
+//! an unrelated task joining.
+
+use std::cell::RefCell;
+
+use crate::config::model::{Protocol, ServiceDiscovery};
+use crate::engine::SimTime;
+use crate::engine::discovery::Registry;
+use crate::engine::endpoints::Endpoints;
+
+/// An upstream host: a task's address and listener port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamHost {
+    /// Registry instance id.
+    pub id: String,
+    /// turmoil host name.
+    pub address: String,
+    /// Port.
+    pub port: u16,
+}
+
+/// The hosts of one virtual node listener, and the endpoint state for them.
+#[derive(Debug)]
+pub struct Cluster {
+    /// The virtual node.
+    pub node: String,
+    /// The listener port.
+    pub port: u16,
+    /// The listener protocol.
+    pub protocol: Protocol,
+    discovery: Option<ServiceDiscovery>,
+    /// Engine state, indexed like `hosts`.
+    pub endpoints: Endpoints,
+    /// Hosts, in endpoint-index order.
+    pub hosts: Vec<UpstreamHost>,
+    generation: Option<u64>,
+}
+
+impl Cluster {
+    /// A cluster with no hosts yet.
+    pub fn new(
+        node: &str,
+        port: u16,
+        protocol: Protocol,
+        discovery: Option<ServiceDiscovery>,
+        endpoints: Endpoints,
+    ) -> Cluster {
+        Cluster {
+            node: node.to_string(),
+            port,
+            protocol,
+            discovery,
+            endpoints,
+            hosts: Vec::new(),
+            generation: None,
+        }
+    }
+
+    /// Brings the host list up to what discovery shows at `now`, and runs outlier sweeps due.
+    pub fn refresh(&mut self, now: SimTime, registry: &RefCell<Registry>) {
+        if self.endpoints.next_event() <= now {
+            self.endpoints.on_sweep(now);
+        }
+        let Some(query) = &self.discovery else {
+            return;
+        };
+        let registry = registry.borrow();
+        let generation = registry.generation_at(now);
+        if self.generation == Some(generation) {
+            return;
+        }
+        self.generation = Some(generation);
+        let seen = registry.discover(now, query);
+        for i in (0..self.hosts.len()).rev() {
+            if !seen.iter().any(|s| s.id == self.hosts[i].id) {
+                self.hosts.remove(i);
+                self.endpoints.remove_host(i);
+            }
+        }
+        let before = self.hosts.len();
+        for s in &seen {
+            if let Some(h) = self.hosts.iter_mut().find(|h| h.id == s.id) {
+                // Re-registered under the same id: same endpoint slot, new address.
+                h.address.clone_from(&s.address);
+                h.port = s.port;
+            } else {
+                self.hosts.push(UpstreamHost {
+                    id: s.id.clone(),
+                    address: s.address.clone(),
+                    port: s.port,
+                });
+            }
+        }
+        if self.hosts.len() != before {
+            self.endpoints.set_host_count(now, self.hosts.len());
+        }
+    }
+}

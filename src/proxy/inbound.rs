@@ -1,0 +1,259 @@
+//! The sidecar's inbound side: a listener on the task's port that applies the virtual node
+//! listener's limits (the connection pool's circuit breaker, the listener's per-request
+//! timeout) and hands each request to the local app in-process.
+//!
+//! The app runs each request as its own task, so a caller that goes away (a timeout
+//! upstream, a closed connection) does not stop the app's work: real apps finish what they
+//! started, which is exactly how a retried non-idempotent POST gets applied twice.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::time::Duration;
+
+use http::{HeaderValue, Request, Response};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::sync::oneshot;
+
+use super::body::Payload;
+use super::outbound::{Sidecar, local_reply};
+use super::telemetry::{
+    AccessLogEntry, Direction, FLAGS_HEADER, ResponseFlag, Stat, TRACE_HEADER, TraceContext,
+};
+use super::wire;
+use crate::config::model::Protocol;
+use crate::engine::breaker::{Admission, ListenerPool, Ticket};
+
+/// What handles a request behind the listener: the local app, or a gateway's routing.
+pub type Handler = Rc<dyn Fn(Request<Payload>) -> Pin<Box<dyn Future<Output = Response<Payload>>>>>;
+
+/// One inbound listener of a task.
+pub struct Inbound {
+    /// Port.
+    pub port: u16,
+    /// Protocol (HTTP/1.1, or HTTP/2 for http2 and grpc).
+    pub protocol: Protocol,
+    /// The connection pool towards the app (`None`: no limits, as on a gateway).
+    pub pool: Option<RefCell<ListenerPool>>,
+    /// The listener's per-request timeout.
+    pub timeout: Option<Duration>,
+    /// The proxy (identity, spans, telemetry).
+    pub sidecar: Rc<Sidecar>,
+    /// Where requests go.
+    pub handler: Handler,
+    /// Where access-log lines go.
+    pub telemetry: Rc<RefCell<super::telemetry::Telemetry>>,
+    waiters: RefCell<BTreeMap<u64, oneshot::Sender<()>>>,
+}
+
+impl std::fmt::Debug for Inbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbound")
+            .field("port", &self.port)
+            .field("protocol", &self.protocol)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inbound {
+    /// A listener.
+    pub fn new(
+        port: u16,
+        protocol: Protocol,
+        pool: Option<ListenerPool>,
+        timeout: Option<Duration>,
+        sidecar: Rc<Sidecar>,
+        handler: Handler,
+        telemetry: Rc<RefCell<super::telemetry::Telemetry>>,
+    ) -> Inbound {
+        Inbound {
+            port,
+            protocol,
+            pool: pool.map(RefCell::new),
+            timeout,
+            sidecar,
+            handler,
+            telemetry,
+            waiters: RefCell::new(BTreeMap::new()),
+        }
+    }
+
+    /// Accepts connections until the host goes down.
+    pub async fn serve(self: Rc<Self>) -> std::io::Result<()> {
+        let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, self.port));
+        let listener = turmoil::net::TcpListener::bind(addr).await?;
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let this = Rc::clone(&self);
+            tokio::task::spawn_local(async move {
+                let io = TokioIo::new(stream);
+                let inbound = Rc::clone(&this);
+                // Each request is handled as its own task, so a downstream that goes away
+                // (its per-try timeout fired and closed the connection) does not cut the
+                // handling short: the access log still gets its line and the pool its slot
+                // back when the app is done.
+                let svc = service_fn(move |req| {
+                    let inbound = Rc::clone(&inbound);
+                    let task = tokio::task::spawn_local(inbound.handle(req));
+                    async move {
+                        Ok::<_, Infallible>(task.await.unwrap_or_else(|_| {
+                            local_reply(503, ResponseFlag::UpstreamReset, false)
+                        }))
+                    }
+                });
+                let _ = match this.protocol {
+                    Protocol::Http2 | Protocol::Grpc => {
+                        wire::http2_server().serve_connection(io, svc).await
+                    }
+                    Protocol::Http | Protocol::Tcp => {
+                        wire::http1_server().serve_connection(io, svc).await
+                    }
+                };
+            });
+        }
+    }
+
+    async fn handle(self: Rc<Self>, req: Request<Incoming>) -> Response<Payload> {
+        let start = wire::now();
+        let span = self.sidecar.next_span();
+        let grpc = self.protocol == Protocol::Grpc;
+        let trace = req
+            .headers()
+            .get(TRACE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(TraceContext::parse);
+        let log = AccessLogEntry {
+            start,
+            duration: Duration::ZERO,
+            node: self.sidecar.identity.node.clone(),
+            task: self.sidecar.identity.task.clone(),
+            version: self.sidecar.identity.version.clone(),
+            direction: Direction::Inbound,
+            service: None,
+            route: None,
+            upstream_node: None,
+            path: req.uri().path().to_string(),
+            status: 0,
+            flag: None,
+            attempts: 1,
+            trace_root: trace.as_ref().map(|t| t.root.clone()),
+            span: span.clone(),
+            parent_span: trace.as_ref().and_then(|t| t.parent.clone()),
+        };
+        let mut slot = Slot {
+            inbound: Rc::clone(&self),
+            state: SlotState::Free,
+        };
+        if let Some(pool) = &self.pool {
+            let admission = pool.borrow_mut().admit(start);
+            match admission {
+                Admission::Dispatch { .. } => slot.state = SlotState::Active,
+                Admission::Queued { ticket, .. } => {
+                    let (tx, rx) = oneshot::channel();
+                    self.waiters.borrow_mut().insert(ticket.get(), tx);
+                    slot.state = SlotState::Queued(ticket);
+                    if rx.await.is_err() {
+                        return self.finish(log, local_reply(503, ResponseFlag::Overflow, grpc));
+                    }
+                    slot.state = SlotState::Active;
+                }
+                Admission::Rejected(_) => {
+                    self.count(Stat::Overflows);
+                    return self.finish(log, local_reply(503, ResponseFlag::Overflow, grpc));
+                }
+            }
+        }
+        let (parts, body) = req.into_parts();
+        let Ok(body) = Payload::collect(body).await else {
+            return self.finish(log, local_reply(503, ResponseFlag::UpstreamReset, grpc));
+        };
+        let mut req = Request::from_parts(parts, body);
+        if let Some(t) = &trace
+            && let Ok(v) = HeaderValue::from_str(&t.header_from(&span))
+        {
+            req.headers_mut().insert(TRACE_HEADER, v);
+        }
+        let app = tokio::task::spawn_local((self.handler)(req));
+        let deadline = self.timeout.map(|t| start + t);
+        let response = match wire::until(deadline, app).await {
+            None => {
+                self.count(Stat::Timeouts);
+                local_reply(504, ResponseFlag::UpstreamTimeout, grpc)
+            }
+            Some(Ok(resp)) => resp,
+            Some(Err(_)) => local_reply(503, ResponseFlag::UpstreamReset, grpc),
+        };
+        drop(slot);
+        self.finish(log, response)
+    }
+
+    fn count(&self, stat: Stat) {
+        self.telemetry
+            .borrow_mut()
+            .count(&self.sidecar.identity.node, stat, 1);
+    }
+
+    fn finish(&self, mut log: AccessLogEntry, response: Response<Payload>) -> Response<Payload> {
+        log.duration = wire::now().saturating_since(log.start);
+        log.status = response.status().as_u16();
+        log.flag = response
+            .headers()
+            .get(FLAGS_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(ResponseFlag::from_code);
+        self.telemetry.borrow_mut().access_log.push(log);
+        response
+    }
+
+    fn release(&self) {
+        let Some(pool) = &self.pool else {
+            return;
+        };
+        // A waiter that went away while queued hands its slot straight on.
+        loop {
+            let next = pool.borrow_mut().on_complete(wire::now());
+            let Some(d) = next else { return };
+            let tx = self.waiters.borrow_mut().remove(&d.ticket.get());
+            if tx.is_some_and(|tx| tx.send(()).is_ok()) {
+                return;
+            }
+        }
+    }
+
+    fn withdraw(&self, ticket: Ticket) {
+        if let Some(pool) = &self.pool {
+            pool.borrow_mut().cancel(ticket);
+        }
+        self.waiters.borrow_mut().remove(&ticket.get());
+    }
+}
+
+/// A request's place in the listener's pool, given back exactly once however the request
+/// ends (answered, timed out, or dropped with its connection).
+struct Slot {
+    inbound: Rc<Inbound>,
+    state: SlotState,
+}
+
+enum SlotState {
+    Free,
+    Queued(Ticket),
+    Active,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        match std::mem::replace(&mut self.state, SlotState::Free) {
+            SlotState::Free => {}
+            SlotState::Queued(t) => self.inbound.withdraw(t),
+            SlotState::Active => self.inbound.release(),
+        }
+    }
+}

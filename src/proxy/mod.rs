@@ -1,0 +1,38 @@
+//! The Envoy-like proxy: a sidecar beside every task and the virtual gateway's Envoy, built
+//! with hyper over turmoil's simulated TCP, driving the [`engine`](crate::engine) for every
+//! decision.
+//!
+//! **App and sidecar talk in-process.** In a pod the app reaches its sidecar over loopback,
+//! which costs microseconds. turmoil delivers each loopback segment one tick later (a known
+//! limitation, turmoil issue #132), so a loopback hop would add at least two ticks (2 ms by
+//! default) per call, and the report would show that simulator artefact as service latency.
+//! So the app hands a request to its sidecar with a function call ([`Sidecar::call`]) and
+//! the sidecar's inbound listener hands requests to the app the same way ([`Handler`]). Every
+//! hop *between* tasks is real HTTP (HTTP/1.1, or HTTP/2 for http2 and grpc listeners) over
+//! turmoil TCP.
+//!
+//! What a proxy does on each side:
+//! - outbound ([`outbound`]): route, weighted target, host pick from service discovery,
+//!   attempts with per-try and route timeouts, retries with back-off, outlier detection;
+//! - inbound ([`inbound`]): the listener's connection-pool circuit breaker and per-request
+//!   timeout, then the app;
+//! - gateway ([`gateway`]): gateway routes and rewrites, then outbound.
+//!
+//! Everything a proxy observes goes to [`telemetry`]: an access-log line per request per
+//! hop, with Envoy's response flags and the trace context, and Envoy-style counters.
+
+pub mod body;
+pub mod cluster;
+pub mod gateway;
+pub mod inbound;
+pub mod mesh;
+pub mod outbound;
+pub mod pool;
+pub mod telemetry;
+pub mod wire;
+
+pub use body::Payload;
+pub use inbound::{Handler, Inbound};
+pub use mesh::MeshView;
+pub use outbound::{Identity, Shared, Sidecar};
+pub use telemetry::{AccessLogEntry, Direction, ResponseFlag, Stat, Telemetry, TraceContext};

@@ -1,0 +1,575 @@
+//! The sidecar's outbound side: a request the local app sends to a virtual service, taken
+//! through the engine (route, weighted target, host pick, attempts, per-try and route
+//! timeouts, retries, outlier detection) and over the wire to the chosen task.
+//!
+//! The app hands the request over in-process (see [`super`] for why), so the only network
+//! hops are between tasks, as in a pod.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use http::{HeaderValue, Request, Response, StatusCode};
+
+use super::body::Payload;
+use super::cluster::Cluster;
+use super::mesh::MeshView;
+use super::pool::{HttpVersion, SendError, UpstreamPool};
+use super::telemetry::{
+    AccessLogEntry, Direction, FLAGS_HEADER, ResponseFlag, Stat, TRACE_HEADER, Telemetry,
+    TraceContext,
+};
+use super::wire;
+use crate::config::model::{HttpMethod, Protocol};
+use crate::engine::balancer::BalancerConfig;
+use crate::engine::discovery::Registry;
+use crate::engine::exchange::{Exchange, Final, FinishReason, Next, TimeoutKind};
+use crate::engine::health::{CheckFailure, CheckResult};
+use crate::engine::outlier::{LocalFailure, Outcome as OutlierOutcome};
+use crate::engine::retry::{AttemptOutcome, ResetReason, RetryRules};
+use crate::engine::{RequestHead, SimTime, seed};
+
+/// Who a proxy is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// Virtual node (or virtual gateway, or `loadgen`).
+    pub node: String,
+    /// Task (turmoil host).
+    pub task: String,
+    /// Version label.
+    pub version: String,
+}
+
+/// What the world gives every proxy.
+#[derive(Clone, Debug)]
+pub struct Shared {
+    /// The mesh.
+    pub mesh: Rc<MeshView>,
+    /// Service discovery.
+    pub registry: Rc<RefCell<Registry>>,
+    /// Where access logs and counters go.
+    pub telemetry: Rc<RefCell<Telemetry>>,
+}
+
+/// One Envoy-like proxy's outbound state.
+#[derive(Debug)]
+pub struct Sidecar {
+    /// Who it is.
+    pub identity: Identity,
+    shared: Shared,
+    clusters: RefCell<BTreeMap<(String, u16), Cluster>>,
+    pool: UpstreamPool,
+    rng: RefCell<seed::Rng>,
+    span_prefix: u32,
+    spans: Cell<u64>,
+}
+
+/// How the route and target were chosen, copied out of the engine so nothing borrows it
+/// across an await.
+struct Plan {
+    route: String,
+    node: String,
+    port: Option<u16>,
+    rules: RetryRules,
+    timeout: Option<std::time::Duration>,
+}
+
+impl Sidecar {
+    /// A sidecar; `seed` feeds its own RNG stream (weighted picks, host picks, back-off),
+    /// `index` makes its span ids unique in the world.
+    pub fn new(identity: Identity, shared: Shared, seed: u64, index: u32) -> Sidecar {
+        let rng = seed::stream(seed, &format!("sidecar/{}", identity.task));
+        Sidecar {
+            identity,
+            shared,
+            clusters: RefCell::new(BTreeMap::new()),
+            pool: UpstreamPool::new(),
+            rng: RefCell::new(rng),
+            span_prefix: index,
+            spans: Cell::new(0),
+        }
+    }
+
+    /// A fresh span id (16 hex digits, unique in the world, deterministic).
+    pub fn next_span(&self) -> String {
+        let n = self.spans.get() + 1;
+        self.spans.set(n);
+        format!("{:06x}{:010x}", self.span_prefix, n)
+    }
+
+    /// Sends `req` to virtual service `service` through the mesh and returns the answer.
+    ///
+    /// The exchange runs as its own task: a caller that stops waiting (its own timeout) does
+    /// not cut it short, so every exchange ends exactly once and is logged. Envoy would reset
+    /// the upstream stream instead; the upstream app keeps working either way, as real apps
+    /// do until they write their response.
+    pub async fn call(self: &Rc<Self>, service: &str, req: Request<Payload>) -> Response<Payload> {
+        let this = Rc::clone(self);
+        let service = service.to_string();
+        let task = tokio::task::spawn_local(async move { this.exchange(&service, req).await });
+        match task.await {
+            Ok(resp) => resp,
+            Err(_) => local_reply(503, ResponseFlag::UpstreamReset, false),
+        }
+    }
+
+    async fn exchange(self: Rc<Self>, service: &str, req: Request<Payload>) -> Response<Payload> {
+        let start = wire::now();
+        let span = self.next_span();
+        let trace = req
+            .headers()
+            .get(TRACE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(TraceContext::parse);
+        let (port, protocol) = self.shared.mesh.service_port(service);
+        let grpc = protocol == Protocol::Grpc;
+        let head = request_head(service, port, &req);
+        let mut log = AccessLogEntry {
+            start,
+            duration: std::time::Duration::ZERO,
+            node: self.identity.node.clone(),
+            task: self.identity.task.clone(),
+            version: self.identity.version.clone(),
+            direction: Direction::Outbound,
+            service: Some(service.to_string()),
+            route: None,
+            upstream_node: None,
+            path: req.uri().path().to_string(),
+            status: 0,
+            flag: None,
+            attempts: 0,
+            trace_root: trace.as_ref().map(|t| t.root.clone()),
+            span: span.clone(),
+            parent_span: trace.as_ref().and_then(|t| t.parent.clone()),
+        };
+        let plan = {
+            let engine = self.shared.mesh.engine.borrow();
+            match engine.route(service, &head) {
+                Ok(routed) => {
+                    let target = routed.route.choose_target(&mut *self.rng.borrow_mut());
+                    Ok(Plan {
+                        route: routed.route.name.clone(),
+                        node: target.virtual_node.clone(),
+                        port: target.port,
+                        rules: RetryRules::resolve(routed.route.retry_policy.as_ref()),
+                        timeout: routed.route.per_request_timeout,
+                    })
+                }
+                Err(_) => Err(()),
+            }
+        };
+        let Ok(plan) = plan else {
+            self.count(Stat::NoRoute, 1);
+            return self.finish(log, local_reply(404, ResponseFlag::NoRoute, grpc));
+        };
+        log.route = Some(plan.route.clone());
+        log.upstream_node = Some(plan.node.clone());
+        let Some(key) = self.ensure_cluster(&plan, start) else {
+            return self.finish(log, local_reply(503, ResponseFlag::NoHealthyUpstream, grpc));
+        };
+        let (parts, body) = req.into_parts();
+        let mut exchange = Exchange::new(start, plan.rules, plan.timeout);
+        let mut tried: Vec<String> = Vec::new();
+        let mut last: Option<Response<Payload>> = None;
+        let mut last_flag = None;
+        let fin: Final = loop {
+            let now = wire::now();
+            let attempt = match exchange.start_attempt(now) {
+                Ok(a) => a,
+                Err(f) => break f,
+            };
+            if attempt.number > 1 {
+                self.count(Stat::Retries, 1);
+            }
+            self.count(Stat::Attempts, 1);
+            let Some((host, version)) = self.pick(&key, now, &tried) else {
+                log.attempts = exchange.attempts();
+                return self.finish(log, local_reply(503, ResponseFlag::NoHealthyUpstream, grpc));
+            };
+            tried.push(host.id.clone());
+            let mut upstream = Request::from_parts(parts.clone(), body.clone());
+            set_upstream_headers(&mut upstream, service, port, trace.as_ref(), &span);
+            let sent = wire::until(
+                attempt.deadline,
+                self.pool.send(&host.address, host.port, version, upstream),
+            )
+            .await;
+            let now = wire::now();
+            let (outcome, outlier) = match sent {
+                None if attempt.bounded_by == Some(TimeoutKind::Route) => {
+                    self.count(Stat::Timeouts, 1);
+                    self.end_request(
+                        &key,
+                        &host.id,
+                        now,
+                        start,
+                        OutlierOutcome::LocalFailure(LocalFailure::Timeout),
+                    );
+                    break exchange.on_route_timeout(now);
+                }
+                None => {
+                    self.count(Stat::Timeouts, 1);
+                    last_flag = Some(ResponseFlag::UpstreamTimeout);
+                    (
+                        AttemptOutcome::Reset(ResetReason::PerTryTimeout),
+                        OutlierOutcome::LocalFailure(LocalFailure::Timeout),
+                    )
+                }
+                Some(Err(SendError::Connect)) => {
+                    self.count(Stat::Resets, 1);
+                    last_flag = Some(ResponseFlag::ConnectFailure);
+                    (
+                        AttemptOutcome::Reset(ResetReason::ConnectFailure),
+                        OutlierOutcome::LocalFailure(LocalFailure::ConnectFailure),
+                    )
+                }
+                Some(Err(SendError::Reset)) => {
+                    self.count(Stat::Resets, 1);
+                    last_flag = Some(ResponseFlag::UpstreamReset);
+                    (
+                        AttemptOutcome::Reset(ResetReason::Disconnect),
+                        OutlierOutcome::LocalFailure(LocalFailure::Reset),
+                    )
+                }
+                Some(Ok(resp)) => {
+                    let outcome = attempt_outcome(&resp);
+                    let effective = effective_status(&resp);
+                    last = Some(resp);
+                    last_flag = None;
+                    (outcome, OutlierOutcome::from_status(effective))
+                }
+            };
+            self.end_request(&key, &host.id, now, start, outlier);
+            let next = exchange.on_outcome(now, outcome, &mut *self.rng.borrow_mut());
+            match next {
+                Next::Retry { at, .. } => {
+                    last = None;
+                    wire::sleep_until(at).await;
+                }
+                Next::Finish(f) => break f,
+            }
+        };
+        log.attempts = fin.attempts;
+        let response = match (fin.reason, last) {
+            (FinishReason::RouteTimeout, _) => {
+                local_reply(504, ResponseFlag::UpstreamTimeout, grpc)
+            }
+            (_, Some(resp)) => resp,
+            (_, None) => {
+                let flag = last_flag.unwrap_or(ResponseFlag::UpstreamReset);
+                local_reply(fin.status, flag, grpc)
+            }
+        };
+        if fin.reason == FinishReason::RetriesExhausted && log.flag.is_none() {
+            log.flag = Some(ResponseFlag::RetriesExhausted);
+        }
+        self.finish(log, response)
+    }
+
+    /// Makes sure the sidecar has a cluster for the plan's target; `None` if the node has no
+    /// such listener.
+    fn ensure_cluster(self: &Rc<Self>, plan: &Plan, now: SimTime) -> Option<(String, u16)> {
+        let engine = self.shared.mesh.engine.borrow();
+        let listener = engine.listener(&plan.node, plan.port)?;
+        let key = (plan.node.clone(), listener.port);
+        let mut clusters = self.clusters.borrow_mut();
+        if !clusters.contains_key(&key) {
+            let endpoints = engine.endpoints_for(
+                &plan.node,
+                Some(listener.port),
+                BalancerConfig::default(),
+                0,
+                now,
+                &mut *self.rng.borrow_mut(),
+            )?;
+            let discovery = self
+                .shared
+                .mesh
+                .discovery
+                .get(&plan.node)
+                .cloned()
+                .flatten();
+            let checked = endpoints.health().is_some();
+            let mut cluster = Cluster::new(
+                &plan.node,
+                listener.port,
+                listener.protocol,
+                discovery,
+                endpoints,
+            );
+            cluster.refresh(now, &self.shared.registry);
+            clusters.insert(key.clone(), cluster);
+            if checked {
+                tokio::task::spawn_local(Rc::clone(self).health_checks(key.clone()));
+            }
+        }
+        Some(key)
+    }
+
+    /// Runs a cluster's active health checks for as long as the sidecar lives: each check is
+    /// an HTTP GET of the configured path on its own connection (Envoy keeps health-check
+    /// connections apart from traffic), a 200 passes.
+    async fn health_checks(self: Rc<Self>, key: (String, u16)) {
+        let pool = Rc::new(UpstreamPool::new());
+        loop {
+            let now = wire::now();
+            let due = {
+                let mut clusters = self.clusters.borrow_mut();
+                let Some(cluster) = clusters.get_mut(&key) else {
+                    return;
+                };
+                cluster.refresh(now, &self.shared.registry);
+                let due = cluster.endpoints.due_checks(now);
+                let config = cluster.endpoints.health().map(|h| h.config().clone());
+                let version = match cluster.protocol {
+                    Protocol::Http2 | Protocol::Grpc => HttpVersion::Http2,
+                    Protocol::Http | Protocol::Tcp => HttpVersion::Http1,
+                };
+                due.into_iter()
+                    .filter_map(|i| cluster.hosts.get(i).cloned())
+                    .filter_map(|h| config.clone().map(|c| (h, c, version)))
+                    .collect::<Vec<_>>()
+            };
+            for (host, config, version) in due {
+                let this = Rc::clone(&self);
+                let pool = Rc::clone(&pool);
+                let key = key.clone();
+                tokio::task::spawn_local(async move {
+                    let path = config.path.clone().unwrap_or_else(|| "/".into());
+                    let req = Request::get(path.as_str())
+                        .header(http::header::HOST, host.address.as_str())
+                        .body(Payload::empty());
+                    let Ok(req) = req else { return };
+                    let sent = tokio::time::timeout(
+                        config.timeout,
+                        pool.send(&host.address, host.port, version, req),
+                    )
+                    .await;
+                    let result = match sent {
+                        Err(_) => CheckResult::TimedOut,
+                        Ok(Err(SendError::Connect)) => {
+                            CheckResult::Failed(CheckFailure::ConnectFailed)
+                        }
+                        Ok(Err(SendError::Reset)) => CheckResult::Failed(CheckFailure::Reset),
+                        Ok(Ok(resp)) => CheckResult::from_http_status(resp.status().as_u16()),
+                    };
+                    if !result.passed() {
+                        this.count(Stat::HealthCheckFailures, 1);
+                    }
+                    let mut clusters = this.clusters.borrow_mut();
+                    if let Some(cluster) = clusters.get_mut(&key)
+                        && let Some(i) = cluster.hosts.iter().position(|h| h.id == host.id)
+                    {
+                        cluster.endpoints.on_check_result(wire::now(), i, result);
+                    }
+                });
+            }
+            let next = {
+                let clusters = self.clusters.borrow();
+                clusters
+                    .get(&key)
+                    .map_or(SimTime::NEVER, |c| c.endpoints.next_event())
+            };
+            // Wake at the next due check, or within a second to pick up new hosts.
+            let wake = next.min(wire::now() + std::time::Duration::from_secs(1));
+            wire::sleep_until(wake).await;
+        }
+    }
+
+    fn pick(
+        &self,
+        key: &(String, u16),
+        now: SimTime,
+        tried: &[String],
+    ) -> Option<(super::cluster::UpstreamHost, HttpVersion)> {
+        let mut clusters = self.clusters.borrow_mut();
+        let cluster = clusters.get_mut(key)?;
+        cluster.refresh(now, &self.shared.registry);
+        let exclude: Vec<usize> = tried
+            .iter()
+            .filter_map(|id| cluster.hosts.iter().position(|h| &h.id == id))
+            .collect();
+        let pick = cluster
+            .endpoints
+            .pick_excluding(now, &mut *self.rng.borrow_mut(), &exclude)
+            .ok()?;
+        cluster.endpoints.on_request_start(pick.host);
+        let version = match cluster.protocol {
+            Protocol::Http2 | Protocol::Grpc => HttpVersion::Http2,
+            Protocol::Http | Protocol::Tcp => HttpVersion::Http1,
+        };
+        Some((cluster.hosts.get(pick.host)?.clone(), version))
+    }
+
+    fn end_request(
+        &self,
+        key: &(String, u16),
+        id: &str,
+        now: SimTime,
+        start: SimTime,
+        outcome: OutlierOutcome,
+    ) {
+        let mut clusters = self.clusters.borrow_mut();
+        let Some(cluster) = clusters.get_mut(key) else {
+            return;
+        };
+        let Some(i) = cluster.hosts.iter().position(|h| h.id == id) else {
+            return;
+        };
+        let decision =
+            cluster
+                .endpoints
+                .on_request_end(now, i, now.saturating_since(start), outcome);
+        if decision.is_some_and(|d| d.ejected()) {
+            drop(clusters);
+            self.count(Stat::Ejections, 1);
+        }
+    }
+
+    /// Adds one to one of this proxy's counters.
+    pub fn count_stat(&self, stat: Stat) {
+        self.count(stat, 1);
+    }
+
+    fn count(&self, stat: Stat, n: u64) {
+        self.shared
+            .telemetry
+            .borrow_mut()
+            .count(&self.identity.node, stat, n);
+    }
+
+    fn finish(&self, mut log: AccessLogEntry, response: Response<Payload>) -> Response<Payload> {
+        log.duration = wire::now().saturating_since(log.start);
+        log.status = response.status().as_u16();
+        if log.flag.is_none() {
+            log.flag = response
+                .headers()
+                .get(FLAGS_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(ResponseFlag::from_code);
+        }
+        self.shared.telemetry.borrow_mut().access_log.push(log);
+        response
+    }
+
+    /// Connections this sidecar opened upstream.
+    pub fn connections_opened(&self) -> u64 {
+        self.pool.connections_opened()
+    }
+}
+
+/// The engine's view of an HTTP request sent to `service:port`.
+pub fn request_head<B>(service: &str, port: u16, req: &Request<B>) -> RequestHead {
+    let method = HttpMethod::parse(req.method().as_str()).unwrap_or(HttpMethod::Get);
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    let mut head = RequestHead::new(method, service, port, &path);
+    for (name, value) in req.headers() {
+        if let Ok(v) = value.to_str() {
+            head.headers
+                .push((name.as_str().to_string(), v.to_string()));
+        }
+    }
+    head
+}
+
+fn set_upstream_headers(
+    req: &mut Request<Payload>,
+    service: &str,
+    port: u16,
+    trace: Option<&TraceContext>,
+    span: &str,
+) {
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    if let Ok(uri) = format!("http://{service}:{port}{path}").parse() {
+        *req.uri_mut() = uri;
+    }
+    let headers = req.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&format!("{service}:{port}")) {
+        headers.insert(http::header::HOST, v);
+    }
+    if let Some(t) = trace
+        && let Ok(v) = HeaderValue::from_str(&t.header_from(span))
+    {
+        headers.insert(TRACE_HEADER, v);
+    }
+}
+
+/// How the client Envoy classifies a response for its retry policy.
+fn attempt_outcome(resp: &Response<Payload>) -> AttemptOutcome {
+    let grpc_status = resp
+        .headers()
+        .get("grpc-status")
+        .or_else(|| resp.body().trailers().and_then(|t| t.get("grpc-status")))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse().ok());
+    AttemptOutcome::Response {
+        status: resp.status().as_u16(),
+        grpc_status,
+        overloaded: resp.headers().contains_key("x-envoy-overloaded"),
+    }
+}
+
+/// The HTTP status outlier detection counts: for gRPC, the status `grpc-status` maps to.
+fn effective_status(resp: &Response<Payload>) -> u16 {
+    match attempt_outcome(resp) {
+        AttemptOutcome::Response {
+            grpc_status: Some(g),
+            ..
+        } => grpc_to_http(g),
+        _ => resp.status().as_u16(),
+    }
+}
+
+/// Envoy's gRPC-to-HTTP status mapping for the codes that matter to resilience.
+pub fn grpc_to_http(grpc: u8) -> u16 {
+    match grpc {
+        0 => 200,
+        4 => 504,
+        8 => 429,
+        12 => 501,
+        13 => 500,
+        14 => 503,
+        _ => 500,
+    }
+}
+
+/// Envoy's HTTP-to-gRPC status mapping for local replies.
+pub fn http_to_grpc(status: u16) -> u8 {
+    match status {
+        400 => 13,
+        401 => 16,
+        403 => 7,
+        404 => 12,
+        429 | 502..=504 => 14,
+        _ => 2,
+    }
+}
+
+/// A reply the proxy makes itself, carrying its response flag.
+pub fn local_reply(status: u16, flag: ResponseFlag, grpc: bool) -> Response<Payload> {
+    let mut resp = Response::new(Payload::empty());
+    let headers = resp.headers_mut();
+    headers.insert("server", HeaderValue::from_static("envoy"));
+    headers.insert(FLAGS_HEADER, HeaderValue::from_static(flag.code()));
+    if flag == ResponseFlag::Overflow {
+        headers.insert("x-envoy-overloaded", HeaderValue::from_static("true"));
+    }
+    if grpc {
+        *resp.status_mut() = StatusCode::OK;
+        if let Ok(v) = HeaderValue::from_str(&http_to_grpc(status).to_string()) {
+            resp.headers_mut().insert("grpc-status", v);
+        }
+    } else {
+        *resp.status_mut() =
+            StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    }
+    resp
+}

@@ -1,0 +1,169 @@
+//! Upstream connections of one proxy: HTTP/1.1 keep-alive connections used one request at a
+//! time, or one multiplexed HTTP/2 connection per upstream host, as Envoy's connection pools
+//! keep them.
+//!
+//! A request that is dropped midway (its timeout fired) takes its HTTP/1 connection with it:
+//! hyper closes a connection whose response was abandoned, and Envoy does the same, so a
+//! retry after a per-try timeout always opens a new connection.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioIo, TokioTimer};
+
+use super::body::Payload;
+use super::wire::LocalExec;
+
+/// Envoy's default cluster `connect_timeout`.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Which HTTP version a pool speaks upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HttpVersion {
+    /// HTTP/1.1, one request per connection at a time.
+    Http1,
+    /// HTTP/2 (also gRPC), streams multiplexed on one connection.
+    Http2,
+}
+
+/// Why an upstream request got no response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// The TCP connection could not be made (refused, partitioned, or connect timeout).
+    Connect,
+    /// The connection broke before the whole response arrived.
+    Reset,
+}
+
+type Key = (String, u16, HttpVersion);
+
+/// The connections of one proxy to its upstream hosts.
+#[derive(Debug, Default)]
+pub struct UpstreamPool {
+    idle_h1: RefCell<BTreeMap<Key, Vec<http1::SendRequest<Payload>>>>,
+    h2: RefCell<BTreeMap<Key, http2::SendRequest<Payload>>>,
+    opened: RefCell<u64>,
+}
+
+impl UpstreamPool {
+    /// An empty pool.
+    pub fn new() -> UpstreamPool {
+        UpstreamPool::default()
+    }
+
+    /// Connections opened so far.
+    pub fn connections_opened(&self) -> u64 {
+        *self.opened.borrow()
+    }
+
+    /// Sends `req` to `host:port` and reads the whole response.
+    pub async fn send(
+        &self,
+        host: &str,
+        port: u16,
+        version: HttpVersion,
+        req: Request<Payload>,
+    ) -> Result<Response<Payload>, SendError> {
+        let key = (host.to_string(), port, version);
+        match version {
+            HttpVersion::Http1 => self.send_h1(key, req).await,
+            HttpVersion::Http2 => self.send_h2(key, req).await,
+        }
+    }
+
+    async fn send_h1(
+        &self,
+        key: Key,
+        req: Request<Payload>,
+    ) -> Result<Response<Payload>, SendError> {
+        let mut sender = match self.take_idle_h1(&key).await {
+            Some(s) => s,
+            None => {
+                let io = self.connect(&key).await?;
+                let (sender, conn) = http1::Builder::new()
+                    .handshake::<_, Payload>(io)
+                    .await
+                    .map_err(|_| SendError::Connect)?;
+                tokio::task::spawn_local(async move {
+                    let _ = conn.await;
+                });
+                sender
+            }
+        };
+        let response = sender
+            .send_request(req)
+            .await
+            .map_err(|_| SendError::Reset)?;
+        let (parts, body) = response.into_parts();
+        let body = Payload::collect(body).await.map_err(|_| SendError::Reset)?;
+        if !sender.is_closed() {
+            self.idle_h1
+                .borrow_mut()
+                .entry(key)
+                .or_default()
+                .push(sender);
+        }
+        Ok(Response::from_parts(parts, body))
+    }
+
+    async fn take_idle_h1(&self, key: &Key) -> Option<http1::SendRequest<Payload>> {
+        loop {
+            let candidate = self.idle_h1.borrow_mut().get_mut(key)?.pop()?;
+            let mut sender = candidate;
+            if sender.is_closed() {
+                continue;
+            }
+            if sender.ready().await.is_ok() {
+                return Some(sender);
+            }
+        }
+    }
+
+    async fn send_h2(
+        &self,
+        key: Key,
+        req: Request<Payload>,
+    ) -> Result<Response<Payload>, SendError> {
+        let existing = self.h2.borrow().get(&key).cloned();
+        let mut sender = match existing {
+            Some(s) if !s.is_closed() => s,
+            _ => {
+                let io = self.connect(&key).await?;
+                let (sender, conn) = http2::Builder::new(LocalExec)
+                    .timer(TokioTimer::new())
+                    .handshake::<_, Payload>(io)
+                    .await
+                    .map_err(|_| SendError::Connect)?;
+                tokio::task::spawn_local(async move {
+                    let _ = conn.await;
+                });
+                self.h2.borrow_mut().insert(key.clone(), sender.clone());
+                sender
+            }
+        };
+        if sender.ready().await.is_err() {
+            self.h2.borrow_mut().remove(&key);
+            return Err(SendError::Reset);
+        }
+        let response = sender
+            .send_request(req)
+            .await
+            .map_err(|_| SendError::Reset)?;
+        let (parts, body) = response.into_parts();
+        let body = Payload::collect(body).await.map_err(|_| SendError::Reset)?;
+        Ok(Response::from_parts(parts, body))
+    }
+
+    async fn connect(&self, key: &Key) -> Result<TokioIo<turmoil::net::TcpStream>, SendError> {
+        let connect = turmoil::net::TcpStream::connect((key.0.as_str(), key.1));
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+            .await
+            .map_err(|_| SendError::Connect)?
+            .map_err(|_| SendError::Connect)?;
+        *self.opened.borrow_mut() += 1;
+        Ok(TokioIo::new(stream))
+    }
+}

@@ -1,0 +1,246 @@
+//! What the proxies tell the world: an access-log line per request per hop, Envoy-style
+//! response flags, counters, and the trace context that ties the hops of one user request
+//! together.
+//!
+//! The proxy layer only writes these; the simulated world drains them into metrics and
+//! reports (the proxy sits below both and imports neither).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use crate::engine::SimTime;
+
+/// The trace header, in AWS X-Ray's format: `Root=1-<8 hex>-<24 hex>;Parent=<16 hex>;Sampled=1`.
+pub const TRACE_HEADER: &str = "x-amzn-trace-id";
+
+/// Response flags header: the simulation's stand-in for the flags Envoy writes in its access
+/// log, set on a proxy's own (local) replies so the next hop and the load generator can name
+/// the failure.
+pub const FLAGS_HEADER: &str = "x-meshsim-response-flags";
+
+/// Envoy's response flags for a local reply or a failed upstream exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ResponseFlag {
+    /// `NR`: no route.
+    NoRoute,
+    /// `UO`: a circuit breaker overflowed.
+    Overflow,
+    /// `UT`: upstream request timeout.
+    UpstreamTimeout,
+    /// `UH`: no healthy upstream host.
+    NoHealthyUpstream,
+    /// `UF`: upstream connection failure.
+    ConnectFailure,
+    /// `UC`: upstream connection terminated.
+    UpstreamReset,
+    /// `URX`: retries exhausted (attempts used up; the last answer is returned).
+    RetriesExhausted,
+}
+
+impl ResponseFlag {
+    /// Envoy's short code.
+    pub fn code(self) -> &'static str {
+        match self {
+            ResponseFlag::NoRoute => "NR",
+            ResponseFlag::Overflow => "UO",
+            ResponseFlag::UpstreamTimeout => "UT",
+            ResponseFlag::NoHealthyUpstream => "UH",
+            ResponseFlag::ConnectFailure => "UF",
+            ResponseFlag::UpstreamReset => "UC",
+            ResponseFlag::RetriesExhausted => "URX",
+        }
+    }
+
+    /// Parses a short code.
+    pub fn from_code(code: &str) -> Option<ResponseFlag> {
+        Some(match code {
+            "NR" => ResponseFlag::NoRoute,
+            "UO" => ResponseFlag::Overflow,
+            "UT" => ResponseFlag::UpstreamTimeout,
+            "UH" => ResponseFlag::NoHealthyUpstream,
+            "UF" => ResponseFlag::ConnectFailure,
+            "UC" => ResponseFlag::UpstreamReset,
+            "URX" => ResponseFlag::RetriesExhausted,
+            _ => return None,
+        })
+    }
+
+    /// The name used for a failure reason in reports.
+    pub fn reason(self) -> &'static str {
+        match self {
+            ResponseFlag::NoRoute => "no_route",
+            ResponseFlag::Overflow => "overflow",
+            ResponseFlag::UpstreamTimeout => "upstream_timeout",
+            ResponseFlag::NoHealthyUpstream => "no_healthy_upstream",
+            ResponseFlag::ConnectFailure => "upstream_connect_failure",
+            ResponseFlag::UpstreamReset => "upstream_reset",
+            ResponseFlag::RetriesExhausted => "retries_exhausted",
+        }
+    }
+}
+
+impl fmt::Display for ResponseFlag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// Which side of a proxy a log line is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Direction {
+    /// A request arriving for the local app (or a gateway's downstream side).
+    Inbound,
+    /// A request the local app (or gateway) sends to a virtual service.
+    Outbound,
+}
+
+/// Trace context of one hop: the user request's root and this span's parent.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TraceContext {
+    /// `Root=` value, the same on every hop of one user request.
+    pub root: String,
+    /// `Parent=` value: the span that sent this request.
+    pub parent: Option<String>,
+}
+
+impl TraceContext {
+    /// Parses the header value; `None` without a `Root=`.
+    pub fn parse(value: &str) -> Option<TraceContext> {
+        let mut root = None;
+        let mut parent = None;
+        for part in value.split(';') {
+            match part.trim().split_once('=') {
+                Some(("Root", v)) => root = Some(v.to_string()),
+                Some(("Parent", v)) => parent = Some(v.to_string()),
+                _ => {}
+            }
+        }
+        Some(TraceContext {
+            root: root?,
+            parent,
+        })
+    }
+
+    /// The header value for a request sent from span `span`.
+    pub fn header_from(&self, span: &str) -> String {
+        format!("Root={};Parent={span};Sampled=1", self.root)
+    }
+}
+
+/// One access-log line: one request through one proxy, one direction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccessLogEntry {
+    /// When the proxy got the request.
+    pub start: SimTime,
+    /// How long until it answered.
+    pub duration: Duration,
+    /// The proxy's virtual node (or virtual gateway).
+    pub node: String,
+    /// The proxy's task (turmoil host).
+    pub task: String,
+    /// The task's version label.
+    pub version: String,
+    /// Inbound or outbound.
+    pub direction: Direction,
+    /// Outbound: the virtual service called.
+    pub service: Option<String>,
+    /// Outbound: the route (or gateway route) that matched.
+    pub route: Option<String>,
+    /// Outbound: the virtual node the request went to (the upstream cluster).
+    pub upstream_node: Option<String>,
+    /// Inbound: the app endpoint's method and path as requested.
+    pub path: String,
+    /// Status answered (0 when no response could be given).
+    pub status: u16,
+    /// Flags of a local reply or failed exchange.
+    pub flag: Option<ResponseFlag>,
+    /// Attempts made (outbound; 1 inbound).
+    pub attempts: u32,
+    /// Trace root, if the request carried one.
+    pub trace_root: Option<String>,
+    /// This span's id.
+    pub span: String,
+    /// The span that sent the request, if known.
+    pub parent_span: Option<String>,
+}
+
+/// Envoy-style counters (`upstream_rq_retry`, `upstream_rq_timeout`, …), per proxy node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stat {
+    /// Upstream attempts sent.
+    Attempts,
+    /// Retries.
+    Retries,
+    /// Per-try or route timeouts.
+    Timeouts,
+    /// Outlier ejections.
+    Ejections,
+    /// Circuit-breaker overflows.
+    Overflows,
+    /// No route (404 NR).
+    NoRoute,
+    /// Upstream resets and connect failures.
+    Resets,
+    /// Connections opened upstream.
+    ConnectionsOpened,
+    /// Health checks that failed.
+    HealthCheckFailures,
+}
+
+/// The telemetry sink shared by all proxies of a world.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    /// Access-log lines not yet drained.
+    pub access_log: Vec<AccessLogEntry>,
+    /// Counters, by (node, stat).
+    pub counters: BTreeMap<(String, Stat), u64>,
+}
+
+impl Telemetry {
+    /// Adds `n` to a counter.
+    pub fn count(&mut self, node: &str, stat: Stat, n: u64) {
+        if n == 0 {
+            return;
+        }
+        match self.counters.get_mut(&(node.to_string(), stat)) {
+            Some(c) => *c += n,
+            None => {
+                self.counters.insert((node.to_string(), stat), n);
+            }
+        }
+    }
+
+    /// Takes the access-log lines written so far.
+    pub fn drain(&mut self) -> Vec<AccessLogEntry> {
+        std::mem::take(&mut self.access_log)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_header_round_trips() {
+        let t = TraceContext::parse("Root=1-00000001-abc;Parent=0001;Sampled=1").expect("root");
+        assert_eq!(t.root, "1-00000001-abc");
+        assert_eq!(t.parent.as_deref(), Some("0001"));
+        assert_eq!(
+            t.header_from("00ff"),
+            "Root=1-00000001-abc;Parent=00ff;Sampled=1"
+        );
+        assert_eq!(TraceContext::parse("Parent=1"), None);
+        for f in [
+            ResponseFlag::NoRoute,
+            ResponseFlag::Overflow,
+            ResponseFlag::UpstreamTimeout,
+            ResponseFlag::NoHealthyUpstream,
+            ResponseFlag::ConnectFailure,
+            ResponseFlag::UpstreamReset,
+            ResponseFlag::RetriesExhausted,
+        ] {
+            assert_eq!(ResponseFlag::from_code(f.code()), Some(f));
+        }
+    }
+}

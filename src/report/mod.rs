@@ -1,0 +1,307 @@
+//! What a run writes: `report.json` (for tools), `summary.md` and a summary table (for
+//! people), and one `.hgrm` percentile distribution per service (for HdrHistogram's
+//! plotter).
+//!
+//! Nothing here reads a clock: two runs with one seed give byte-identical files. Wall time
+//! goes to stderr only.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::metrics::{Latencies, LatencySummary, OutcomeClass, percentile_distribution};
+use crate::model::ordering::Invariant;
+use crate::sim::RunResult;
+
+/// The report's format version; bumped when a field changes meaning or goes away.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// `report.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Format version.
+    pub schema_version: u32,
+    /// Scenario name.
+    pub scenario: String,
+    /// Seed in force.
+    pub seed: u64,
+    /// `wire`: real HTTP over turmoil.
+    pub mode: &'static str,
+    /// Arrivals stopped after this many simulated seconds.
+    pub duration_seconds: f64,
+    /// Simulated seconds until the last user request ended.
+    pub simulated_seconds: f64,
+    /// The users' requests.
+    pub requests: Requests,
+    /// Per virtual node, measured at its sidecar's inbound listener.
+    pub services: BTreeMap<String, ServiceReport>,
+    /// Per proxy and route, measured at the calling proxy (retries included).
+    pub routes: BTreeMap<String, ServiceReport>,
+    /// Envoy-style counters per proxy node.
+    pub counters: BTreeMap<String, BTreeMap<String, u64>>,
+    /// End-of-run invariants.
+    pub invariants: Vec<Invariant>,
+}
+
+/// The users' requests.
+#[derive(Clone, Debug, Serialize)]
+pub struct Requests {
+    /// Sent.
+    pub issued: u64,
+    /// Ended with 2xx or 3xx.
+    pub succeeded: u64,
+    /// Ended otherwise.
+    pub failed: u64,
+    /// Failures by reason; the values add up to `failed`.
+    pub failed_by_reason: BTreeMap<String, u64>,
+    /// Latency from the intended send time, every request.
+    pub latency_ms: Percentiles,
+}
+
+/// One service's (or route's) totals.
+#[derive(Clone, Debug, Serialize)]
+pub struct ServiceReport {
+    /// Requests seen.
+    pub requests: u64,
+    /// 2xx and 3xx.
+    pub succeeded: u64,
+    /// Everything else.
+    pub failed: u64,
+    /// Latency of every request.
+    pub latency_ms: Percentiles,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 90th.
+    pub p90: f64,
+    /// 99th.
+    pub p99: f64,
+    /// 99.9th.
+    pub p999: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl From<LatencySummary> for Percentiles {
+    fn from(s: LatencySummary) -> Percentiles {
+        Percentiles {
+            p50: s.p50,
+            p90: s.p90,
+            p99: s.p99,
+            p999: s.p999,
+            max: s.max,
+        }
+    }
+}
+
+impl Report {
+    /// The report of a run.
+    pub fn new(scenario: &str, run: &RunResult) -> Report {
+        let ledger = &run.ledger;
+        let mut services = BTreeMap::new();
+        let mut routes = BTreeMap::new();
+        let mut grouped: BTreeMap<(bool, String), (Latencies, u64)> = BTreeMap::new();
+        for (key, lat) in run.recorder.totals() {
+            if key.node == "client" {
+                continue;
+            }
+            let inbound = key.route == "inbound";
+            let name = if inbound {
+                key.node.clone()
+            } else {
+                format!("{} -> {}", key.node, key.route)
+            };
+            let entry = grouped
+                .entry((inbound, name))
+                .or_insert_with(|| (Latencies::new(), 0));
+            entry.0.merge(lat);
+            if key.outcome == OutcomeClass::Success {
+                entry.1 += lat.count();
+            }
+        }
+        for ((inbound, name), (lat, ok)) in grouped {
+            let r = ServiceReport {
+                requests: lat.count(),
+                succeeded: ok,
+                failed: lat.count() - ok,
+                latency_ms: lat.summary().into(),
+            };
+            if inbound {
+                services.insert(name, r);
+            } else {
+                routes.insert(name, r);
+            }
+        }
+        let mut counters: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        for (node, counter, n) in run.recorder.counters() {
+            counters
+                .entry(node.to_string())
+                .or_default()
+                .insert(counter.as_str().to_string(), n);
+        }
+        Report {
+            schema_version: SCHEMA_VERSION,
+            scenario: scenario.to_string(),
+            seed: run.seed,
+            mode: "wire",
+            duration_seconds: run.duration.as_secs_f64(),
+            simulated_seconds: run.simulated.as_secs_f64(),
+            requests: Requests {
+                issued: ledger.issued,
+                succeeded: ledger.succeeded,
+                failed: ledger.failed(),
+                failed_by_reason: ledger.failed_by_reason.clone(),
+                latency_ms: ledger.latencies.summary().into(),
+            },
+            services,
+            routes,
+            counters,
+            invariants: run.invariants.clone(),
+        }
+    }
+
+    /// `report.json`'s text.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        s.push('\n');
+        s
+    }
+
+    /// The summary table: one row for the users, one per service.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<24} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "service", "requests", "success%", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms"
+        );
+        let users = ServiceReport {
+            requests: self.requests.issued,
+            succeeded: self.requests.succeeded,
+            failed: self.requests.failed,
+            latency_ms: self.requests.latency_ms,
+        };
+        let rows = std::iter::once(("(users)", &users))
+            .chain(self.services.iter().map(|(n, s)| (n.as_str(), s)));
+        for (name, s) in rows {
+            let _ = writeln!(
+                out,
+                "{:<24} {:>9} {:>9.2} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+                name,
+                s.requests,
+                percent(s.succeeded, s.requests),
+                s.latency_ms.p50,
+                s.latency_ms.p90,
+                s.latency_ms.p99,
+                s.latency_ms.p999,
+                s.latency_ms.max
+            );
+        }
+        out
+    }
+
+    /// `summary.md`'s text.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# {} (seed {})\n", self.scenario, self.seed);
+        let _ = writeln!(
+            out,
+            "{} simulated seconds of arrivals, {:.3} s until the last answer.\n",
+            self.duration_seconds, self.simulated_seconds
+        );
+        let r = &self.requests;
+        let _ = writeln!(
+            out,
+            "Users sent {} requests: {} succeeded, {} failed ({:.2} % success).\n",
+            r.issued,
+            r.succeeded,
+            r.failed,
+            percent(r.succeeded, r.issued)
+        );
+        if !r.failed_by_reason.is_empty() {
+            let _ = writeln!(out, "| failure | requests |\n|---|---:|");
+            for (reason, n) in &r.failed_by_reason {
+                let _ = writeln!(out, "| {reason} | {n} |");
+            }
+            out.push('\n');
+        }
+        let _ = writeln!(
+            out,
+            "| service | requests | success % | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        let users = ServiceReport {
+            requests: r.issued,
+            succeeded: r.succeeded,
+            failed: r.failed,
+            latency_ms: r.latency_ms,
+        };
+        let rows = std::iter::once(("(users)", &users))
+            .chain(self.services.iter().map(|(n, s)| (n.as_str(), s)));
+        for (name, s) in rows {
+            let l = &s.latency_ms;
+            let _ = writeln!(
+                out,
+                "| {name} | {} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                s.requests,
+                percent(s.succeeded, s.requests),
+                l.p50,
+                l.p90,
+                l.p99,
+                l.p999,
+                l.max
+            );
+        }
+        let _ = writeln!(out, "\n## Invariants\n");
+        for i in &self.invariants {
+            let mark = if i.held { "held" } else { "**VIOLATED**" };
+            let _ = writeln!(out, "- `{}`: {mark}. {}", i.name, i.detail);
+        }
+        out
+    }
+}
+
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        100.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+/// The directory a run writes to by default: `reports/<scenario>/<seed>/`.
+pub fn default_dir(scenario: &str, seed: u64) -> PathBuf {
+    Path::new("reports").join(scenario).join(seed.to_string())
+}
+
+/// Writes `report.json`, `summary.md` and the `.hgrm` files into `dir`; returns the paths
+/// written.
+pub fn write(dir: &Path, report: &Report, run: &RunResult) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    let mut put = |name: &str, text: &str| -> std::io::Result<()> {
+        let path = dir.join(name);
+        std::fs::write(&path, text)?;
+        written.push(path);
+        Ok(())
+    };
+    put("report.json", &report.to_json())?;
+    put("summary.md", &report.markdown())?;
+    put(
+        "users.hgrm",
+        &percentile_distribution(&run.ledger.latencies),
+    )?;
+    for name in report.services.keys() {
+        let lat = run
+            .recorder
+            .merged(|k| &k.node == name && k.route == "inbound");
+        put(&format!("{name}.hgrm"), &percentile_distribution(&lat))?;
+    }
+    Ok(written)
+}

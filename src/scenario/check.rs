@@ -1,0 +1,283 @@
+//! Checks that need more than one field: times that must be above zero or in order, names
+//! that refer to services and to the mesh, and the models' own `build()` validation.
+//!
+//! Every problem is placed by its field path (see [`locate`](super::locate)), so a reference
+//! error points at the name that dangles.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::read::Parts;
+use super::sink::Sink;
+use crate::config::diagnostic::{Severity, suggest};
+use crate::config::model::Mesh;
+use crate::config::tree::{join_index, join_key};
+use crate::model::calls::{CallConfig, StepConfig};
+
+/// Runs every check. `mesh` is `None` when no mesh could be loaded cleanly: references into
+/// it are then not checked, since a resource dropped for an error of its own would make every
+/// reference to it look dangling.
+pub(crate) fn check(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
+    positive(sink, "duration", parts.duration, "the scenario's duration");
+    positive(
+        sink,
+        "network.tick",
+        parts.network.as_ref().map(|n| n.tick),
+        "the network tick",
+    );
+    positive(
+        sink,
+        "metrics.interval",
+        parts.metrics.as_ref().map(|m| m.interval),
+        "the metrics interval",
+    );
+    tasks(parts, mesh, sink);
+    if let Some(mesh) = mesh {
+        calls(parts, mesh, sink);
+        target(parts, mesh, sink);
+    }
+    models(parts, sink);
+}
+
+fn positive(sink: &mut Sink<'_>, path: &str, value: Option<Duration>, what: &str) {
+    if value == Some(Duration::ZERO) {
+        sink.at_path(
+            Severity::Error,
+            "range",
+            path,
+            format!("{what} must be above zero"),
+        );
+    }
+}
+
+fn did_you_mean<'a>(wanted: &str, names: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    suggest(wanted, names).map(|s| format!("did you mean `{s}`?"))
+}
+
+fn tasks(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
+    let Some(tasks) = &parts.tasks else {
+        return;
+    };
+    let mut first: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, task) in tasks.iter().enumerate() {
+        let Some(t) = task else {
+            continue;
+        };
+        let at = |field: &str| join_key(&join_index("tasks", i), field);
+        if t.replicas == 0 {
+            sink.at_path(
+                Severity::Error,
+                "range",
+                &at("replicas"),
+                "a task needs at least 1 replica",
+            );
+        }
+        if let Some(stop) = t.stop
+            && stop <= t.start
+        {
+            sink.at_path(
+                Severity::Error,
+                "range",
+                &at("stop"),
+                format!("stop ({stop:?}) must be after start ({:?})", t.start),
+            );
+        }
+        if let Some(end) = parts.duration
+            && !end.is_zero()
+            && t.start >= end
+        {
+            sink.at_path(
+                Severity::Warning,
+                "range",
+                &at("start"),
+                format!(
+                    "these tasks start at {:?}, when the run ({end:?}) is over; they never run",
+                    t.start
+                ),
+            );
+        }
+        if parts.services.is_some() && !parts.service_keys.contains(&t.service) {
+            let help = did_you_mean(&t.service, parts.service_keys.iter().map(String::as_str));
+            sink.at_path(
+                Severity::Error,
+                "unresolved-reference",
+                &at("service"),
+                format!("there is no service `{}` under `services`", t.service),
+            )
+            .help = help;
+        }
+        if let Some(j) = first.get(t.node.as_str()) {
+            sink.at_path(
+                Severity::Error,
+                "duplicate",
+                &at("node"),
+                format!(
+                    "virtual node `{}` already has tasks (tasks[{j}]); one entry per node",
+                    t.node
+                ),
+            )
+            .help = Some("set `replicas` on the first entry instead".into());
+        } else {
+            first.insert(&t.node, i);
+        }
+        if let Some(mesh) = mesh
+            && !mesh.virtual_nodes.contains_key(&t.node)
+        {
+            let help = if mesh.virtual_gateways.contains_key(&t.node) {
+                Some(format!(
+                    "`{}` is a virtual gateway; tasks implement virtual nodes",
+                    t.node
+                ))
+            } else {
+                did_you_mean(&t.node, mesh.virtual_nodes.keys().map(String::as_str))
+            };
+            sink.at_path(
+                Severity::Error,
+                "unresolved-reference",
+                &at("node"),
+                format!("mesh `{}` has no virtual node `{}`", mesh.name, t.node),
+            )
+            .help = help;
+        }
+    }
+}
+
+/// Every call's virtual service exists; and every node that runs the calling service lists it
+/// as a backend, since App Mesh routes a sidecar's traffic only to declared backends.
+fn calls(parts: &Parts, mesh: &Mesh, sink: &mut Sink<'_>) {
+    let Some(services) = &parts.services else {
+        return;
+    };
+    let tasks: Vec<_> = parts.tasks.iter().flatten().flatten().collect();
+    for (key, service) in services {
+        // The nodes that run this service, once each.
+        let mut nodes: Vec<&str> = tasks
+            .iter()
+            .filter(|t| &t.service == key)
+            .map(|t| t.node.as_str())
+            .collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        let service_path = join_key("services", key);
+        for (e, endpoint) in service.endpoints.iter().enumerate() {
+            let endpoint_path = join_index(&join_key(&service_path, "endpoints"), e);
+            for (s, step) in endpoint.calls.iter().enumerate() {
+                let step_path = join_index(&join_key(&endpoint_path, "calls"), s);
+                match step {
+                    StepConfig::Call(c) => {
+                        call(c, &join_key(&step_path, "call"), &nodes, mesh, sink)
+                    }
+                    StepConfig::Parallel(group) => {
+                        for (k, c) in group.iter().enumerate() {
+                            let path = join_index(&join_key(&step_path, "parallel"), k);
+                            call(c, &path, &nodes, mesh, sink);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn call(c: &CallConfig, path: &str, nodes: &[&str], mesh: &Mesh, sink: &mut Sink<'_>) {
+    let at = join_key(path, "service");
+    if !mesh.virtual_services.contains_key(&c.service) {
+        let help = did_you_mean(&c.service, mesh.virtual_services.keys().map(String::as_str));
+        sink.at_path(
+            Severity::Error,
+            "unresolved-reference",
+            &at,
+            format!(
+                "mesh `{}` has no virtual service `{}`",
+                mesh.name, c.service
+            ),
+        )
+        .help = help;
+        return;
+    }
+    for name in nodes {
+        let Some(node) = mesh.virtual_nodes.get(*name) else {
+            continue;
+        };
+        let declared = node
+            .spec
+            .backends
+            .iter()
+            .any(|b| b.virtual_service_name.value == c.service);
+        if !declared {
+            sink.at_path(
+                Severity::Warning,
+                "undeclared-backend",
+                &at,
+                format!(
+                    "virtual node `{name}` runs this call but does not list `{}` as a backend; \
+                     App Mesh would not route it",
+                    c.service
+                ),
+            )
+            .help = Some(format!(
+                "add `{}` to the backends of virtual node `{name}`",
+                c.service
+            ));
+        }
+    }
+}
+
+fn target(parts: &Parts, mesh: &Mesh, sink: &mut Sink<'_>) {
+    let Some(w) = &parts.workload else {
+        return;
+    };
+    if w.target.is_empty()
+        || mesh.virtual_gateways.contains_key(&w.target)
+        || mesh.virtual_services.contains_key(&w.target)
+    {
+        return;
+    }
+    let names = mesh
+        .virtual_gateways
+        .keys()
+        .chain(mesh.virtual_services.keys())
+        .map(String::as_str);
+    let help = did_you_mean(&w.target, names);
+    sink.at_path(
+        Severity::Error,
+        "unresolved-reference",
+        "workload.target",
+        format!(
+            "mesh `{}` has no virtual gateway or virtual service `{}`",
+            mesh.name, w.target
+        ),
+    )
+    .help = help;
+}
+
+/// The models' own validation, each problem placed by its path under the section.
+fn models(parts: &Parts, sink: &mut Sink<'_>) {
+    for (key, service) in parts.services.iter().flatten() {
+        if let Err(errors) = service.build() {
+            let prefix = join_key("services", key);
+            for e in errors {
+                let path = e.under(&prefix);
+                sink.at_path(
+                    Severity::Error,
+                    "invalid-value",
+                    &path.path,
+                    path.problem.to_string(),
+                );
+            }
+        }
+    }
+    if let Some(w) = &parts.workload
+        && let Err(errors) = w.build()
+    {
+        for e in errors {
+            let path = e.under("workload");
+            sink.at_path(
+                Severity::Error,
+                "invalid-value",
+                &path.path,
+                path.problem.to_string(),
+            );
+        }
+    }
+}

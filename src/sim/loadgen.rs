@@ -1,0 +1,183 @@
+//! The load generator: an open-loop client that sends each request at its scheduled arrival
+//! time, whatever happened to the requests before it, and measures each latency from that
+//! scheduled time (wrk2's rule). A stalled system therefore shows as a queue of late answers,
+//! not as a lull in traffic: coordinated omission cannot hide a stall.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+use http::{HeaderValue, Request};
+use tokio::sync::Notify;
+
+use super::ledger::{UserLedger, UserOutcome};
+use crate::engine::SimTime;
+use crate::engine::seed;
+use crate::metrics::{OutcomeClass, Recorder, SeriesKey};
+use crate::model::workload::Workload;
+use crate::proxy::outbound::grpc_to_http;
+use crate::proxy::pool::{HttpVersion, SendError, UpstreamPool};
+use crate::proxy::telemetry::{FLAGS_HEADER, TRACE_HEADER};
+use crate::proxy::{Payload, ResponseFlag, Sidecar, wire};
+
+/// Where users' requests go.
+#[derive(Clone, Debug)]
+pub enum Entry {
+    /// A virtual gateway's task, over HTTP.
+    Gateway {
+        /// Its host name.
+        host: String,
+        /// Its listener port.
+        port: u16,
+        /// HTTP/1.1 or HTTP/2.
+        version: HttpVersion,
+    },
+    /// A virtual service, through the load generator's own sidecar.
+    Service {
+        /// The virtual service.
+        service: String,
+        /// The sidecar.
+        sidecar: Rc<Sidecar>,
+    },
+}
+
+/// What the load generator shares with the world.
+#[derive(Clone, Debug)]
+pub struct LoadGen {
+    /// The workload.
+    pub workload: Rc<Workload>,
+    /// Where requests go.
+    pub entry: Entry,
+    /// The users' ledger.
+    pub ledger: Rc<RefCell<UserLedger>>,
+    /// Latency series (node `client`).
+    pub recorder: Rc<RefCell<Recorder>>,
+    /// Master seed.
+    pub seed: u64,
+    /// Send requests until then.
+    pub until: SimTime,
+}
+
+impl LoadGen {
+    /// Sends every request of the workload, then waits until each has ended.
+    pub async fn run(self) -> turmoil::Result {
+        let pool = Rc::new(UpstreamPool::new());
+        let outstanding = Rc::new(Cell::new(0u64));
+        let drained = Rc::new(Notify::new());
+        let rng = seed::stream(self.seed, "loadgen/arrivals");
+        let arrivals = self.workload.arrivals(rng, self.until);
+        for arrival in arrivals {
+            wire::sleep_until(arrival.at).await;
+            outstanding.set(outstanding.get() + 1);
+            self.ledger.borrow_mut().issue();
+            let this = self.clone();
+            let pool = Rc::clone(&pool);
+            let outstanding = Rc::clone(&outstanding);
+            let drained = Rc::clone(&drained);
+            tokio::task::spawn_local(async move {
+                this.one(&pool, arrival.at, arrival.seq, arrival.entry)
+                    .await;
+                outstanding.set(outstanding.get() - 1);
+                if outstanding.get() == 0 {
+                    drained.notify_one();
+                }
+            });
+        }
+        while outstanding.get() > 0 {
+            drained.notified().await;
+        }
+        Ok(())
+    }
+
+    async fn one(&self, pool: &UpstreamPool, intended: SimTime, seq: u64, entry: usize) {
+        let Some(mix) = self.workload.entries().get(entry) else {
+            return;
+        };
+        let mut builder = Request::builder()
+            .method(mix.method.as_str())
+            .uri(mix.path.as_str());
+        let root = format!(
+            "1-{:08x}-{:08x}{:016x}",
+            intended.since_start().as_secs(),
+            self.seed as u32,
+            seq
+        );
+        builder = builder.header(
+            TRACE_HEADER,
+            format!("Root={root};Parent={:016x};Sampled=1", seq),
+        );
+        let mut has_host = false;
+        for (name, value) in &mix.headers {
+            has_host |= name.eq_ignore_ascii_case("host");
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        if !has_host && let Entry::Gateway { host, .. } = &self.entry {
+            builder = builder.header(http::header::HOST, host.as_str());
+        }
+        let outcome = match builder.body(Payload::empty()) {
+            Err(_) => UserOutcome::Answered {
+                status: 400,
+                flag: None,
+            },
+            Ok(req) => self.send(pool, req).await,
+        };
+        let latency = wire::now().saturating_since(intended);
+        self.ledger.borrow_mut().end(outcome, latency);
+        let class = match outcome {
+            UserOutcome::Answered { status, .. } => OutcomeClass::of_status(status),
+            UserOutcome::ClientTimeout => OutcomeClass::ServerError,
+            UserOutcome::ConnectFailure | UserOutcome::Reset => OutcomeClass::Reset,
+        };
+        let key = SeriesKey {
+            node: "client".into(),
+            version: String::new(),
+            route: format!("{} {}", mix.method, mix.path),
+            outcome: class,
+        };
+        self.recorder.borrow_mut().record(wire::now(), key, latency);
+    }
+
+    async fn send(&self, pool: &UpstreamPool, req: Request<Payload>) -> UserOutcome {
+        let timeout = self.workload.timeout();
+        let answer = match &self.entry {
+            Entry::Gateway {
+                host,
+                port,
+                version,
+            } => match tokio::time::timeout(timeout, pool.send(host, *port, *version, req)).await {
+                Err(_) => return UserOutcome::ClientTimeout,
+                Ok(Err(SendError::Connect)) => return UserOutcome::ConnectFailure,
+                Ok(Err(SendError::Reset)) => return UserOutcome::Reset,
+                Ok(Ok(resp)) => resp,
+            },
+            Entry::Service { service, sidecar } => {
+                match tokio::time::timeout(timeout, sidecar.call(service, req)).await {
+                    Err(_) => return UserOutcome::ClientTimeout,
+                    Ok(resp) => resp,
+                }
+            }
+        };
+        let flag = answer
+            .headers()
+            .get(FLAGS_HEADER)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .and_then(ResponseFlag::from_code);
+        // A gRPC answer is judged by its `grpc-status`, not the transport's 200.
+        let grpc = answer
+            .headers()
+            .get("grpc-status")
+            .or_else(|| answer.body().trailers().and_then(|t| t.get("grpc-status")))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.parse::<u8>().ok());
+        let status = match grpc {
+            Some(g) => grpc_to_http(g),
+            None => answer.status().as_u16(),
+        };
+        UserOutcome::Answered { status, flag }
+    }
+}
+
+/// How long after the last arrival the world waits for the users' answers at most.
+pub fn drain_allowance(workload: &Workload) -> Duration {
+    workload.timeout() + Duration::from_secs(1)
+}

@@ -1,0 +1,232 @@
+//! The run loop: step turmoil, apply scheduled world events (task stops, stalls), drain the
+//! proxies' telemetry into metrics, report progress, and collect what the run leaves behind.
+
+use std::time::Duration;
+
+use super::SimError;
+use super::ledger::UserLedger;
+use super::world::{self, TaskInfo};
+use crate::config::model::Mesh;
+use crate::engine::SimTime;
+use crate::metrics::{Counter, OutcomeClass, Recorder, SeriesKey};
+use crate::model::ordering::{Invariant, check_invariants};
+use crate::proxy::{AccessLogEntry, Direction, Stat};
+use crate::scenario::Scenario;
+
+/// Options of one run (command-line overrides and test hooks).
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+    /// Overrides the scenario's duration.
+    pub duration: Option<Duration>,
+    /// Network stalls to apply (a precursor of fault timelines).
+    pub stalls: Vec<Stall>,
+    /// Keep every access-log line in the result (for trace reconstruction).
+    pub keep_access_log: bool,
+}
+
+/// Every link to a virtual node's tasks is held from `at` for `duration`: messages wait, then
+/// arrive all at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stall {
+    /// Virtual node.
+    pub node: String,
+    /// When the stall starts.
+    pub at: Duration,
+    /// How long it lasts.
+    pub duration: Duration,
+}
+
+/// Progress of a running world, reported about once per simulated second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Simulated time now.
+    pub now: SimTime,
+    /// Arrivals stop at.
+    pub duration: Duration,
+    /// User requests issued.
+    pub issued: u64,
+    /// User requests ended.
+    pub ended: u64,
+    /// User requests that succeeded.
+    pub succeeded: u64,
+}
+
+/// What a run leaves behind.
+#[derive(Debug)]
+pub struct RunResult {
+    /// Seed in force.
+    pub seed: u64,
+    /// Arrivals stopped at.
+    pub duration: Duration,
+    /// Simulated time when the last user request ended.
+    pub simulated: Duration,
+    /// turmoil steps taken.
+    pub steps: u64,
+    /// The users' ledger.
+    pub ledger: UserLedger,
+    /// Latencies and counters.
+    pub recorder: Recorder,
+    /// The tasks.
+    pub tasks: Vec<TaskInfo>,
+    /// The Ordering invariants, checked at the end.
+    pub invariants: Vec<Invariant>,
+    /// Every access-log line, if asked for.
+    pub access_log: Vec<AccessLogEntry>,
+}
+
+/// One scheduled change to the world.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Event {
+    StopTask(String),
+    Hold(String),
+    Release(String),
+}
+
+/// Runs a scenario on a mesh. `progress` is called about once per simulated second.
+pub fn run(
+    scenario: &Scenario,
+    mesh: &Mesh,
+    options: &RunOptions,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<RunResult, SimError> {
+    let seed = options.seed.unwrap_or(scenario.seed);
+    let duration = options.duration.unwrap_or(scenario.duration);
+    let (mut sim, state) = world::build(scenario, mesh, seed, duration)?;
+
+    let mut events: Vec<(SimTime, Event)> = Vec::new();
+    for t in &state.tasks {
+        if let Some(stop) = t.stop {
+            events.push((
+                SimTime::from_duration(stop),
+                Event::StopTask(t.host.clone()),
+            ));
+        }
+    }
+    for s in &options.stalls {
+        for t in state.tasks.iter().filter(|t| t.node == s.node) {
+            events.push((SimTime::from_duration(s.at), Event::Hold(t.host.clone())));
+            events.push((
+                SimTime::from_duration(s.at + s.duration),
+                Event::Release(t.host.clone()),
+            ));
+        }
+    }
+    events.sort();
+    events.reverse();
+
+    let mut peers: Vec<String> = state.tasks.iter().map(|t| t.host.clone()).collect();
+    peers.extend(state.gateways.iter().cloned());
+    peers.push("loadgen".into());
+
+    let mut kept = Vec::new();
+    let mut steps = 0u64;
+    let mut next_report = SimTime::ZERO;
+    loop {
+        let done = sim.step().map_err(|e| SimError::Turmoil(e.to_string()))?;
+        steps += 1;
+        let now = SimTime::from_duration(sim.elapsed());
+        while events.last().is_some_and(|(at, _)| *at <= now) {
+            let Some((_, event)) = events.pop() else {
+                break;
+            };
+            match event {
+                Event::StopTask(host) => {
+                    state.registry.borrow_mut().deregister(now, &host);
+                    sim.crash(host.as_str());
+                }
+                Event::Hold(host) => {
+                    for p in peers.iter().filter(|p| **p != host) {
+                        sim.hold(host.as_str(), p.as_str());
+                    }
+                }
+                Event::Release(host) => {
+                    for p in peers.iter().filter(|p| **p != host) {
+                        sim.release(host.as_str(), p.as_str());
+                    }
+                }
+            }
+        }
+        if now >= next_report || done {
+            drain(&state, options.keep_access_log, &mut kept);
+            let ledger = state.ledger.borrow();
+            progress(&Progress {
+                now,
+                duration,
+                issued: ledger.issued,
+                ended: ledger.ended(),
+                succeeded: ledger.succeeded,
+            });
+            next_report = now + Duration::from_secs(1);
+        }
+        if done {
+            break;
+        }
+    }
+    drain(&state, options.keep_access_log, &mut kept);
+    let invariants = {
+        let db = state.databases.borrow();
+        check_invariants(&db.inventory, &db.orders)
+    };
+    let simulated = sim.elapsed();
+    drop(sim);
+    let ledger = state.ledger.borrow().clone();
+    let recorder = state.recorder.borrow().clone();
+    Ok(RunResult {
+        seed,
+        duration,
+        simulated,
+        steps,
+        ledger,
+        recorder,
+        tasks: state.tasks,
+        invariants,
+        access_log: kept,
+    })
+}
+
+/// Moves the proxies' access-log lines and counters into the recorder.
+fn drain(state: &world::WorldState, keep: bool, kept: &mut Vec<AccessLogEntry>) {
+    let lines = state.telemetry.borrow_mut().drain();
+    let mut recorder = state.recorder.borrow_mut();
+    for line in &lines {
+        let outcome = if line.status == 0 {
+            OutcomeClass::Reset
+        } else {
+            OutcomeClass::of_status(line.status)
+        };
+        let route = match line.direction {
+            Direction::Inbound => "inbound".to_string(),
+            Direction::Outbound => format!(
+                "{}/{}",
+                line.service.as_deref().unwrap_or_default(),
+                line.route.as_deref().unwrap_or("-")
+            ),
+        };
+        let key = SeriesKey {
+            node: line.node.clone(),
+            version: line.version.clone(),
+            route,
+            outcome,
+        };
+        recorder.record(line.start + line.duration, key, line.duration);
+    }
+    let counters = std::mem::take(&mut state.telemetry.borrow_mut().counters);
+    for ((node, stat), n) in counters {
+        let counter = match stat {
+            Stat::Attempts => Counter::Attempts,
+            Stat::Retries => Counter::Retries,
+            Stat::Timeouts => Counter::Timeouts,
+            Stat::Ejections => Counter::Ejections,
+            Stat::Overflows => Counter::Overflows,
+            Stat::NoRoute => Counter::NoRoute,
+            Stat::Resets => Counter::Resets,
+            Stat::ConnectionsOpened | Stat::HealthCheckFailures => continue,
+        };
+        recorder.count(&node, counter, n);
+    }
+    if keep {
+        kept.extend(lines);
+    }
+}

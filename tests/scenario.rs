@@ -1,0 +1,458 @@
+//! Scenario files: the documented example loads cleanly; one fixture per error kind
+//! (`tests/fixtures/scenarios/`), each asserting the exact `file:line:column`, field path and
+//! message; and no input panics the loader.
+//!
+//! Positions were worked out by reading the fixture text: lines and columns are 1-based and
+//! count characters. The fixtures are `shop.yaml` (over the small `shop.cfn.yaml` mesh) with
+//! one mistake each.
+
+use std::path::Path;
+use std::time::Duration;
+
+use meshsim::config::Severity::{self, Error, Warning};
+use meshsim::scenario::{
+    DiscoverySpec, MetricsSpec, NetworkSpec, OrderingSpec, ScenarioLoad, load, load_text,
+};
+use proptest::prelude::*;
+
+const DIR: &str = "tests/fixtures/scenarios";
+
+/// (severity, code, `file:line:col` without the directory, field path, message).
+type Diag = (Severity, &'static str, String, String, String);
+
+fn load_fixture(name: &str) -> ScenarioLoad {
+    load(&Path::new(DIR).join(name))
+}
+
+fn tuples(loaded: &ScenarioLoad) -> Vec<Diag> {
+    loaded
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let pos = d.position(&loaded.sources);
+            let pos = pos
+                .strip_prefix(&format!("{DIR}/"))
+                .unwrap_or(&pos)
+                .to_string();
+            (d.severity, d.code, pos, d.path.clone(), d.message.clone())
+        })
+        .collect()
+}
+
+fn diags(name: &str) -> Vec<Diag> {
+    let loaded = load_fixture(name);
+    assert_renderable(&loaded);
+    tuples(&loaded)
+}
+
+fn helps(name: &str) -> Vec<Option<String>> {
+    let loaded = load_fixture(name);
+    loaded.diagnostics.iter().map(|d| d.help.clone()).collect()
+}
+
+fn err(code: &'static str, pos: &str, path: &str, msg: &str) -> Diag {
+    (Error, code, pos.into(), path.into(), msg.into())
+}
+
+/// Every diagnostic points at a file of the load, inside its text, on character boundaries:
+/// what the CLI's miette rendering needs.
+fn assert_renderable(loaded: &ScenarioLoad) {
+    for d in loaded.diagnostics.iter() {
+        let file = d.file.expect("every scenario diagnostic names a file");
+        let text = loaded.sources.get(file).text();
+        assert!(
+            d.span.start <= d.span.end && d.span.end <= text.len(),
+            "{d:?}"
+        );
+        assert!(text.is_char_boundary(d.span.start) && text.is_char_boundary(d.span.end));
+    }
+    assert!(!loaded.sources.get(loaded.file).name().is_empty());
+}
+
+// ---- what loads ---------------------------------------------------------------------------
+
+#[test]
+fn the_documented_example_loads_without_a_single_diagnostic() {
+    let loaded = load_fixture("ordering.yaml");
+    assert_eq!(tuples(&loaded), Vec::<Diag>::new());
+    let (scenario, mesh) = loaded.runnable().expect("runnable");
+    assert_eq!(mesh.name, "ordering");
+    assert_eq!(scenario.name, "ordering-canary");
+    assert_eq!(scenario.seed, 7);
+    assert_eq!(scenario.duration, Duration::from_secs(300));
+    let canary = &scenario.tasks[2];
+    assert_eq!(canary.node, "order-v2");
+    assert_eq!(canary.version.as_deref(), Some("v2"));
+    assert_eq!(
+        (canary.start, canary.stop),
+        (Duration::from_secs(60), Some(Duration::from_secs(240)))
+    );
+    assert_eq!(scenario.mesh.params["CanaryWeight"], "10");
+    assert_eq!(scenario.network.jitter, Duration::from_micros(500));
+    assert_eq!(scenario.ordering.catalog["sku-2"], 500);
+    assert_eq!(scenario.services.len(), 4);
+}
+
+#[test]
+fn the_docs_show_the_example_fixture_verbatim() {
+    let docs = std::fs::read_to_string("docs/SCENARIOS.md").expect("docs/SCENARIOS.md");
+    let fixture = std::fs::read_to_string(Path::new(DIR).join("ordering.yaml")).expect("fixture");
+    // The first line points yaml-language-server at the schema, relative to each file.
+    let body = fixture.split_once('\n').map_or("", |(_, rest)| rest);
+    assert!(
+        docs.contains(body),
+        "the example in docs/SCENARIOS.md differs from {DIR}/ordering.yaml"
+    );
+}
+
+#[test]
+fn defaults_fill_every_optional_field() {
+    let loaded = load_fixture("shop.yaml");
+    assert_eq!(tuples(&loaded), Vec::<Diag>::new());
+    let (s, _) = loaded.runnable().expect("runnable");
+    assert_eq!(s.name, "shop");
+    assert_eq!(s.description, None);
+    assert_eq!(s.seed, 1);
+    assert_eq!(s.network, NetworkSpec::default());
+    assert_eq!(s.network.latency, Duration::from_millis(1));
+    assert_eq!(s.network.tick, Duration::from_millis(1));
+    assert_eq!(s.discovery, DiscoverySpec::default());
+    assert_eq!(s.discovery.propagation_delay, Duration::from_secs(5));
+    assert_eq!(s.metrics, MetricsSpec::default());
+    assert_eq!(s.metrics.interval, Duration::from_secs(10));
+    assert_eq!(s.ordering, OrderingSpec::default_catalog());
+    assert_eq!(s.ordering.catalog.len(), 10);
+    assert_eq!(s.ordering.catalog["sku-10"], 1_000_000);
+    let front = &s.tasks[0];
+    assert_eq!(
+        (front.replicas, front.start, front.stop),
+        (1, Duration::ZERO, None)
+    );
+    assert_eq!(front.version, None);
+}
+
+#[test]
+fn json_is_accepted_and_means_the_same() {
+    let json = load_fixture("shop.json");
+    let yaml = load_fixture("shop.yaml");
+    assert_eq!(tuples(&json), Vec::<Diag>::new());
+    assert_eq!(json.scenario, yaml.scenario);
+    assert!(json.scenario.is_some());
+}
+
+// ---- one fixture per error ----------------------------------------------------------------
+
+#[test]
+fn malformed_yaml() {
+    assert_eq!(
+        diags("syntax_error.yaml"),
+        [err(
+            "syntax",
+            "syntax_error.yaml:12:3",
+            "",
+            "syntax error: invalid indentation in flow construct"
+        )]
+    );
+    assert!(load_fixture("syntax_error.yaml").scenario.is_none());
+}
+
+#[test]
+fn unknown_field_with_a_suggestion() {
+    assert_eq!(
+        diags("unknown_field.yaml"),
+        [err(
+            "unknown-field",
+            "unknown_field.yaml:9:5",
+            "tasks[1].replcias",
+            "unknown field `replcias`"
+        )]
+    );
+    assert_eq!(
+        helps("unknown_field.yaml"),
+        [Some("did you mean `replicas`?".to_string())]
+    );
+}
+
+#[test]
+fn wrong_type() {
+    assert_eq!(
+        diags("wrong_type.yaml"),
+        [err(
+            "type",
+            "wrong_type.yaml:13:14",
+            "services.front.workers",
+            "expected an integer from 0 to 4294967295, found the string \"eight\""
+        )]
+    );
+}
+
+#[test]
+fn duration_without_a_unit() {
+    assert_eq!(
+        diags("bad_duration.yaml"),
+        [err(
+            "invalid-value",
+            "bad_duration.yaml:16:23",
+            "services.front.endpoints[0].service_time",
+            "duration \"20\" has no unit; write one of ns, us, ms, s, m, h (like \"20ms\")"
+        )]
+    );
+}
+
+#[test]
+fn dangling_node_reference() {
+    assert_eq!(
+        diags("dangling_node.yaml"),
+        [err(
+            "unresolved-reference",
+            "dangling_node.yaml:8:11",
+            "tasks[1].node",
+            "mesh `shop` has no virtual node `bak-v1`"
+        )]
+    );
+    assert_eq!(
+        helps("dangling_node.yaml"),
+        [Some("did you mean `back-v1`?".to_string())]
+    );
+}
+
+#[test]
+fn unknown_service_key() {
+    assert_eq!(
+        diags("unknown_service.yaml"),
+        [err(
+            "unresolved-reference",
+            "unknown_service.yaml:10:14",
+            "tasks[1].service",
+            "there is no service `backend` under `services`"
+        )]
+    );
+    assert_eq!(
+        helps("unknown_service.yaml"),
+        [Some("did you mean `back`?".to_string())]
+    );
+}
+
+#[test]
+fn negative_mix_weight_from_the_workload_model() {
+    assert_eq!(
+        diags("negative_weight.yaml"),
+        [err(
+            "invalid-value",
+            "negative_weight.yaml:28:17",
+            "workload.mix[0].weight",
+            "a mix weight must be a finite number ≥ 0, got -5"
+        )]
+    );
+}
+
+#[test]
+fn a_section_of_a_later_version_is_refused_by_name() {
+    assert_eq!(
+        diags("faults_section.yaml"),
+        [err(
+            "unsupported-section",
+            "faults_section.yaml:29:1",
+            "faults",
+            "the `faults` section (fault injection) is not supported by this version of meshsim yet"
+        )]
+    );
+    for section in ["rollout", "expect"] {
+        let text = format!("{section}: {{}}\n");
+        let loaded = load_text("later.yaml", &text, Path::new(DIR));
+        assert!(
+            loaded
+                .diagnostics
+                .iter()
+                .any(|d| d.code == "unsupported-section" && d.path == section),
+            "{section}"
+        );
+    }
+}
+
+#[test]
+fn missing_required_fields() {
+    assert_eq!(
+        diags("missing_field.yaml"),
+        [
+            err(
+                "missing-field",
+                "missing_field.yaml:2:1",
+                "workload",
+                "the scenario is missing required section `workload`"
+            ),
+            err(
+                "missing-field",
+                "missing_field.yaml:22:9",
+                "services.back.endpoints[0]",
+                "missing required field `path`"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn an_inline_mesh_reports_at_the_scenarios_own_lines() {
+    let loaded = load_fixture("inline_mesh.yaml");
+    assert_renderable(&loaded);
+    assert_eq!(
+        tuples(&loaded),
+        [err(
+            "range",
+            "inline_mesh.yaml:7:54",
+            "spec.listeners[0].portMapping.port",
+            "0 is out of range: expected at least 1 and at most 65535"
+        )]
+    );
+    assert!(loaded.runnable().is_none());
+}
+
+#[test]
+fn mesh_file_errors_pass_through_with_their_own_positions() {
+    let loaded = load_fixture("broken_mesh.yaml");
+    assert_renderable(&loaded);
+    assert_eq!(
+        tuples(&loaded),
+        [err(
+            "range",
+            "broken.cfn.yaml:62:34",
+            "Resources.BackV1.Properties.Spec.Listeners[0].PortMapping.Port",
+            "70000 is out of range: expected at least 1 and at most 65535"
+        )]
+    );
+    assert!(loaded.scenario.is_some(), "the scenario itself is fine");
+    assert!(loaded.runnable().is_none());
+}
+
+#[test]
+fn several_meshes_need_a_choice() {
+    assert_eq!(
+        diags("several_meshes.yaml"),
+        [err(
+            "ambiguous-mesh",
+            "several_meshes.yaml:3:1",
+            "mesh",
+            "the mesh files hold several meshes (other, shop); the scenario must say which"
+        )]
+    );
+    let text = std::fs::read_to_string(Path::new(DIR).join("several_meshes.yaml")).expect("text");
+    let chosen = text.replace("mesh:\n", "mesh:\n  mesh: shop\n");
+    let loaded = load_text("chosen.yaml", &chosen, Path::new(DIR));
+    assert_eq!(tuples(&loaded), Vec::<Diag>::new());
+    assert_eq!(loaded.mesh.map(|m| m.name), Some("shop".to_string()));
+}
+
+#[test]
+fn a_call_to_an_undeclared_backend_is_a_warning() {
+    let loaded = load_fixture("undeclared_backend.yaml");
+    assert_eq!(
+        tuples(&loaded),
+        [(
+            Warning,
+            "undeclared-backend",
+            "undeclared_backend.yaml:25:30".to_string(),
+            "services.back.endpoints[0].calls[0].call.service".to_string(),
+            "virtual node `back-v1` runs this call but does not list `front.shop.local` as a \
+             backend; App Mesh would not route it"
+                .to_string()
+        )]
+    );
+    assert!(loaded.runnable().is_some(), "warnings do not stop a run");
+}
+
+#[test]
+fn an_unreadable_scenario_is_a_diagnostic() {
+    let loaded = load_fixture("no-such-scenario.yaml");
+    let found = tuples(&loaded);
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        (found[0].1, found[0].2.as_str()),
+        ("io", "no-such-scenario.yaml:1:1")
+    );
+    assert!(loaded.scenario.is_none());
+}
+
+// ---- no input panics ----------------------------------------------------------------------
+
+fn fixtures() -> Vec<String> {
+    [
+        "shop.yaml",
+        "ordering.yaml",
+        "shop.json",
+        "inline_mesh.yaml",
+    ]
+    .iter()
+    .map(|n| std::fs::read_to_string(Path::new(DIR).join(n)).expect("fixture"))
+    .collect()
+}
+
+fn load_and_check(text: &str) {
+    let loaded = load_text("fuzz.yaml", text, Path::new(DIR));
+    assert_renderable(&loaded);
+    if loaded.runnable().is_some() {
+        assert!(loaded.scenario.is_some() && loaded.mesh.is_some());
+    }
+}
+
+/// Fragments that steer mutations towards meaningful mistakes.
+fn token() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("0".to_string()),
+        Just("-5".to_string()),
+        Just("99999999999999999999".to_string()),
+        Just("null".to_string()),
+        Just("\"20\"".to_string()),
+        Just("20ms".to_string()),
+        Just("{distribution: lognormal}".to_string()),
+        Just("[".to_string()),
+        Just("}".to_string()),
+        Just("\n  - ".to_string()),
+        Just("!Ref X".to_string()),
+        Just("&a".to_string()),
+        Just("*a".to_string()),
+        Just("faults: []\n".to_string()),
+        Just("inline: |\n    x".to_string()),
+        "[ -~\n]{0,6}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        load_and_check(&String::from_utf8_lossy(&bytes));
+    }
+
+    #[test]
+    fn mutated_scenarios_never_panic(
+        pick in any::<prop::sample::Index>(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0usize..12, token()), 1..6),
+    ) {
+        let all = fixtures();
+        let mut text = all[pick.index(all.len())].clone();
+        for (at, delete, insert) in edits {
+            let mut i = at.index(text.len() + 1);
+            while !text.is_char_boundary(i) { i -= 1; }
+            let mut j = (i + delete).min(text.len());
+            while !text.is_char_boundary(j) { j -= 1; }
+            text.replace_range(i..j.max(i), &insert);
+        }
+        load_and_check(&text);
+    }
+
+    #[test]
+    fn shuffled_lines_never_panic(
+        pick in any::<prop::sample::Index>(),
+        swaps in prop::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>()), 1..8),
+    ) {
+        let all = fixtures();
+        let text = &all[pick.index(all.len())];
+        let mut lines: Vec<&str> = text.lines().collect();
+        for (a, b) in swaps {
+            let (a, b) = (a.index(lines.len()), b.index(lines.len()));
+            lines.swap(a, b);
+        }
+        load_and_check(&lines.join("\n"));
+    }
+}
