@@ -17,6 +17,7 @@
 //! - [`outlier`]: passive ejection (consecutive 5xx).
 //! - [`health`]: active health checks.
 //! - [`endpoints`]: balancer, outlier detection and health checks of a virtual node, wired.
+//! - [`discovery`]: the Cloud Map-like registry and DNS names, with propagation delay.
 //! - [`listener`]: a node listener compiled with App Mesh's defaults; idle timers.
 //! - [`breaker`]: listener connection pools (circuit breakers).
 //! - [`retry_budget`]: limits on concurrent retries (`max_retries`, `retry_budget`).

@@ -24,7 +24,8 @@ use tokio::sync::oneshot;
 use super::body::Payload;
 use super::outbound::{Sidecar, local_reply};
 use super::telemetry::{
-    AccessLogEntry, Direction, FLAGS_HEADER, ResponseFlag, Stat, TRACE_HEADER, TraceContext,
+    AccessLogEntry, Direction, FLAGS_HEADER, HEALTH_CHECK_AGENT, ResponseFlag, Stat, TRACE_HEADER,
+    TraceContext,
 };
 use super::wire;
 use crate::config::model::Protocol;
@@ -146,6 +147,10 @@ impl Inbound {
             trace_root: trace.as_ref().map(|t| t.root.clone()),
             span: span.clone(),
             parent_span: trace.as_ref().and_then(|t| t.parent.clone()),
+            health_check: req
+                .headers()
+                .get(http::header::USER_AGENT)
+                .is_some_and(|v| v.as_bytes() == HEALTH_CHECK_AGENT.as_bytes()),
         };
         let mut slot = Slot {
             inbound: Rc::clone(&self),

@@ -16,8 +16,8 @@ use super::cluster::Cluster;
 use super::mesh::MeshView;
 use super::pool::{HttpVersion, SendError, UpstreamPool};
 use super::telemetry::{
-    AccessLogEntry, Direction, FLAGS_HEADER, ResponseFlag, Stat, TRACE_HEADER, Telemetry,
-    TraceContext,
+    AccessLogEntry, Direction, FLAGS_HEADER, HEALTH_CHECK_AGENT, ResponseFlag, Stat, TRACE_HEADER,
+    Telemetry, TraceContext,
 };
 use super::wire;
 use crate::config::model::{HttpMethod, Protocol};
@@ -141,6 +141,7 @@ impl Sidecar {
             trace_root: trace.as_ref().map(|t| t.root.clone()),
             span: span.clone(),
             parent_span: trace.as_ref().and_then(|t| t.parent.clone()),
+            health_check: false,
         };
         let plan = {
             let engine = self.shared.mesh.engine.borrow();
@@ -338,6 +339,7 @@ impl Sidecar {
                     let path = config.path.clone().unwrap_or_else(|| "/".into());
                     let req = Request::get(path.as_str())
                         .header(http::header::HOST, host.address.as_str())
+                        .header(http::header::USER_AGENT, HEALTH_CHECK_AGENT)
                         .body(Payload::empty());
                     let Ok(req) = req else { return };
                     let sent = tokio::time::timeout(

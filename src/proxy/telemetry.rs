@@ -19,6 +19,9 @@ pub const TRACE_HEADER: &str = "x-amzn-trace-id";
 /// the failure.
 pub const FLAGS_HEADER: &str = "x-meshsim-response-flags";
 
+/// The `user-agent` Envoy's HTTP health checks send.
+pub const HEALTH_CHECK_AGENT: &str = "Envoy/HC";
+
 /// Envoy's response flags for a local reply or a failed upstream exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ResponseFlag {
@@ -163,6 +166,8 @@ pub struct AccessLogEntry {
     pub span: String,
     /// The span that sent the request, if known.
     pub parent_span: Option<String>,
+    /// An active health check (`user-agent: Envoy/HC`), not traffic.
+    pub health_check: bool,
 }
 
 /// Envoy-style counters (`upstream_rq_retry`, `upstream_rq_timeout`, …), per proxy node.

@@ -43,6 +43,31 @@ pub struct Report {
     pub counters: BTreeMap<String, BTreeMap<String, u64>>,
     /// End-of-run invariants.
     pub invariants: Vec<Invariant>,
+    /// Per-interval windows (`metrics.interval`, default 10 s): the users' view and each
+    /// service's, by the window a request ended in.
+    pub intervals: Vec<Interval>,
+}
+
+/// One metrics window.
+#[derive(Clone, Debug, Serialize)]
+pub struct Interval {
+    /// Window start, simulated seconds.
+    pub start_seconds: f64,
+    /// `users` (the load generator's view) and each virtual node's inbound view.
+    pub series: BTreeMap<String, WindowStats>,
+}
+
+/// Requests that ended in one window.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct WindowStats {
+    /// Requests.
+    pub requests: u64,
+    /// 2xx and 3xx.
+    pub succeeded: u64,
+    /// Median latency, ms (two significant digits).
+    pub p50_ms: f64,
+    /// 99th percentile, ms (two significant digits).
+    pub p99_ms: f64,
 }
 
 /// The users' requests.
@@ -163,6 +188,7 @@ impl Report {
             routes,
             counters,
             invariants: run.invariants.clone(),
+            intervals: intervals(run),
         }
     }
 
@@ -265,6 +291,49 @@ impl Report {
         }
         out
     }
+}
+
+fn intervals(run: &RunResult) -> Vec<Interval> {
+    let width = run.recorder.interval().as_secs_f64();
+    run.recorder
+        .windows()
+        .iter()
+        .map(|(window, series)| {
+            let mut grouped: BTreeMap<String, (Latencies, u64)> = BTreeMap::new();
+            for (key, lat) in series {
+                let name = match (key.node.as_str(), key.route.as_str()) {
+                    ("client", _) => "users".to_string(),
+                    (node, "inbound") => node.to_string(),
+                    _ => continue,
+                };
+                let entry = grouped
+                    .entry(name)
+                    .or_insert_with(|| (Latencies::coarse(), 0));
+                entry.0.merge(lat);
+                if key.outcome == OutcomeClass::Success {
+                    entry.1 += lat.count();
+                }
+            }
+            Interval {
+                start_seconds: *window as f64 * width,
+                series: grouped
+                    .into_iter()
+                    .map(|(name, (lat, ok))| {
+                        let s = lat.summary();
+                        (
+                            name,
+                            WindowStats {
+                                requests: lat.count(),
+                                succeeded: ok,
+                                p50_ms: s.p50,
+                                p99_ms: s.p99,
+                            },
+                        )
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 fn percent(part: u64, whole: u64) -> f64 {

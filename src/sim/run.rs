@@ -190,7 +190,8 @@ pub fn run(
 fn drain(state: &world::WorldState, keep: bool, kept: &mut Vec<AccessLogEntry>) {
     let lines = state.telemetry.borrow_mut().drain();
     let mut recorder = state.recorder.borrow_mut();
-    for line in &lines {
+    // Health checks are the mesh's own traffic, not the services' workload.
+    for line in lines.iter().filter(|l| !l.health_check) {
         let outcome = if line.status == 0 {
             OutcomeClass::Reset
         } else {
