@@ -22,7 +22,7 @@ use crate::engine::{SimTime, seed};
 use crate::model::calls::{CallOutcome, CallToMake, PlanNext};
 use crate::model::endpoint::{Arrival, Outcome, RequestId, Started};
 use crate::model::service::{AppKind, Service, ServiceConfig};
-use crate::proxy::outbound::grpc_to_http;
+use crate::proxy::outbound::effective_status;
 use crate::proxy::telemetry::TRACE_HEADER;
 use crate::proxy::{Handler, Payload, Sidecar, wire};
 
@@ -225,7 +225,7 @@ impl App {
             let answer = wire::until(call.deadline, sidecar.call(&service, req)).await;
             let outcome = match answer {
                 None => CallOutcome::TimedOut,
-                Some(resp) => CallOutcome::Status(app_status(&resp)),
+                Some(resp) => CallOutcome::Status(effective_status(&resp)),
             };
             let _ = tx.send(CallResult {
                 index: call.index,
@@ -288,20 +288,6 @@ impl Drop for Worker {
             WorkerState::Queued => self.app.abandon(self.id),
             WorkerState::Busy => self.app.release(self.id),
         }
-    }
-}
-
-/// The status an app acts on: gRPC responses by their `grpc-status`.
-fn app_status(resp: &Response<Payload>) -> u16 {
-    let grpc = resp
-        .headers()
-        .get("grpc-status")
-        .or_else(|| resp.body().trailers().and_then(|t| t.get("grpc-status")))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.parse::<u8>().ok());
-    match grpc {
-        Some(g) => grpc_to_http(g),
-        None => resp.status().as_u16(),
     }
 }
 

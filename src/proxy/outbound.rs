@@ -519,8 +519,10 @@ fn attempt_outcome(resp: &Response<Payload>) -> AttemptOutcome {
     }
 }
 
-/// The HTTP status outlier detection counts: for gRPC, the status `grpc-status` maps to.
-fn effective_status(resp: &Response<Payload>) -> u16 {
+/// The HTTP status a response stands for: for gRPC, the status its `grpc-status` (in the
+/// headers or the trailers) maps to, since the transport's 200 says nothing. Outlier
+/// detection, apps and the load generator all judge responses by it.
+pub fn effective_status(resp: &Response<Payload>) -> u16 {
     match attempt_outcome(resp) {
         AttemptOutcome::Response {
             grpc_status: Some(g),

@@ -15,7 +15,7 @@ use crate::engine::SimTime;
 use crate::engine::seed;
 use crate::metrics::{OutcomeClass, Recorder, SeriesKey};
 use crate::model::workload::Workload;
-use crate::proxy::outbound::grpc_to_http;
+use crate::proxy::outbound::effective_status;
 use crate::proxy::pool::{HttpVersion, SendError, UpstreamPool};
 use crate::proxy::telemetry::{FLAGS_HEADER, TRACE_HEADER};
 use crate::proxy::{Payload, ResponseFlag, Sidecar, wire};
@@ -163,16 +163,7 @@ impl LoadGen {
             .and_then(|v: &HeaderValue| v.to_str().ok())
             .and_then(ResponseFlag::from_code);
         // A gRPC answer is judged by its `grpc-status`, not the transport's 200.
-        let grpc = answer
-            .headers()
-            .get("grpc-status")
-            .or_else(|| answer.body().trailers().and_then(|t| t.get("grpc-status")))
-            .and_then(|v| v.to_str().ok())
-            .and_then(|s| s.parse::<u8>().ok());
-        let status = match grpc {
-            Some(g) => grpc_to_http(g),
-            None => answer.status().as_u16(),
-        };
+        let status = effective_status(&answer);
         UserOutcome::Answered { status, flag }
     }
 }
