@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use ordering::{Databases, OrderContext};
 
-use crate::engine::{SimTime, seed};
+use crate::engine::seed;
 use crate::model::calls::{CallOutcome, CallToMake, PlanNext};
 use crate::model::endpoint::{Arrival, Outcome, RequestId, Started};
 use crate::model::service::{AppKind, Service, ServiceConfig};
@@ -30,7 +30,6 @@ use crate::proxy::{Handler, Payload, Sidecar, wire};
 #[derive(Debug)]
 pub struct App {
     kind: AppKind,
-    patterns: Vec<(String, String)>,
     service: RefCell<Service>,
     sidecar: Rc<Sidecar>,
     databases: Rc<RefCell<Databases>>,
@@ -60,11 +59,6 @@ impl App {
         let rng = seed::stream(seed, &format!("app/{}", sidecar.identity.task));
         App {
             kind: config.app,
-            patterns: config
-                .endpoints
-                .iter()
-                .map(|e| (e.method.clone(), e.path.clone()))
-                .collect(),
             service: RefCell::new(service),
             sidecar,
             databases,
@@ -133,13 +127,8 @@ impl App {
                 failure_status,
                 calls,
             } => {
-                let (pm, pp) = self
-                    .patterns
-                    .get(matched.index)
-                    .cloned()
-                    .unwrap_or_default();
                 let ctx = OrderContext::of(&req, &matched.params, &self.databases);
-                let endpoint = ordering::Endpoint::of(self.kind, &pm, &pp);
+                let endpoint = ordering::Endpoint::of(self.kind, &method, &path);
                 if let Some(resp) = ordering::before_calls(endpoint, &ctx, &self.databases) {
                     return resp;
                 }
@@ -260,11 +249,6 @@ impl App {
         self.waiting.borrow_mut().remove(&id);
         self.service.borrow_mut().abandon(id);
     }
-
-    /// Requests holding a worker now.
-    pub fn busy(&self) -> u32 {
-        self.service.borrow().busy()
-    }
 }
 
 /// A request's hold on a worker (or its place in the queue), given back however the request
@@ -304,9 +288,4 @@ pub fn respond_text(status: u16, text: &str) -> Response<Payload> {
         status,
         Payload::new(Bytes::copy_from_slice(text.as_bytes())),
     )
-}
-
-/// Simulated time now (for the app's own bookkeeping).
-pub fn now() -> SimTime {
-    wire::now()
 }

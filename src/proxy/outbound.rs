@@ -453,11 +453,6 @@ impl Sidecar {
         self.shared.telemetry.borrow_mut().access_log.push(log);
         response
     }
-
-    /// Connections this sidecar opened upstream.
-    pub fn connections_opened(&self) -> u64 {
-        self.pool.connections_opened()
-    }
 }
 
 /// The engine's view of an HTTP request sent to `service:port`.

@@ -45,18 +45,12 @@ type Key = (String, u16, HttpVersion);
 pub struct UpstreamPool {
     idle_h1: RefCell<BTreeMap<Key, Vec<http1::SendRequest<Payload>>>>,
     h2: RefCell<BTreeMap<Key, http2::SendRequest<Payload>>>,
-    opened: RefCell<u64>,
 }
 
 impl UpstreamPool {
     /// An empty pool.
     pub fn new() -> UpstreamPool {
         UpstreamPool::default()
-    }
-
-    /// Connections opened so far.
-    pub fn connections_opened(&self) -> u64 {
-        *self.opened.borrow()
     }
 
     /// Sends `req` to `host:port` and reads the whole response.
@@ -163,7 +157,6 @@ impl UpstreamPool {
             .await
             .map_err(|_| SendError::Connect)?
             .map_err(|_| SendError::Connect)?;
-        *self.opened.borrow_mut() += 1;
         Ok(TokioIo::new(stream))
     }
 }

@@ -187,8 +187,6 @@ pub enum Stat {
     NoRoute,
     /// Upstream resets and connect failures.
     Resets,
-    /// Connections opened upstream.
-    ConnectionsOpened,
     /// Health checks that failed.
     HealthCheckFailures,
 }

@@ -5,7 +5,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::time::Duration;
 
 use http::{HeaderValue, Request};
 use tokio::sync::Notify;
@@ -166,9 +165,4 @@ impl LoadGen {
         let status = effective_status(&answer);
         UserOutcome::Answered { status, flag }
     }
-}
-
-/// How long after the last arrival the world waits for the users' answers at most.
-pub fn drain_allowance(workload: &Workload) -> Duration {
-    workload.timeout() + Duration::from_secs(1)
 }

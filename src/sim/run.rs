@@ -223,7 +223,7 @@ fn drain(state: &world::WorldState, keep: bool, kept: &mut Vec<AccessLogEntry>) 
             Stat::Overflows => Counter::Overflows,
             Stat::NoRoute => Counter::NoRoute,
             Stat::Resets => Counter::Resets,
-            Stat::ConnectionsOpened | Stat::HealthCheckFailures => continue,
+            Stat::HealthCheckFailures => continue,
         };
         recorder.count(&node, counter, n);
     }
