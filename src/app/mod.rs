@@ -6,6 +6,7 @@
 //! the FIFO queue (or be rejected by a full one), spend the service time, make the backend
 //! calls step by step, answer. The worker is held until the answer goes out.
 
+pub mod grpc;
 mod ordering;
 
 use std::cell::{Cell, RefCell};
@@ -201,7 +202,7 @@ impl App {
         if let Some(key) = ordering::idempotency_key(endpoint, ctx, &call) {
             builder = builder.header("idempotency-key", key);
         }
-        let Ok(req) = builder.body(Payload::empty()) else {
+        let Ok(mut req) = builder.body(Payload::empty()) else {
             let _ = tx.send(CallResult {
                 index: call.index,
                 outcome: CallOutcome::Status(400),
@@ -210,6 +211,9 @@ impl App {
         };
         let sidecar = Rc::clone(&self.sidecar);
         let service = call.call.service.to_string();
+        if sidecar.service_protocol(&service) == crate::config::model::Protocol::Grpc {
+            grpc::as_call(&mut req);
+        }
         tokio::task::spawn_local(async move {
             let answer = wire::until(call.deadline, sidecar.call(&service, req)).await;
             let outcome = match answer {

@@ -93,6 +93,10 @@ impl Inbound {
         loop {
             let (stream, _) = listener.accept().await?;
             let this = Rc::clone(&self);
+            if self.protocol == Protocol::Tcp {
+                tokio::task::spawn_local(this.serve_tcp(stream));
+                continue;
+            }
             tokio::task::spawn_local(async move {
                 let io = TokioIo::new(stream);
                 let inbound = Rc::clone(&this);
@@ -151,6 +155,7 @@ impl Inbound {
                 .headers()
                 .get(http::header::USER_AGENT)
                 .is_some_and(|v| v.as_bytes() == HEALTH_CHECK_AGENT.as_bytes()),
+            tcp: None,
         };
         let mut slot = Slot {
             inbound: Rc::clone(&self),
@@ -199,7 +204,7 @@ impl Inbound {
         self.finish(log, response)
     }
 
-    fn count(&self, stat: Stat) {
+    pub(super) fn count(&self, stat: Stat) {
         self.telemetry
             .borrow_mut()
             .count(&self.sidecar.identity.node, stat, 1);
@@ -213,8 +218,13 @@ impl Inbound {
             .get(FLAGS_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(ResponseFlag::from_code);
-        self.telemetry.borrow_mut().access_log.push(log);
+        self.log_line(log);
         response
+    }
+
+    /// Writes one access-log line.
+    pub(super) fn log_line(&self, log: AccessLogEntry) {
+        self.telemetry.borrow_mut().access_log.push(log);
     }
 
     fn release(&self) {
@@ -240,11 +250,26 @@ impl Inbound {
     }
 }
 
-/// A request's place in the listener's pool, given back exactly once however the request
-/// ends (answered, timed out, or dropped with its connection).
-struct Slot {
+/// A request's (or a TCP connection's) place in the listener's pool, given back exactly
+/// once however it ends (answered, timed out, or dropped with its connection).
+pub(super) struct Slot {
     inbound: Rc<Inbound>,
     state: SlotState,
+}
+
+impl Slot {
+    /// A slot holding nothing yet.
+    pub(super) fn free(inbound: Rc<Inbound>) -> Slot {
+        Slot {
+            inbound,
+            state: SlotState::Free,
+        }
+    }
+
+    /// The pool dispatched it.
+    pub(super) fn activate(&mut self) {
+        self.state = SlotState::Active;
+    }
 }
 
 enum SlotState {

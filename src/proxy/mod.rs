@@ -16,7 +16,9 @@
 //!   attempts with per-try and route timeouts, retries with back-off, outlier detection;
 //! - inbound ([`inbound`]): the listener's connection-pool circuit breaker and per-request
 //!   timeout, then the app;
-//! - gateway ([`gateway`]): gateway routes and rewrites, then outbound.
+//! - gateway ([`gateway`]): gateway routes and rewrites, then outbound;
+//! - tcp ([`tcp`]): for `tcp` listeners, pass-through per connection (route, weighted
+//!   target, host, connect, then bytes both ways until close or idle timeout).
 //!
 //! Everything a proxy observes goes to [`telemetry`]: an access-log line per request per
 //! hop, with Envoy's response flags and the trace context, and Envoy-style counters.
@@ -24,10 +26,12 @@
 pub mod body;
 pub mod cluster;
 pub mod gateway;
+pub mod health;
 pub mod inbound;
 pub mod mesh;
 pub mod outbound;
 pub mod pool;
+pub mod tcp;
 pub mod telemetry;
 pub mod wire;
 
@@ -35,4 +39,6 @@ pub use body::Payload;
 pub use inbound::{Handler, Inbound};
 pub use mesh::MeshView;
 pub use outbound::{Identity, Shared, Sidecar};
-pub use telemetry::{AccessLogEntry, Direction, ResponseFlag, Stat, Telemetry, TraceContext};
+pub use telemetry::{
+    AccessLogEntry, Direction, ResponseFlag, Stat, TcpBytes, Telemetry, TraceContext,
+};

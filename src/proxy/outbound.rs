@@ -16,15 +16,14 @@ use super::cluster::Cluster;
 use super::mesh::MeshView;
 use super::pool::{HttpVersion, SendError, UpstreamPool};
 use super::telemetry::{
-    AccessLogEntry, Direction, FLAGS_HEADER, HEALTH_CHECK_AGENT, ResponseFlag, Stat, TRACE_HEADER,
-    Telemetry, TraceContext,
+    AccessLogEntry, Direction, FLAGS_HEADER, ResponseFlag, Stat, TRACE_HEADER, Telemetry,
+    TraceContext,
 };
 use super::wire;
 use crate::config::model::{HttpMethod, Protocol};
 use crate::engine::balancer::BalancerConfig;
 use crate::engine::discovery::Registry;
 use crate::engine::exchange::{Exchange, Final, FinishReason, Next, TimeoutKind};
-use crate::engine::health::{CheckFailure, CheckResult};
 use crate::engine::outlier::{LocalFailure, Outcome as OutlierOutcome};
 use crate::engine::retry::{AttemptOutcome, ResetReason, RetryRules};
 use crate::engine::{RequestHead, SimTime, seed};
@@ -56,8 +55,8 @@ pub struct Shared {
 pub struct Sidecar {
     /// Who it is.
     pub identity: Identity,
-    shared: Shared,
-    clusters: RefCell<BTreeMap<(String, u16), Cluster>>,
+    pub(super) shared: Shared,
+    pub(super) clusters: RefCell<BTreeMap<(String, u16), Cluster>>,
     pool: UpstreamPool,
     rng: RefCell<seed::Rng>,
     span_prefix: u32,
@@ -66,12 +65,13 @@ pub struct Sidecar {
 
 /// How the route and target were chosen, copied out of the engine so nothing borrows it
 /// across an await.
-struct Plan {
-    route: String,
-    node: String,
+pub(super) struct Plan {
+    pub(super) route: String,
+    pub(super) node: String,
     port: Option<u16>,
     rules: RetryRules,
     timeout: Option<std::time::Duration>,
+    pub(super) idle: Option<std::time::Duration>,
 }
 
 impl Sidecar {
@@ -90,6 +90,12 @@ impl Sidecar {
         }
     }
 
+    /// The protocol of the listener behind virtual service `service`, which decides how an
+    /// app frames its calls (a gRPC client POSTs `application/grpc`).
+    pub fn service_protocol(&self, service: &str) -> Protocol {
+        self.shared.mesh.service_port(service).1
+    }
+
     /// A fresh span id (16 hex digits, unique in the world, deterministic).
     pub fn next_span(&self) -> String {
         let n = self.spans.get() + 1;
@@ -106,7 +112,14 @@ impl Sidecar {
     pub async fn call(self: &Rc<Self>, service: &str, req: Request<Payload>) -> Response<Payload> {
         let this = Rc::clone(self);
         let service = service.to_string();
-        let task = tokio::task::spawn_local(async move { this.exchange(&service, req).await });
+        let (port, protocol) = self.shared.mesh.service_port(&service);
+        let task = tokio::task::spawn_local(async move {
+            if protocol == Protocol::Tcp {
+                this.call_over_tcp(&service, port, req).await
+            } else {
+                this.exchange(&service, req).await
+            }
+        });
         match task.await {
             Ok(resp) => resp,
             Err(_) => local_reply(503, ResponseFlag::UpstreamReset, false),
@@ -142,24 +155,9 @@ impl Sidecar {
             span: span.clone(),
             parent_span: trace.as_ref().and_then(|t| t.parent.clone()),
             health_check: false,
+            tcp: None,
         };
-        let plan = {
-            let engine = self.shared.mesh.engine.borrow();
-            match engine.route(service, &head) {
-                Ok(routed) => {
-                    let target = routed.route.choose_target(&mut *self.rng.borrow_mut());
-                    Ok(Plan {
-                        route: routed.route.name.clone(),
-                        node: target.virtual_node.clone(),
-                        port: target.port,
-                        rules: RetryRules::resolve(routed.route.retry_policy.as_ref()),
-                        timeout: routed.route.per_request_timeout,
-                    })
-                }
-                Err(_) => Err(()),
-            }
-        };
-        let Ok(plan) = plan else {
+        let Some(plan) = self.plan(service, &head) else {
             self.count(Stat::NoRoute, 1);
             return self.finish(log, local_reply(404, ResponseFlag::NoRoute, grpc));
         };
@@ -267,9 +265,28 @@ impl Sidecar {
         self.finish(log, response)
     }
 
+    /// The route for `head` and a weighted target drawn from it; `None` when no route matches.
+    pub(super) fn plan(&self, service: &str, head: &RequestHead) -> Option<Plan> {
+        let engine = self.shared.mesh.engine.borrow();
+        let routed = engine.route(service, head).ok()?;
+        let target = routed.route.choose_target(&mut *self.rng.borrow_mut());
+        Some(Plan {
+            route: routed.route.name.clone(),
+            node: target.virtual_node.clone(),
+            port: target.port,
+            rules: RetryRules::resolve(routed.route.retry_policy.as_ref()),
+            timeout: routed.route.per_request_timeout,
+            idle: routed.route.idle_timeout,
+        })
+    }
+
     /// Makes sure the sidecar has a cluster for the plan's target; `None` if the node has no
     /// such listener.
-    fn ensure_cluster(self: &Rc<Self>, plan: &Plan, now: SimTime) -> Option<(String, u16)> {
+    pub(super) fn ensure_cluster(
+        self: &Rc<Self>,
+        plan: &Plan,
+        now: SimTime,
+    ) -> Option<(String, u16)> {
         let engine = self.shared.mesh.engine.borrow();
         let listener = engine.listener(&plan.node, plan.port)?;
         let key = (plan.node.clone(), listener.port);
@@ -307,78 +324,7 @@ impl Sidecar {
         Some(key)
     }
 
-    /// Runs a cluster's active health checks for as long as the sidecar lives: each check is
-    /// an HTTP GET of the configured path on its own connection (Envoy keeps health-check
-    /// connections apart from traffic), a 200 passes.
-    async fn health_checks(self: Rc<Self>, key: (String, u16)) {
-        let pool = Rc::new(UpstreamPool::new());
-        loop {
-            let now = wire::now();
-            let due = {
-                let mut clusters = self.clusters.borrow_mut();
-                let Some(cluster) = clusters.get_mut(&key) else {
-                    return;
-                };
-                cluster.refresh(now, &self.shared.registry);
-                let due = cluster.endpoints.due_checks(now);
-                let config = cluster.endpoints.health().map(|h| h.config().clone());
-                let version = match cluster.protocol {
-                    Protocol::Http2 | Protocol::Grpc => HttpVersion::Http2,
-                    Protocol::Http | Protocol::Tcp => HttpVersion::Http1,
-                };
-                due.into_iter()
-                    .filter_map(|i| cluster.hosts.get(i).cloned())
-                    .filter_map(|h| config.clone().map(|c| (h, c, version)))
-                    .collect::<Vec<_>>()
-            };
-            for (host, config, version) in due {
-                let this = Rc::clone(&self);
-                let pool = Rc::clone(&pool);
-                let key = key.clone();
-                tokio::task::spawn_local(async move {
-                    let path = config.path.clone().unwrap_or_else(|| "/".into());
-                    let req = Request::get(path.as_str())
-                        .header(http::header::HOST, host.address.as_str())
-                        .header(http::header::USER_AGENT, HEALTH_CHECK_AGENT)
-                        .body(Payload::empty());
-                    let Ok(req) = req else { return };
-                    let sent = tokio::time::timeout(
-                        config.timeout,
-                        pool.send(&host.address, host.port, version, req),
-                    )
-                    .await;
-                    let result = match sent {
-                        Err(_) => CheckResult::TimedOut,
-                        Ok(Err(SendError::Connect)) => {
-                            CheckResult::Failed(CheckFailure::ConnectFailed)
-                        }
-                        Ok(Err(SendError::Reset)) => CheckResult::Failed(CheckFailure::Reset),
-                        Ok(Ok(resp)) => CheckResult::from_http_status(resp.status().as_u16()),
-                    };
-                    if !result.passed() {
-                        this.count(Stat::HealthCheckFailures, 1);
-                    }
-                    let mut clusters = this.clusters.borrow_mut();
-                    if let Some(cluster) = clusters.get_mut(&key)
-                        && let Some(i) = cluster.hosts.iter().position(|h| h.id == host.id)
-                    {
-                        cluster.endpoints.on_check_result(wire::now(), i, result);
-                    }
-                });
-            }
-            let next = {
-                let clusters = self.clusters.borrow();
-                clusters
-                    .get(&key)
-                    .map_or(SimTime::NEVER, |c| c.endpoints.next_event())
-            };
-            // Wake at the next due check, or within a second to pick up new hosts.
-            let wake = next.min(wire::now() + std::time::Duration::from_secs(1));
-            wire::sleep_until(wake).await;
-        }
-    }
-
-    fn pick(
+    pub(super) fn pick(
         &self,
         key: &(String, u16),
         now: SimTime,
@@ -403,7 +349,7 @@ impl Sidecar {
         Some((cluster.hosts.get(pick.host)?.clone(), version))
     }
 
-    fn end_request(
+    pub(super) fn end_request(
         &self,
         key: &(String, u16),
         id: &str,
@@ -433,7 +379,7 @@ impl Sidecar {
         self.count(stat, 1);
     }
 
-    fn count(&self, stat: Stat, n: u64) {
+    pub(super) fn count(&self, stat: Stat, n: u64) {
         self.shared
             .telemetry
             .borrow_mut()
@@ -450,8 +396,13 @@ impl Sidecar {
                 .and_then(|v| v.to_str().ok())
                 .and_then(ResponseFlag::from_code);
         }
-        self.shared.telemetry.borrow_mut().access_log.push(log);
+        self.log_line(log);
         response
+    }
+
+    /// Writes one access-log line.
+    pub(super) fn log_line(&self, log: AccessLogEntry) {
+        self.shared.telemetry.borrow_mut().access_log.push(log);
     }
 }
 
@@ -527,16 +478,21 @@ pub fn effective_status(resp: &Response<Payload>) -> u16 {
     }
 }
 
-/// Envoy's gRPC-to-HTTP status mapping for the codes that matter to resilience.
+/// Envoy's gRPC-to-HTTP status mapping (`Grpc::Utility::grpcToHttpStatus`).
 pub fn grpc_to_http(grpc: u8) -> u16 {
     match grpc {
         0 => 200,
+        1 => 499,
+        3 | 9 | 11 => 400,
         4 => 504,
+        5 => 404,
+        6 | 10 => 409,
+        7 => 403,
         8 => 429,
         12 => 501,
-        13 => 500,
         14 => 503,
-        _ => 500,
+        16 => 401,
+        _ => 500, // UNKNOWN, INTERNAL, DATA_LOSS and codes past the table
     }
 }
 

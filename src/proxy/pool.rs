@@ -152,11 +152,15 @@ impl UpstreamPool {
     }
 
     async fn connect(&self, key: &Key) -> Result<TokioIo<turmoil::net::TcpStream>, SendError> {
-        let connect = turmoil::net::TcpStream::connect((key.0.as_str(), key.1));
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, connect)
-            .await
-            .map_err(|_| SendError::Connect)?
-            .map_err(|_| SendError::Connect)?;
-        Ok(TokioIo::new(stream))
+        connect(&key.0, key.1).await.map(TokioIo::new)
     }
+}
+
+/// Opens a TCP connection to `host:port` within Envoy's connect timeout.
+pub async fn connect(host: &str, port: u16) -> Result<turmoil::net::TcpStream, SendError> {
+    let connect = turmoil::net::TcpStream::connect((host, port));
+    tokio::time::timeout(CONNECT_TIMEOUT, connect)
+        .await
+        .map_err(|_| SendError::Connect)?
+        .map_err(|_| SendError::Connect)
 }

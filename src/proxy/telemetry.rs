@@ -39,6 +39,9 @@ pub enum ResponseFlag {
     UpstreamReset,
     /// `URX`: retries exhausted (attempts used up; the last answer is returned).
     RetriesExhausted,
+    /// `SI`: stream idle timeout (a TCP pass-through connection idle for the route's
+    /// `idle` timeout).
+    StreamIdleTimeout,
 }
 
 impl ResponseFlag {
@@ -52,6 +55,7 @@ impl ResponseFlag {
             ResponseFlag::ConnectFailure => "UF",
             ResponseFlag::UpstreamReset => "UC",
             ResponseFlag::RetriesExhausted => "URX",
+            ResponseFlag::StreamIdleTimeout => "SI",
         }
     }
 
@@ -65,6 +69,7 @@ impl ResponseFlag {
             "UF" => ResponseFlag::ConnectFailure,
             "UC" => ResponseFlag::UpstreamReset,
             "URX" => ResponseFlag::RetriesExhausted,
+            "SI" => ResponseFlag::StreamIdleTimeout,
             _ => return None,
         })
     }
@@ -79,6 +84,7 @@ impl ResponseFlag {
             ResponseFlag::ConnectFailure => "upstream_connect_failure",
             ResponseFlag::UpstreamReset => "upstream_reset",
             ResponseFlag::RetriesExhausted => "retries_exhausted",
+            ResponseFlag::StreamIdleTimeout => "stream_idle_timeout",
         }
     }
 }
@@ -166,8 +172,22 @@ pub struct AccessLogEntry {
     pub span: String,
     /// The span that sent the request, if known.
     pub parent_span: Option<String>,
-    /// An active health check (`user-agent: Envoy/HC`), not traffic.
+    /// An active health check (`user-agent: Envoy/HC`; on a `tcp` listener, a connection
+    /// that closed without carrying a byte), not traffic.
     pub health_check: bool,
+    /// A TCP pass-through connection rather than an HTTP request: the line is about the
+    /// connection (its `status` is 0), and these are its bytes.
+    pub tcp: Option<TcpBytes>,
+}
+
+/// Bytes a TCP pass-through connection moved, from the proxy's downstream point of view
+/// (Envoy's `%BYTES_RECEIVED%` and `%BYTES_SENT%`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpBytes {
+    /// From downstream.
+    pub received: u64,
+    /// To downstream.
+    pub sent: u64,
 }
 
 /// Envoy-style counters (`upstream_rq_retry`, `upstream_rq_timeout`, …), per proxy node.
@@ -242,6 +262,7 @@ mod tests {
             ResponseFlag::ConnectFailure,
             ResponseFlag::UpstreamReset,
             ResponseFlag::RetriesExhausted,
+            ResponseFlag::StreamIdleTimeout,
         ] {
             assert_eq!(ResponseFlag::from_code(f.code()), Some(f));
         }

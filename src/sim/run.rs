@@ -192,7 +192,13 @@ fn drain(state: &world::WorldState, keep: bool, kept: &mut Vec<AccessLogEntry>) 
     let mut recorder = state.recorder.borrow_mut();
     // Health checks are the mesh's own traffic, not the services' workload.
     for line in lines.iter().filter(|l| !l.health_check) {
-        let outcome = if line.status == 0 {
+        let outcome = if line.tcp.is_some() {
+            // A pass-through connection: the proxy saw bytes, not statuses.
+            match line.flag {
+                None => OutcomeClass::Success,
+                Some(_) => OutcomeClass::Reset,
+            }
+        } else if line.status == 0 {
             OutcomeClass::Reset
         } else {
             OutcomeClass::of_status(line.status)

@@ -16,6 +16,7 @@ use crate::engine::discovery::{Instance, Registration, Registry};
 use crate::engine::{SimTime, seed};
 use crate::metrics::Recorder;
 use crate::model::service::ServiceConfig;
+use crate::proxy::health::GRPC_HEALTH_CHECK_PATH;
 use crate::proxy::pool::HttpVersion;
 use crate::proxy::{Identity, Inbound, MeshView, Shared, Sidecar, Telemetry, gateway, wire};
 use crate::scenario::Scenario;
@@ -142,7 +143,12 @@ pub fn build<'a>(
                     .spec
                     .listeners
                     .iter()
-                    .filter_map(|l| l.health_check.as_ref().and_then(|h| h.path.clone()))
+                    .filter_map(|l| l.health_check.as_ref())
+                    .filter_map(|h| match h.protocol {
+                        Protocol::Grpc => Some(GRPC_HEALTH_CHECK_PATH.to_string()),
+                        Protocol::Tcp => None,
+                        Protocol::Http | Protocol::Http2 => h.path.clone(),
+                    })
                     .collect(),
                 seed,
                 index,
@@ -298,7 +304,10 @@ impl TaskHost {
                 pool,
                 timeout,
                 Rc::clone(&sidecar),
-                app.handler(),
+                match protocol {
+                    Protocol::Grpc => crate::app::grpc::serve(app.handler()),
+                    _ => app.handler(),
+                },
                 Rc::clone(&self.shared.telemetry),
             ));
             serving.push(tokio::task::spawn_local(inbound.serve()));

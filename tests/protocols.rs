@@ -1,0 +1,413 @@
+//! Every listener protocol end to end through the sidecars: HTTP/1.1, HTTP/2, gRPC (status in
+//! trailers, gRPC retry events, gRPC health checks) and TCP pass-through (per-connection
+//! routing and weights, `maxConnections`, TCP health checks).
+//!
+//! Each test writes a small mesh (an edge gateway, `front-v1`, and `back` behind a virtual
+//! router with two versions) in the protocol under test and runs it for a few simulated
+//! seconds.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use meshsim::metrics::Counter;
+use meshsim::proxy::Direction;
+use meshsim::scenario;
+use meshsim::sim::{self, RunOptions, RunResult};
+
+/// How the `back` side of the test mesh is set up.
+struct Back {
+    protocol: &'static str,
+    weights: (u32, u32),
+    /// `RetryPolicy` of the route, as CloudFormation YAML flow text.
+    retry: Option<&'static str>,
+    /// `ConnectionPool` of the back listeners.
+    pool: Option<&'static str>,
+    error_rate: f64,
+    service_time: &'static str,
+    workers: u32,
+}
+
+impl Back {
+    fn new(protocol: &'static str) -> Back {
+        Back {
+            protocol,
+            weights: (1, 1),
+            retry: None,
+            pool: None,
+            error_rate: 0.0,
+            service_time: "3ms",
+            workers: 16,
+        }
+    }
+}
+
+fn mesh(back: &Back) -> String {
+    let route_key = match back.protocol {
+        "http" => "HttpRoute",
+        "http2" => "Http2Route",
+        "grpc" => "GrpcRoute",
+        "tcp" => "TcpRoute",
+        other => panic!("no route kind for {other}"),
+    };
+    let matcher = match back.protocol {
+        "http" | "http2" => "Match: { Prefix: / }",
+        "grpc" => "Match: { ServiceName: back.Back }",
+        _ => "",
+    };
+    let retry = back
+        .retry
+        .map(|r| format!("RetryPolicy: {r}"))
+        .unwrap_or_default();
+    let pool = back
+        .pool
+        .map(|p| format!("ConnectionPool: {p}"))
+        .unwrap_or_default();
+    let health_path = match back.protocol {
+        "http" | "http2" => "Path: /ping,",
+        _ => "",
+    };
+    let node = |name: &str| {
+        format!(
+            r#"  {name}:
+    Type: AWS::AppMesh::VirtualNode
+    Properties:
+      MeshName: proto
+      VirtualNodeName: {name}
+      Spec:
+        Listeners:
+          - PortMapping: {{ Port: 9090, Protocol: {p} }}
+            HealthCheck: {{ Protocol: {p}, {health_path} IntervalMillis: 5000, TimeoutMillis: 2000, HealthyThreshold: 2, UnhealthyThreshold: 2 }}
+            {pool}
+        ServiceDiscovery:
+          DNS: {{ Hostname: {name}.proto.local }}
+"#,
+            p = back.protocol
+        )
+    };
+    format!(
+        r#"Resources:
+  Mesh:
+    Type: AWS::AppMesh::Mesh
+    Properties: {{ MeshName: proto }}
+  Edge:
+    Type: AWS::AppMesh::VirtualGateway
+    Properties:
+      MeshName: proto
+      VirtualGatewayName: edge
+      Spec:
+        Listeners:
+          - PortMapping: {{ Port: 8080, Protocol: http }}
+  EdgeRoute:
+    Type: AWS::AppMesh::GatewayRoute
+    Properties:
+      MeshName: proto
+      VirtualGatewayName: edge
+      GatewayRouteName: front
+      Spec:
+        HttpRoute:
+          Match: {{ Prefix: / }}
+          Action:
+            Target:
+              VirtualService: {{ VirtualServiceName: front.proto.local }}
+  Front:
+    Type: AWS::AppMesh::VirtualService
+    Properties:
+      MeshName: proto
+      VirtualServiceName: front.proto.local
+      Spec:
+        Provider:
+          VirtualNode: {{ VirtualNodeName: front-v1 }}
+  FrontV1:
+    Type: AWS::AppMesh::VirtualNode
+    Properties:
+      MeshName: proto
+      VirtualNodeName: front-v1
+      Spec:
+        Listeners:
+          - PortMapping: {{ Port: 8080, Protocol: http }}
+        ServiceDiscovery:
+          DNS: {{ Hostname: front.proto.local }}
+        Backends:
+          - VirtualService: {{ VirtualServiceName: back.proto.local }}
+  Back:
+    Type: AWS::AppMesh::VirtualService
+    Properties:
+      MeshName: proto
+      VirtualServiceName: back.proto.local
+      Spec:
+        Provider:
+          VirtualRouter: {{ VirtualRouterName: back-router }}
+  BackRouter:
+    Type: AWS::AppMesh::VirtualRouter
+    Properties:
+      MeshName: proto
+      VirtualRouterName: back-router
+      Spec:
+        Listeners:
+          - PortMapping: {{ Port: 9090, Protocol: {p} }}
+  BackRoute:
+    Type: AWS::AppMesh::Route
+    Properties:
+      MeshName: proto
+      VirtualRouterName: back-router
+      RouteName: back-route
+      Spec:
+        {route_key}:
+          {matcher}
+          {retry}
+          Action:
+            WeightedTargets:
+              - {{ VirtualNode: back-v1, Weight: {w1} }}
+              - {{ VirtualNode: back-v2, Weight: {w2} }}
+{v1}{v2}"#,
+        p = back.protocol,
+        w1 = back.weights.0,
+        w2 = back.weights.1,
+        v1 = node("back-v1"),
+        v2 = node("back-v2"),
+    )
+}
+
+fn scenario_text(back: &Back, rate: u32) -> String {
+    format!(
+        r#"name: protocols-{p}
+seed: 7
+duration: 20s
+mesh:
+  files: [mesh-{p}.cfn.yaml]
+tasks:
+  - {{ node: front-v1, replicas: 1, service: front }}
+  - {{ node: back-v1, replicas: 2, version: v1, service: back }}
+  - {{ node: back-v2, replicas: 2, version: v2, service: back }}
+services:
+  front:
+    workers: 64
+    endpoints:
+      - path: /
+        service_time: 1ms
+        calls:
+          - call: {{ service: back.proto.local, method: POST, path: /back.Back/Get, timeout: 5s }}
+  back:
+    workers: {workers}
+    endpoints:
+      - path: /back.Back/Get
+        service_time: {time}
+        error_rate: {err}
+        error_status: 500
+network:
+  latency: 1ms
+workload:
+  target: edge
+  rate: {{ constant: {rate} }}
+  mix:
+    - {{ weight: 1, path: / }}
+"#,
+        p = back.protocol,
+        workers = back.workers,
+        time = back.service_time,
+        err = back.error_rate,
+    )
+}
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("protocols")
+}
+
+fn run(name: &str, back: &Back, rate: u32, seconds: u64) -> RunResult {
+    let dir = dir().join(name);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(
+        dir.join(format!("mesh-{}.cfn.yaml", back.protocol)),
+        mesh(back),
+    )
+    .expect("write mesh");
+    let text = scenario_text(back, rate);
+    let loaded = scenario::load_text("protocols.yaml", &text, &dir);
+    assert!(
+        loaded.is_valid(),
+        "{:?}",
+        loaded
+            .diagnostics
+            .iter()
+            .map(|d| d.message.clone())
+            .collect::<Vec<_>>()
+    );
+    let (scenario, mesh) = loaded.runnable().expect("runnable");
+    let options = RunOptions {
+        duration: Some(Duration::from_secs(seconds)),
+        keep_access_log: true,
+        ..RunOptions::default()
+    };
+    sim::run(scenario, mesh, &options, &mut |_| {}).expect("the run completes")
+}
+
+/// One inbound line at a `back` task: version, status, and (received, sent) for tcp.
+type BackLine = (String, u16, Option<(u64, u64)>);
+
+/// Inbound lines at `back`'s tasks (traffic only).
+fn back_inbound(result: &RunResult) -> Vec<BackLine> {
+    result
+        .access_log
+        .iter()
+        .filter(|l| l.direction == Direction::Inbound && l.node.starts_with("back-"))
+        .filter(|l| !l.health_check)
+        .map(|l| {
+            (
+                l.version.clone(),
+                l.status,
+                l.tcp.map(|t| (t.received, t.sent)),
+            )
+        })
+        .collect()
+}
+
+fn counter(result: &RunResult, node: &str, c: Counter) -> u64 {
+    result.recorder.counter(node, c)
+}
+
+#[test]
+fn every_protocol_carries_the_traffic_through_the_sidecars() {
+    for protocol in ["http", "http2", "grpc", "tcp"] {
+        let result = run(&format!("each-{protocol}"), &Back::new(protocol), 20, 10);
+        let users = &result.ledger;
+        assert!(users.issued > 150, "{protocol}: {}", users.issued);
+        assert_eq!(users.succeeded, users.issued, "{protocol}: all succeed");
+        let lines = back_inbound(&result);
+        assert_eq!(lines.len() as u64, users.issued, "{protocol}: one hop each");
+        for version in ["v1", "v2"] {
+            assert!(
+                lines.iter().any(|(v, _, _)| v == version),
+                "{protocol}: {version} gets traffic"
+            );
+        }
+        if protocol == "tcp" {
+            // The proxy saw connections and bytes, not statuses.
+            for (_, status, bytes) in &lines {
+                assert_eq!(*status, 0);
+                let (received, sent) = bytes.expect("a tcp line");
+                assert!(received > 50 && sent > 30, "{received} {sent}");
+            }
+        } else {
+            assert!(lines.iter().all(|(_, s, b)| *s == 200 && b.is_none()));
+        }
+        // Active health checks in the listener's protocol pass.
+        let checks: Vec<_> = result
+            .access_log
+            .iter()
+            .filter(|l| l.health_check && l.direction == Direction::Inbound)
+            .collect();
+        if protocol == "tcp" {
+            // A TCP check is a connection that carries nothing.
+            assert!(!checks.is_empty(), "tcp: health checks connect");
+            assert!(
+                checks
+                    .iter()
+                    .all(|l| l.tcp.is_some_and(|t| t.received == 0))
+            );
+        } else {
+            assert!(!checks.is_empty(), "{protocol}: health checks arrive");
+            assert!(checks.iter().all(|l| l.status == 200), "{protocol}");
+        }
+        if protocol == "grpc" {
+            assert!(
+                checks
+                    .iter()
+                    .all(|l| l.path == "/grpc.health.v1.Health/Check"),
+                "gRPC health checks use the health protocol"
+            );
+        }
+    }
+}
+
+#[test]
+fn grpc_errors_travel_in_trailers_and_grpc_retry_events_retry_them() {
+    let failing = |retry| Back {
+        error_rate: 0.3,
+        retry,
+        ..Back::new("grpc")
+    };
+    let plain = run("grpc-no-retry", &failing(None), 40, 15);
+    let retried = run(
+        "grpc-retry",
+        &failing(Some(
+            "{ MaxRetries: 3, PerRetryTimeout: { Unit: ms, Value: 1000 }, GrpcRetryEvents: [internal] }",
+        )),
+        40,
+        15,
+    );
+    // The back app answered its 500s as gRPC INTERNAL (13): the transport status front's
+    // sidecar logged is always 200, yet users see the failures as the 500s they stand for.
+    let transport: Vec<u16> = plain
+        .access_log
+        .iter()
+        .filter(|l| l.direction == Direction::Outbound && l.node == "front-v1")
+        .map(|l| l.status)
+        .collect();
+    assert!(!transport.is_empty() && transport.iter().all(|s| *s == 200));
+    let fail_share = |r: &RunResult| r.ledger.failed() as f64 / r.ledger.issued as f64;
+    assert!(
+        (0.2..0.4).contains(&fail_share(&plain)),
+        "without retries about 30 % fail: {}",
+        fail_share(&plain)
+    );
+    assert!(
+        fail_share(&retried) < 0.03,
+        "internal is retried: {}",
+        fail_share(&retried)
+    );
+    assert!(counter(&retried, "front-v1", Counter::Retries) > 100);
+    assert_eq!(counter(&plain, "front-v1", Counter::Retries), 0);
+    // The user saw the failure as the 500 it stands for.
+    assert!(
+        plain
+            .ledger
+            .failed_by_reason
+            .keys()
+            .all(|k| k.contains("500")),
+        "{:?}",
+        plain.ledger.failed_by_reason
+    );
+}
+
+#[test]
+fn tcp_routes_split_connections_by_weight() {
+    let back = Back {
+        weights: (1, 3),
+        ..Back::new("tcp")
+    };
+    let result = run("tcp-split", &back, 50, 10);
+    let lines = back_inbound(&result);
+    let n = lines.len() as f64;
+    let v2 = lines.iter().filter(|(v, _, _)| v == "v2").count() as f64;
+    assert!(n > 400.0, "{n}");
+    // 3.3 standard deviations around 75 %.
+    let sd = (n * 0.75 * 0.25).sqrt();
+    assert!(
+        (v2 - 0.75 * n).abs() < 3.3 * sd,
+        "v2 got {v2} of {n} connections"
+    );
+}
+
+#[test]
+fn tcp_max_connections_refuses_connections_past_the_limit() {
+    let back = Back {
+        pool: Some("{ TCP: { MaxConnections: 1 } }"),
+        service_time: "40ms",
+        ..Back::new("tcp")
+    };
+    let result = run("tcp-pool", &back, 150, 10);
+    let overflows: u64 = ["back-v1", "back-v2"]
+        .iter()
+        .map(|n| counter(&result, n, Counter::Overflows))
+        .sum();
+    assert!(overflows > 100, "overflows {overflows}");
+    assert!(result.ledger.failed() > 100, "refused connections fail");
+    assert_eq!(
+        result.ledger.issued,
+        result.ledger.succeeded + result.ledger.failed()
+    );
+    // Four hosts with one connection each never serve more than four at a time, so the
+    // successes are bounded by what four 40 ms servers can do.
+    let secs = 10.0;
+    assert!(result.ledger.succeeded as f64 <= 4.0 * secs / 0.040 * 1.05);
+}
