@@ -35,6 +35,9 @@ pub enum Problem {
     /// A workload field (rates, the request mix).
     #[error(transparent)]
     Workload(super::workload::WorkloadError),
+    /// A fault of the `faults:` section.
+    #[error(transparent)]
+    Fault(super::fault::FaultError),
 }
 
 impl ConfigError {

@@ -49,6 +49,8 @@
 //! - [`calls`]: backend calls in sequence or in parallel, per-call timeouts, idempotency keys.
 //! - [`ordering`]: the Ordering app's stock and orders, and its invariants.
 //! - [`workload`]: the open-loop workload's config.
+//! - [`fault`]: faults (network, host, gray failure, L7), their plan and rule chain, what is
+//!   in force at each task, and randomised schedules.
 //! - [`duration`]: the `"1.5s"` duration syntax.
 //! - [`error`]: configuration problems with field paths.
 
@@ -57,6 +59,7 @@ pub mod calls;
 pub mod duration;
 pub mod endpoint;
 pub mod error;
+pub mod fault;
 pub mod ordering;
 pub mod pool;
 pub mod route;
