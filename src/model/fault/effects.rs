@@ -95,13 +95,11 @@ impl HostEffects {
             FaultKind::Hang { service } => {
                 self.hang.insert(service.clone());
             }
-            FaultKind::Leak { after_requests, .. } => {
-                if self.leak.is_none() {
-                    self.leak = Some(LeakEffect {
-                        fault: index,
-                        after_requests: *after_requests,
-                    });
-                }
+            FaultKind::Leak { after_requests, .. } if self.leak.is_none() => {
+                self.leak = Some(LeakEffect {
+                    fault: index,
+                    after_requests: *after_requests,
+                });
             }
             FaultKind::HttpDelay {
                 delay,
