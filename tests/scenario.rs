@@ -247,16 +247,40 @@ fn negative_mix_weight_from_the_workload_model() {
 }
 
 #[test]
-fn a_section_of_a_later_version_is_refused_by_name() {
+fn bad_fault_definitions_are_placed_at_their_fields() {
     assert_eq!(
         diags("faults_section.yaml"),
-        [err(
-            "unsupported-section",
-            "faults_section.yaml:29:1",
-            "faults",
-            "the `faults` section (fault injection) is not supported by this version of meshsim yet"
-        )]
+        [
+            err(
+                "invalid-value",
+                "faults_section.yaml:31:20",
+                "faults[0].target",
+                "`node back-v2` matches no task of this scenario (tasks: front-v1-1, back-v1-1, back-v1-2)"
+            ),
+            err(
+                "invalid-value",
+                "faults_section.yaml:32:118",
+                "faults[1].duration",
+                "duration \"-5s\" is negative"
+            ),
+            err(
+                "invalid-value",
+                "faults_section.yaml:33:103",
+                "faults[2].jitter",
+                "`jitter` does not apply to a `partition` fault (it takes oneway)"
+            ),
+            err(
+                "invalid-value",
+                "faults_section.yaml:35:24",
+                "faults[4].link",
+                "contradicts fault `partition-4`: both act on the link back-v1-1 ↔ front-v1-1 at the same time and a link cannot be under two `partition` faults at once"
+            ),
+        ]
     );
+}
+
+#[test]
+fn a_section_of_a_later_version_is_refused_by_name() {
     for section in ["rollout", "expect"] {
         let text = format!("{section}: {{}}\n");
         let loaded = load_text("later.yaml", &text, Path::new(DIR));

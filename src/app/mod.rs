@@ -19,9 +19,12 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use ordering::{Databases, OrderContext};
 
-use crate::engine::seed;
+use rand::Rng as _;
+
+use crate::engine::{SimTime, seed};
 use crate::model::calls::{CallOutcome, CallToMake, PlanNext};
 use crate::model::endpoint::{Arrival, Outcome, RequestId, Started};
+use crate::model::fault::HostEffects;
 use crate::model::service::{AppKind, Service, ServiceConfig};
 use crate::proxy::outbound::effective_status;
 use crate::proxy::telemetry::TRACE_HEADER;
@@ -91,6 +94,8 @@ impl App {
         };
         let id = RequestId(self.next_id.get());
         self.next_id.set(id.0 + 1);
+        let effects = self.sidecar.fault_effects().unwrap_or_default();
+        self.apply_worker_cap(effects.workers);
         let arrival = {
             let mut service = self.service.borrow_mut();
             service.arrive(wire::now(), id, matched.index, &mut *self.rng.borrow_mut())
@@ -119,7 +124,30 @@ impl App {
             id,
             state: WorkerState::Busy,
         };
-        wire::sleep_until(started.finish_at).await;
+        wire::sleep_until(slowed(&started, effects.slowdown)).await;
+        let response = self
+            .serve(&req, &matched, &method, &path, started, &effects)
+            .await;
+        self.sidecar.served_request();
+        response
+    }
+
+    /// The request's fate once its local work is done: a gray-failure error, the model's own
+    /// error, or the calls and the Ordering logic.
+    async fn serve(
+        &self,
+        req: &Request<Payload>,
+        matched: &crate::model::EndpointMatch,
+        method: &str,
+        path: &str,
+        started: Started,
+        effects: &HostEffects,
+    ) -> Response<Payload> {
+        if let Some((share, status)) = effects.errors
+            && self.rng.borrow_mut().random_bool(share.clamp(0.0, 1.0))
+        {
+            return respond(status, Payload::empty());
+        }
         match started.decision.outcome {
             Outcome::Fail { status } => respond(status, Payload::empty()),
             Outcome::Serve {
@@ -128,12 +156,12 @@ impl App {
                 failure_status,
                 calls,
             } => {
-                let ctx = OrderContext::of(&req, &matched.params, &self.databases);
-                let endpoint = ordering::Endpoint::of(self.kind, &method, &path);
+                let ctx = OrderContext::of(req, &matched.params, &self.databases);
+                let endpoint = ordering::Endpoint::of(self.kind, method, path);
                 if let Some(resp) = ordering::before_calls(endpoint, &ctx, &self.databases) {
                     return resp;
                 }
-                let results = self.run_calls(&req, &ctx, endpoint, calls).await;
+                let results = self.run_calls(req, &ctx, endpoint, calls).await;
                 ordering::after_calls(
                     endpoint,
                     &ctx,
@@ -211,11 +239,20 @@ impl App {
         };
         let sidecar = Rc::clone(&self.sidecar);
         let service = call.call.service.to_string();
+        let hung = self
+            .sidecar
+            .fault_effects()
+            .is_some_and(|e| e.hang.contains(&service));
         if sidecar.service_protocol(&service) == crate::config::model::Protocol::Grpc {
             grpc::as_call(&mut req);
         }
         tokio::task::spawn_local(async move {
-            let answer = wire::until(call.deadline, sidecar.call(&service, req)).await;
+            let answer = if hung {
+                // A hung dependency: the call never gets an answer; only a timeout ends it.
+                wire::until(call.deadline, std::future::pending()).await
+            } else {
+                wire::until(call.deadline, sidecar.call(&service, req)).await
+            };
             let outcome = match answer {
                 None => CallOutcome::TimedOut,
                 Some(resp) => CallOutcome::Status(effective_status(&resp)),
@@ -225,6 +262,23 @@ impl App {
                 outcome,
             });
         });
+    }
+
+    /// Applies a saturation fault's worker cap (or lifts it); queued requests a rising cap
+    /// starts are handed to their waiters.
+    fn apply_worker_cap(&self, cap: Option<u32>) {
+        let started = {
+            let mut service = self.service.borrow_mut();
+            service.set_worker_cap(wire::now(), cap, &mut *self.rng.borrow_mut())
+        };
+        for s in started {
+            let request = s.request;
+            let waiter = self.waiting.borrow_mut().remove(&request);
+            if waiter.is_none_or(|tx| tx.send(s).is_err()) {
+                // Its caller left while it waited: free the worker again.
+                self.release(request);
+            }
+        }
     }
 
     fn release(&self, id: RequestId) {
@@ -253,6 +307,15 @@ impl App {
         self.waiting.borrow_mut().remove(&id);
         self.service.borrow_mut().abandon(id);
     }
+}
+
+/// When a request's local work ends under a slowdown `factor` (1: unchanged).
+fn slowed(started: &Started, factor: f64) -> SimTime {
+    if factor == 1.0 {
+        return started.finish_at;
+    }
+    let work = started.finish_at.saturating_since(started.started_at);
+    started.started_at + work.mul_f64(factor.max(0.0))
 }
 
 /// A request's hold on a worker (or its place in the queue), given back however the request

@@ -94,6 +94,8 @@ struct Waiting {
 #[derive(Clone, Debug)]
 pub(super) struct Pool {
     workers: u32,
+    /// Workers left by a saturation fault (`None`: all of them).
+    cap: Option<u32>,
     max_queue: Option<u32>,
     reject_status: u16,
     behaviours: Vec<Behaviour>,
@@ -118,6 +120,7 @@ impl Pool {
     ) -> Pool {
         Pool {
             workers: workers.max(1),
+            cap: None,
             max_queue,
             reject_status,
             endpoint_stats: vec![EndpointStats::default(); behaviours.len()],
@@ -190,7 +193,7 @@ impl Pool {
         self.count(endpoint, |s| s.arrived += 1);
         // Completions start the next queued request at once, so a free worker means an
         // empty queue: nobody is overtaken.
-        if self.busy() < self.workers {
+        if self.busy() < self.usable() {
             let started = self.start(now, request, endpoint, now, rng);
             return Arrival::Started(Box::new(started));
         }
@@ -220,9 +223,39 @@ impl Pool {
     ) -> Option<Started> {
         let endpoint = self.in_service.remove(&request)?;
         self.count(endpoint, |s| s.served += 1);
+        if self.busy() >= self.usable() {
+            // A saturation fault took this worker away.
+            return None;
+        }
         let next = self.queue.pop_front()?;
         self.queued.remove(&next.request);
         Some(self.start(now, next.request, next.endpoint, next.arrived_at, rng))
+    }
+
+    /// Workers usable now.
+    fn usable(&self) -> u32 {
+        self.cap.map_or(self.workers, |c| c.clamp(1, self.workers))
+    }
+
+    /// Limits the workers to `cap` (a saturation fault; `None` lifts it). Requests in service
+    /// finish; when the cap rises, queued requests start at once, oldest first, and are
+    /// returned.
+    pub fn set_worker_cap(
+        &mut self,
+        now: SimTime,
+        cap: Option<u32>,
+        rng: &mut impl Rng,
+    ) -> Vec<Started> {
+        self.cap = cap;
+        let mut started = Vec::new();
+        while self.busy() < self.usable() {
+            let Some(next) = self.queue.pop_front() else {
+                break;
+            };
+            self.queued.remove(&next.request);
+            started.push(self.start(now, next.request, next.endpoint, next.arrived_at, rng));
+        }
+        started
     }
 
     pub fn abandon(&mut self, request: RequestId) -> bool {

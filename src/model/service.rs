@@ -339,6 +339,17 @@ impl Service {
         self.pool.complete(now, request, rng)
     }
 
+    /// Limits the workers to `cap` while a saturation fault is in force (`None` lifts it);
+    /// returns the queued requests a rising cap starts at once.
+    pub fn set_worker_cap(
+        &mut self,
+        now: SimTime,
+        cap: Option<u32>,
+        rng: &mut impl Rng,
+    ) -> Vec<Started> {
+        self.pool.set_worker_cap(now, cap, rng)
+    }
+
     /// Removes `request` from the queue before it starts, because whoever was waiting for its
     /// answer is gone; `false` if it is not waiting (in service, unknown, already removed),
     /// and then nothing changes.

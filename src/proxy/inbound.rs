@@ -22,7 +22,8 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 
 use super::body::Payload;
-use super::outbound::{Sidecar, local_reply};
+use super::faults;
+use super::outbound::{Sidecar, local_reply, request_head};
 use super::telemetry::{
     AccessLogEntry, Direction, FLAGS_HEADER, HEALTH_CHECK_AGENT, ResponseFlag, Stat, TRACE_HEADER,
     TraceContext,
@@ -178,6 +179,21 @@ impl Inbound {
                     self.count(Stat::Overflows);
                     return self.finish(log, local_reply(503, ResponseFlag::Overflow, grpc));
                 }
+            }
+        }
+        if let Some(decision) = self
+            .sidecar
+            .http_fault(&request_head("", self.port, &req), start)
+        {
+            if let Some(delay) = decision.delay {
+                self.count(Stat::FaultsInjected);
+                tokio::time::sleep(delay).await;
+            }
+            if let Some(abort) = decision.abort {
+                if decision.delay.is_none() {
+                    self.count(Stat::FaultsInjected);
+                }
+                return self.finish(log, faults::abort_reply(abort, grpc));
             }
         }
         let (parts, body) = req.into_parts();

@@ -48,6 +48,8 @@ pub struct Shared {
     pub registry: Rc<RefCell<Registry>>,
     /// Where access logs and counters go.
     pub telemetry: Rc<RefCell<Telemetry>>,
+    /// Faults in force at each task (gray failures, HTTP faults), set by the world.
+    pub effects: Rc<RefCell<crate::model::fault::Effects>>,
 }
 
 /// One Envoy-like proxy's outbound state.
@@ -94,6 +96,36 @@ impl Sidecar {
     /// app frames its calls (a gRPC client POSTs `application/grpc`).
     pub fn service_protocol(&self, service: &str) -> Protocol {
         self.shared.mesh.service_port(service).1
+    }
+
+    /// The faults in force at this task now (none for a task no fault touches).
+    pub fn fault_effects(&self) -> Option<crate::model::fault::HostEffects> {
+        self.shared
+            .effects
+            .borrow()
+            .at(&self.identity.task)
+            .cloned()
+    }
+
+    /// The fault filter's decision for a request arriving at this task, when HTTP faults are
+    /// in force (Envoy's fault filter, before the router); `None` when none are.
+    pub fn http_fault(
+        &self,
+        head: &RequestHead,
+        now: SimTime,
+    ) -> Option<crate::engine::fault::FaultDecision> {
+        let effects = self.fault_effects()?;
+        let config = super::faults::filter_config(&effects.http)?;
+        let mut filter = crate::engine::fault::FaultFilter::new(&config).ok()?;
+        Some(filter.decide(now, head, &mut *self.rng.borrow_mut()))
+    }
+
+    /// This task served a request; under a leak fault, counts it toward the crash.
+    pub fn served_request(&self) {
+        self.shared
+            .effects
+            .borrow_mut()
+            .on_request_served(&self.identity.task);
     }
 
     /// A fresh span id (16 hex digits, unique in the world, deterministic).

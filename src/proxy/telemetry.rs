@@ -42,6 +42,10 @@ pub enum ResponseFlag {
     /// `SI`: stream idle timeout (a TCP pass-through connection idle for the route's
     /// `idle` timeout).
     StreamIdleTimeout,
+    /// `FI`: the fault filter aborted the request.
+    FaultInjected,
+    /// `DI`: the fault filter delayed the request (it went on).
+    DelayInjected,
 }
 
 impl ResponseFlag {
@@ -56,6 +60,8 @@ impl ResponseFlag {
             ResponseFlag::UpstreamReset => "UC",
             ResponseFlag::RetriesExhausted => "URX",
             ResponseFlag::StreamIdleTimeout => "SI",
+            ResponseFlag::FaultInjected => "FI",
+            ResponseFlag::DelayInjected => "DI",
         }
     }
 
@@ -70,6 +76,8 @@ impl ResponseFlag {
             "UC" => ResponseFlag::UpstreamReset,
             "URX" => ResponseFlag::RetriesExhausted,
             "SI" => ResponseFlag::StreamIdleTimeout,
+            "FI" => ResponseFlag::FaultInjected,
+            "DI" => ResponseFlag::DelayInjected,
             _ => return None,
         })
     }
@@ -85,6 +93,8 @@ impl ResponseFlag {
             ResponseFlag::UpstreamReset => "upstream_reset",
             ResponseFlag::RetriesExhausted => "retries_exhausted",
             ResponseFlag::StreamIdleTimeout => "stream_idle_timeout",
+            ResponseFlag::FaultInjected => "fault_injected",
+            ResponseFlag::DelayInjected => "delay_injected",
         }
     }
 }
@@ -209,6 +219,8 @@ pub enum Stat {
     Resets,
     /// Health checks that failed.
     HealthCheckFailures,
+    /// Requests the fault filter delayed or aborted.
+    FaultsInjected,
 }
 
 /// The telemetry sink shared by all proxies of a world.
@@ -263,6 +275,8 @@ mod tests {
             ResponseFlag::UpstreamReset,
             ResponseFlag::RetriesExhausted,
             ResponseFlag::StreamIdleTimeout,
+            ResponseFlag::FaultInjected,
+            ResponseFlag::DelayInjected,
         ] {
             assert_eq!(ResponseFlag::from_code(f.code()), Some(f));
         }

@@ -13,6 +13,8 @@ use crate::config::diagnostic::{Severity, suggest};
 use crate::config::model::Mesh;
 use crate::config::tree::{join_index, join_key};
 use crate::model::calls::{CallConfig, StepConfig};
+use crate::model::fault::random::RandomError;
+use crate::model::fault::{FaultKind, Plan, TaskRef};
 
 /// Runs every check. `mesh` is `None` when no mesh could be loaded cleanly: references into
 /// it are then not checked, since a resource dropped for an error of its own would make every
@@ -37,6 +39,111 @@ pub(crate) fn check(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
         target(parts, mesh, sink);
     }
     models(parts, sink);
+    faults(parts, mesh, sink);
+}
+
+/// Each fault's own validation, then the schedule resolved against the scenario's tasks
+/// (selectors that match nothing, contradictions on one link), the random draw's bounds, and
+/// `hang` services that are not in the mesh.
+fn faults(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
+    let mut built = Vec::new();
+    let mut paths = Vec::new();
+    for (path, i, spec) in &parts.faults {
+        match spec.build(*i) {
+            Ok(f) => {
+                built.push(f);
+                paths.push(path.clone());
+            }
+            Err(errors) => {
+                for e in errors {
+                    let at = e.under(path);
+                    sink.at_path(
+                        Severity::Error,
+                        "invalid-value",
+                        &at.path,
+                        at.problem.to_string(),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(random) = &parts.random_faults {
+        for e in random.check() {
+            let RandomError::Bounds { field, .. } = &e;
+            sink.at_path(
+                Severity::Error,
+                "invalid-value",
+                &format!("faults.random.{field}"),
+                e.to_string(),
+            );
+        }
+    }
+    if let Some(mesh) = mesh {
+        for (f, path) in built.iter().zip(&paths) {
+            if let FaultKind::Hang { service } = &f.kind
+                && !mesh.virtual_services.contains_key(service)
+            {
+                let names = mesh.virtual_services.keys().map(String::as_str);
+                sink.at_path(
+                    Severity::Error,
+                    "unknown-reference",
+                    &format!("{path}.service"),
+                    format!("`{service}` is not a virtual service of the mesh"),
+                )
+                .help = did_you_mean(service, names);
+            }
+        }
+    }
+    // Resolving needs every task; the faults that built are resolved on their own.
+    let (Some(tasks), Some(mesh)) = (&parts.tasks, mesh) else {
+        return;
+    };
+    if tasks.iter().any(Option::is_none) {
+        return;
+    }
+    let refs: Vec<TaskRef> = tasks
+        .iter()
+        .flatten()
+        .flat_map(|t| {
+            let version = t.version_in(mesh);
+            t.hosts().map(move |host| TaskRef {
+                host,
+                node: t.node.clone(),
+                version: version.clone(),
+            })
+        })
+        .collect();
+    if let Err(errors) = Plan::new(built, &refs) {
+        for e in errors {
+            let (index, field) = e.location();
+            let Some(path) = paths.get(index) else {
+                continue;
+            };
+            sink.at_path(
+                Severity::Error,
+                "invalid-value",
+                &format!("{path}.{field}"),
+                e.to_string(),
+            );
+        }
+    }
+    if let Some(random) = &parts.random_faults {
+        for (i, t) in random.targets.iter().enumerate() {
+            let sel = crate::model::fault::Selector {
+                task: t.task.clone(),
+                node: t.node.clone(),
+                version: t.version.clone(),
+            };
+            if !refs.iter().any(|r| sel.matches(r)) {
+                sink.at_path(
+                    Severity::Error,
+                    "unknown-reference",
+                    &format!("faults.random.targets[{i}]"),
+                    format!("`{}` matches no task of this scenario", sel.describe()),
+                );
+            }
+        }
+    }
 }
 
 fn positive(sink: &mut Sink<'_>, path: &str, value: Option<Duration>, what: &str) {

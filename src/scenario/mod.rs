@@ -57,6 +57,10 @@ pub struct Scenario {
     pub metrics: MetricsSpec,
     /// The Ordering app's initial state, when the scenario runs it.
     pub ordering: OrderingSpec,
+    /// Faults, as written (validated; resolved against the tasks when the run starts).
+    pub faults: Vec<crate::model::fault::Fault>,
+    /// A randomised schedule to draw from the run's seed, added to `faults`.
+    pub random_faults: Option<crate::model::fault::random::RandomSpec>,
 }
 
 /// Where the mesh comes from.
@@ -175,5 +179,31 @@ impl OrderingSpec {
         OrderingSpec {
             catalog: (1..=10).map(|i| (format!("sku-{i}"), 1_000_000)).collect(),
         }
+    }
+}
+
+impl TaskSpec {
+    /// The version label its tasks carry: the one written, else the virtual node's Cloud Map
+    /// `version` attribute, else the node's name.
+    pub fn version_in(&self, mesh: &crate::config::model::Mesh) -> String {
+        use crate::config::model::ServiceDiscovery;
+        self.version
+            .clone()
+            .or_else(|| {
+                let node = mesh.virtual_nodes.get(&self.node)?;
+                match node.spec.service_discovery.as_ref()? {
+                    ServiceDiscovery::CloudMap { attributes, .. } => attributes
+                        .iter()
+                        .find(|(k, _)| k == "version")
+                        .map(|(_, v)| v.clone()),
+                    ServiceDiscovery::Dns { .. } => None,
+                }
+            })
+            .unwrap_or_else(|| self.node.clone())
+    }
+
+    /// Its tasks' host names: `<node>-1` … `<node>-<replicas>`.
+    pub fn hosts(&self) -> impl Iterator<Item = String> + '_ {
+        (1..=self.replicas).map(|n| format!("{}-{n}", self.node))
     }
 }

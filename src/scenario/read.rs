@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::de::from_node;
 use super::sections::{
-    DEFAULT_SEED, Presence, RawDiscovery, RawMesh, RawMetrics, RawNetwork, RawOrdering, RawTask,
-    SECTIONS,
+    DEFAULT_SEED, Presence, RawDiscovery, RawFaults, RawMesh, RawMetrics, RawNetwork, RawOrdering,
+    RawTask, SECTIONS,
 };
 use super::sink::Sink;
 use super::{DiscoverySpec, MetricsSpec, NetworkSpec, OrderingSpec, Scenario, TaskSpec};
@@ -17,6 +17,8 @@ use crate::config::diagnostic::{Severity, suggest};
 use crate::config::source::Span;
 use crate::config::tree::{Key, Node, Value, join_index, join_key};
 use crate::model::duration::HumanDuration;
+use crate::model::fault::FaultSpec;
+use crate::model::fault::random::RandomSpec;
 use crate::model::service::ServiceConfig;
 use crate::model::workload::WorkloadConfig;
 
@@ -39,6 +41,10 @@ pub(crate) struct Parts {
     pub workload: Option<WorkloadConfig>,
     pub metrics: Option<MetricsSpec>,
     pub ordering: Option<OrderingSpec>,
+    /// `faults:` items, each with the field path it was read from and its position.
+    pub faults: Vec<(String, usize, FaultSpec)>,
+    /// `faults: { random: ... }`.
+    pub random_faults: Option<RandomSpec>,
     /// Every section present read without error, and every required one present.
     pub complete: bool,
 }
@@ -68,6 +74,12 @@ impl Parts {
                 .ordering
                 .clone()
                 .unwrap_or_else(OrderingSpec::default_catalog),
+            faults: self
+                .faults
+                .iter()
+                .filter_map(|(_, i, f)| f.build(*i).ok())
+                .collect(),
+            random_faults: self.random_faults.clone(),
         })
     }
 }
@@ -172,6 +184,7 @@ pub(crate) fn read(root: &Node, sink: &mut Sink<'_>) -> Parts {
     parts.workload = r.one("workload");
     parts.metrics = r.one::<RawMetrics>("metrics").map(Into::into);
     parts.ordering = r.one::<RawOrdering>("ordering").map(Into::into);
+    (parts.faults, parts.random_faults) = r.faults();
     parts.complete &= r.complete;
     parts
 }
@@ -254,6 +267,35 @@ impl<'n> Reader<'n, '_, '_> {
                 })
                 .collect(),
         )
+    }
+
+    /// `faults:` as a list (the schedule), or as a mapping with `schedule` and `random`.
+    fn faults(&mut self) -> (Vec<(String, usize, FaultSpec)>, Option<RandomSpec>) {
+        let Some((key, node)) = self.node("faults") else {
+            return (Vec::new(), None);
+        };
+        if let Some(items) = node.as_seq() {
+            let faults = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| {
+                    let path = join_index("faults", i);
+                    self.de::<FaultSpec>(item, &path, None)
+                        .map(|f| (path, i, f))
+                })
+                .collect();
+            return (faults, None);
+        }
+        let Some(raw) = self.de::<RawFaults>(node, "faults", Some(key.span)) else {
+            return (Vec::new(), None);
+        };
+        let faults = raw
+            .schedule
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| (format!("faults.schedule[{i}]"), i, f))
+            .collect();
+        (faults, raw.random)
     }
 
     fn services(&mut self) -> (Option<BTreeMap<String, ServiceConfig>>, BTreeSet<String>) {

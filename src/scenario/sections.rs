@@ -40,7 +40,7 @@ pub(crate) const SECTIONS: &[(&str, Presence)] = &[
     ("workload", Presence::Required),
     ("metrics", Presence::Optional),
     ("ordering", Presence::Optional),
-    ("faults", Presence::Planned("fault injection")),
+    ("faults", Presence::Optional),
     (
         "rollout",
         Presence::Planned("canary and blue-green rollouts"),
@@ -50,6 +50,16 @@ pub(crate) const SECTIONS: &[(&str, Presence)] = &[
 
 /// The seed when none is written: fixed, so two runs of a scenario agree unless asked not to.
 pub(crate) const DEFAULT_SEED: u64 = 1;
+
+/// `faults:` written as a mapping: a schedule and/or a random draw.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFaults {
+    #[serde(default)]
+    pub schedule: Vec<crate::model::fault::FaultSpec>,
+    #[serde(default)]
+    pub random: Option<crate::model::fault::random::RandomSpec>,
+}
 
 /// `mesh:` as written.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]

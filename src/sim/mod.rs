@@ -6,16 +6,20 @@
 //! - [`loadgen`]: the open-loop load generator.
 //! - [`ledger`]: every user request ends exactly once, as a success or a named failure.
 //! - [`run`]: the step loop, progress, and what a run leaves behind.
+//! - `chaos`: the scenario's faults applied between steps (links through turmoil, crashes and
+//!   restarts, the effects board apps and sidecars read).
 //!
 //! Determinism: turmoil is seeded from the scenario seed with a fixed epoch; every RNG is a
 //! named stream of that seed ([`engine::seed`](crate::engine::seed)); time is turmoil's
 //! simulated clock; every map that reaches an output is ordered.
 
+mod chaos;
 pub mod ledger;
 pub mod loadgen;
 pub mod run;
 pub mod world;
 
+pub use chaos::ChaosEvent;
 pub use ledger::{UserLedger, UserOutcome};
 pub use run::{Progress, RunOptions, RunResult, Stall, run};
 

@@ -3,12 +3,16 @@
 
 use std::time::Duration;
 
+use std::rc::Rc;
+
 use super::SimError;
+use super::chaos::{Chaos, ChaosEvent};
 use super::ledger::UserLedger;
 use super::world::{self, TaskInfo};
 use crate::config::model::Mesh;
 use crate::engine::SimTime;
 use crate::metrics::{Counter, OutcomeClass, Recorder, SeriesKey};
+use crate::model::fault::{Fault, Plan, TaskRef};
 use crate::model::ordering::{Invariant, check_invariants};
 use crate::proxy::{AccessLogEntry, Direction, Stat};
 use crate::scenario::Scenario;
@@ -74,6 +78,10 @@ pub struct RunResult {
     pub invariants: Vec<Invariant>,
     /// Every access-log line, if asked for.
     pub access_log: Vec<AccessLogEntry>,
+    /// The fault schedule in force: the written faults, then the drawn ones.
+    pub faults: Vec<Fault>,
+    /// What the faults did, in order (crashes, partitions, restarts, ...).
+    pub chaos: Vec<ChaosEvent>,
 }
 
 /// One scheduled change to the world.
@@ -94,6 +102,35 @@ pub fn run(
     let seed = options.seed.unwrap_or(scenario.seed);
     let duration = options.duration.unwrap_or(scenario.duration);
     let (mut sim, state) = world::build(scenario, mesh, seed, duration)?;
+    let task_refs: Vec<TaskRef> = state
+        .tasks
+        .iter()
+        .map(|t| TaskRef {
+            host: t.host.clone(),
+            node: t.node.clone(),
+            version: t.version.clone(),
+        })
+        .collect();
+    let mut faults = scenario.faults.clone();
+    if let Some(random) = &scenario.random_faults {
+        faults.extend(random.draw(seed, &task_refs));
+    }
+    let plan = Plan::new(faults.clone(), &task_refs).map_err(|errors| {
+        SimError::Invalid(
+            errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    let mut chaos = Chaos::new(
+        plan,
+        Rc::clone(&state.effects),
+        seed,
+        scenario.network.latency,
+        scenario.network.jitter,
+    );
 
     let mut events: Vec<(SimTime, Event)> = Vec::new();
     for t in &state.tasks {
@@ -127,6 +164,7 @@ pub fn run(
         let done = sim.step().map_err(|e| SimError::Turmoil(e.to_string()))?;
         steps += 1;
         let now = SimTime::from_duration(sim.elapsed());
+        chaos.apply(&mut sim, now, &state.registry);
         while events.last().is_some_and(|(at, _)| *at <= now) {
             let Some((_, event)) = events.pop() else {
                 break;
@@ -183,6 +221,8 @@ pub fn run(
         tasks: state.tasks,
         invariants,
         access_log: kept,
+        faults,
+        chaos: chaos.log,
     })
 }
 
@@ -229,6 +269,7 @@ fn drain(state: &world::WorldState, keep: bool, kept: &mut Vec<AccessLogEntry>) 
             Stat::Overflows => Counter::Overflows,
             Stat::NoRoute => Counter::NoRoute,
             Stat::Resets => Counter::Resets,
+            Stat::FaultsInjected => Counter::Faults,
             Stat::HealthCheckFailures => continue,
         };
         recorder.count(&node, counter, n);

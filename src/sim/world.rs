@@ -15,6 +15,7 @@ use crate::engine::breaker::ListenerPool;
 use crate::engine::discovery::{Instance, Registration, Registry};
 use crate::engine::{SimTime, seed};
 use crate::metrics::Recorder;
+use crate::model::fault::Effects;
 use crate::model::service::ServiceConfig;
 use crate::proxy::health::GRPC_HEALTH_CHECK_PATH;
 use crate::proxy::pool::HttpVersion;
@@ -61,6 +62,8 @@ pub struct WorldState {
     pub seed: u64,
     /// Arrivals stop here.
     pub duration: Duration,
+    /// Faults in force at each task, read by apps and sidecars.
+    pub effects: Rc<RefCell<Effects>>,
 }
 
 /// Builds the world. `duration` and `seed` are the values in force (after overrides).
@@ -90,10 +93,12 @@ pub fn build<'a>(
         scenario.discovery.propagation_delay,
     )));
     let telemetry = Rc::new(RefCell::new(Telemetry::default()));
+    let effects = Rc::new(RefCell::new(Effects::default()));
     let shared = Shared {
         mesh: Rc::clone(&view),
         registry: Rc::clone(&registry),
         telemetry: Rc::clone(&telemetry),
+        effects: Rc::clone(&effects),
     };
     let databases = Rc::new(RefCell::new(Databases::new(&scenario.ordering.catalog)));
     let recorder = Rc::new(RefCell::new(Recorder::new(scenario.metrics.interval)));
@@ -113,11 +118,7 @@ pub fn build<'a>(
             .virtual_nodes
             .get(&spec.node)
             .ok_or_else(|| SimError::Invalid(format!("no virtual node `{}`", spec.node)))?;
-        let version = spec
-            .version
-            .clone()
-            .or_else(|| cloud_map_version(node.spec.service_discovery.as_ref()))
-            .unwrap_or_else(|| spec.node.clone());
+        let version = spec.version_in(mesh);
         for n in 1..=spec.replicas {
             index += 1;
             let task = TaskInfo {
@@ -223,6 +224,7 @@ pub fn build<'a>(
             gateways,
             seed,
             duration,
+            effects,
         },
     ))
 }
@@ -236,16 +238,6 @@ fn join(errors: &[crate::model::ConfigError]) -> String {
 }
 
 /// The `version` attribute a Cloud Map node selects on, if any.
-fn cloud_map_version(sd: Option<&ServiceDiscovery>) -> Option<String> {
-    match sd? {
-        ServiceDiscovery::CloudMap { attributes, .. } => attributes
-            .iter()
-            .find(|(k, _)| k == "version")
-            .map(|(_, v)| v.clone()),
-        ServiceDiscovery::Dns { .. } => None,
-    }
-}
-
 /// A task's host: its sidecar's listeners and its app.
 #[derive(Clone, Debug)]
 struct TaskHost {

@@ -50,7 +50,7 @@ pub enum PlanError {
     },
     /// Two faults that cannot both hold on one link at one moment.
     #[error(
-        "contradicts fault `{other}` (faults[{other_index}]): both act on the link {a} ↔ {b} at the same time and a link cannot be {what}"
+        "contradicts fault `{other}`: both act on the link {a} ↔ {b} at the same time and a link cannot be {what}"
     )]
     Contradiction {
         /// The later fault's index.

@@ -409,3 +409,44 @@ proptest! {
         prop_assert_eq!(all.arrived, a.arrived + b.arrived);
     }
 }
+
+#[test]
+fn a_worker_cap_queues_work_and_lifting_it_starts_the_queue() {
+    let mut s = Service::new(
+        AppKind::Generic,
+        3,
+        None,
+        503,
+        vec![(route("GET", "/fast"), Behaviour::serving(constant(10)))],
+    );
+    let mut r = rng();
+    assert!(s.set_worker_cap(ms(0), Some(1), &mut r).is_empty());
+    let first = started(s.arrive(ms(0), RequestId(1), 0, &mut r));
+    assert!(matches!(
+        s.arrive(ms(0), RequestId(2), 0, &mut r),
+        Arrival::Queued { position: 0 }
+    ));
+    assert!(matches!(
+        s.arrive(ms(0), RequestId(3), 0, &mut r),
+        Arrival::Queued { position: 1 }
+    ));
+    // Lifting the cap starts both queued requests, oldest first.
+    let now_free = s.set_worker_cap(ms(5), None, &mut r);
+    assert_eq!(
+        now_free.iter().map(|x| x.request).collect::<Vec<_>>(),
+        vec![RequestId(2), RequestId(3)]
+    );
+    assert_eq!(s.busy(), 3);
+    // Lowering it below the busy count lets work in service finish, then starts nothing.
+    assert!(s.set_worker_cap(ms(6), Some(1), &mut r).is_empty());
+    assert!(matches!(
+        s.arrive(ms(6), RequestId(4), 0, &mut r),
+        Arrival::Queued { .. }
+    ));
+    assert_eq!(s.complete(ms(10), first.request, &mut r), None);
+    assert_eq!(s.complete(ms(15), RequestId(2), &mut r), None);
+    let next = s
+        .complete(ms(15), RequestId(3), &mut r)
+        .expect("one worker again");
+    assert_eq!(next.request, RequestId(4));
+}

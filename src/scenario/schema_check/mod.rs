@@ -19,14 +19,16 @@ use validator::{to_json, validate};
 
 use super::de::{ErrorKind, from_node};
 use super::sections::{
-    DEFAULT_SEED, Presence, RawDiscovery, RawMesh, RawMetrics, RawNetwork, RawOrdering, RawTask,
-    SECTIONS,
+    DEFAULT_SEED, Presence, RawDiscovery, RawFaults, RawMesh, RawMetrics, RawNetwork, RawOrdering,
+    RawTask, SECTIONS,
 };
 use super::{DiscoverySpec, MetricsSpec, NetworkSpec, OrderingSpec, TaskSpec};
 use crate::config::source::SourceFile;
 use crate::config::tree::{Node, parse_documents};
 use crate::model::calls::{CallConfig, StepConfig};
 use crate::model::endpoint::ResponseSizeConfig;
+use crate::model::fault::random::RandomSpec;
+use crate::model::fault::{FaultSpec, LinkSpec, SelectorSpec};
 use crate::model::service::{PathConfig, ServiceConfig};
 use crate::model::service_time::ServiceTimeConfig;
 use crate::model::workload::{MixEntry, RateConfig, RateStep, WorkloadConfig};
@@ -298,6 +300,23 @@ fn closed_objects_match_the_types_field_for_field() {
     c.object::<MixEntry, _>(
         "/$defs/MixEntry",
         j(r#"{"weight": 1, "path": "/"}"#),
+        std::convert::identity,
+    );
+    c.object::<FaultSpec, _>(
+        "/$defs/Fault",
+        j(r#"{"kind": "hold", "start": "1s"}"#),
+        std::convert::identity,
+    );
+    c.object::<SelectorSpec, _>("/$defs/Selector", j("{}"), std::convert::identity);
+    c.object::<LinkSpec, _>(
+        "/$defs/Link",
+        j(r#"{"from": {}, "to": {}}"#),
+        std::convert::identity,
+    );
+    c.object::<RawFaults, _>("/$defs/Faults", j("{}"), std::convert::identity);
+    c.object::<RandomSpec, _>(
+        "/$defs/RandomFaults",
+        j(r#"{"count": 1, "start": ["0s", "1s"], "duration": ["1s", "2s"]}"#),
         std::convert::identity,
     );
     c.tags::<StepConfig>("/$defs/Step");
