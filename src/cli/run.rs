@@ -57,6 +57,14 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         duration: args.duration,
         ..RunOptions::default()
     };
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let schedule = sim::fault_schedule(scenario, mesh, seed);
+    if !schedule.is_empty() && !args.quiet {
+        eprintln!("faults (seed {seed}):");
+        for f in &schedule {
+            eprintln!("  {}", f.describe());
+        }
+    }
     let wall = Instant::now();
     let mut last_line = Instant::now();
     let quiet = args.quiet;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::metrics::{Latencies, LatencySummary, OutcomeClass, percentile_distribution};
+use crate::model::fault::Fault;
 use crate::model::ordering::Invariant;
 use crate::sim::RunResult;
 
@@ -46,6 +47,24 @@ pub struct Report {
     /// Per-interval windows (`metrics.interval`, default 10 s): the users' view and each
     /// service's, by the window a request ended in.
     pub intervals: Vec<Interval>,
+    /// The fault schedule in force (written, then drawn from the seed), so a failing seed can
+    /// be read as well as replayed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<Fault>,
+    /// What the faults did, in order: crashes, restarts, deregistrations, partitions.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fault_events: Vec<FaultEvent>,
+}
+
+/// One thing a fault did.
+#[derive(Clone, Debug, Serialize)]
+pub struct FaultEvent {
+    /// Simulated seconds.
+    pub at_seconds: f64,
+    /// What happened.
+    pub what: String,
+    /// The fault's name.
+    pub fault: String,
 }
 
 /// One metrics window.
@@ -189,6 +208,16 @@ impl Report {
             counters,
             invariants: run.invariants.clone(),
             intervals: intervals(run),
+            faults: run.faults.clone(),
+            fault_events: run
+                .chaos
+                .iter()
+                .map(|e| FaultEvent {
+                    at_seconds: e.at.since_start().as_secs_f64(),
+                    what: e.what.clone(),
+                    fault: e.fault.clone(),
+                })
+                .collect(),
         }
     }
 
@@ -251,6 +280,13 @@ impl Report {
             r.failed,
             percent(r.succeeded, r.issued)
         );
+        if !self.faults.is_empty() {
+            let _ = writeln!(out, "Faults (in chain order):\n");
+            for f in &self.faults {
+                let _ = writeln!(out, "- {}", f.describe());
+            }
+            out.push('\n');
+        }
         if !r.failed_by_reason.is_empty() {
             let _ = writeln!(out, "| failure | requests |\n|---|---:|");
             for (reason, n) in &r.failed_by_reason {

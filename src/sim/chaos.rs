@@ -72,7 +72,7 @@ pub(super) struct Chaos {
     pub effects: Rc<RefCell<Effects>>,
     boundaries: Vec<Duration>,
     host_actions: Vec<(SimTime, HostAction, String, usize)>,
-    links: BTreeMap<(String, String), LinkState>,
+    links: BTreeMap<(String, String), (LinkState, usize)>,
     cut_pairs: Vec<(String, String)>,
     shaped: BTreeMap<(String, String), Shaping>,
     addrs: BTreeMap<String, IpAddr>,
@@ -256,7 +256,11 @@ impl Chaos {
                 _ => (LinkState::Normal, usize::MAX),
             };
             let key = (a.clone(), b.clone());
-            let have = self.links.get(&key).copied().unwrap_or(LinkState::Normal);
+            let (have, cause) = self
+                .links
+                .get(&key)
+                .copied()
+                .unwrap_or((LinkState::Normal, usize::MAX));
             if have == want.0 {
                 continue;
             }
@@ -271,6 +275,11 @@ impl Chaos {
                 }
                 LinkState::Cut { .. } => sim.repair(ia, ib),
                 LinkState::Held => sim.release(ia, ib),
+                LinkState::Normal => {}
+            }
+            match have {
+                LinkState::Cut { .. } => self.note(now, format!("repair {a} ↔ {b}"), cause),
+                LinkState::Held => self.note(now, format!("release {a} ↔ {b}"), cause),
                 LinkState::Normal => {}
             }
             match want.0 {
@@ -292,7 +301,7 @@ impl Chaos {
                 }
                 LinkState::Normal => {}
             }
-            self.links.insert(key, want.0);
+            self.links.insert(key, want);
         }
     }
 

@@ -21,7 +21,7 @@ pub mod world;
 
 pub use chaos::ChaosEvent;
 pub use ledger::{UserLedger, UserOutcome};
-pub use run::{Progress, RunOptions, RunResult, Stall, run};
+pub use run::{Progress, RunOptions, RunResult, Stall, fault_schedule, run};
 
 /// Why a world could not be built or run.
 #[derive(Debug, thiserror::Error)]

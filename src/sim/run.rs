@@ -92,6 +92,32 @@ enum Event {
     Release(String),
 }
 
+/// The tasks of a scenario as faults see them.
+fn task_refs(scenario: &Scenario, mesh: &Mesh) -> Vec<TaskRef> {
+    scenario
+        .tasks
+        .iter()
+        .flat_map(|t| {
+            let version = t.version_in(mesh);
+            t.hosts().map(move |host| TaskRef {
+                host,
+                node: t.node.clone(),
+                version: version.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The fault schedule a run with `seed` applies: the written faults, then the ones drawn
+/// from the seed (so a caller can print it before the run starts).
+pub fn fault_schedule(scenario: &Scenario, mesh: &Mesh, seed: u64) -> Vec<Fault> {
+    let mut faults = scenario.faults.clone();
+    if let Some(random) = &scenario.random_faults {
+        faults.extend(random.draw(seed, &task_refs(scenario, mesh)));
+    }
+    faults
+}
+
 /// Runs a scenario on a mesh. `progress` is called about once per simulated second.
 pub fn run(
     scenario: &Scenario,
@@ -102,19 +128,8 @@ pub fn run(
     let seed = options.seed.unwrap_or(scenario.seed);
     let duration = options.duration.unwrap_or(scenario.duration);
     let (mut sim, state) = world::build(scenario, mesh, seed, duration)?;
-    let task_refs: Vec<TaskRef> = state
-        .tasks
-        .iter()
-        .map(|t| TaskRef {
-            host: t.host.clone(),
-            node: t.node.clone(),
-            version: t.version.clone(),
-        })
-        .collect();
-    let mut faults = scenario.faults.clone();
-    if let Some(random) = &scenario.random_faults {
-        faults.extend(random.draw(seed, &task_refs));
-    }
+    let task_refs = task_refs(scenario, mesh);
+    let faults = fault_schedule(scenario, mesh, seed);
     let plan = Plan::new(faults.clone(), &task_refs).map_err(|errors| {
         SimError::Invalid(
             errors

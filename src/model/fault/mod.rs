@@ -259,6 +259,61 @@ pub struct Fault {
     pub window: Window,
 }
 
+impl Fault {
+    /// One line for people: `order-loses-inventory: partition node order-v1 ↔ node
+    /// inventory-v1, 60s → 120s`.
+    pub fn describe(&self) -> String {
+        let on = match (&self.link, &self.target) {
+            (Some(l), _) => format!("{} ↔ {}", l.from.describe(), l.to.describe()),
+            (None, Some(t)) => t.describe(),
+            (None, None) => String::new(),
+        };
+        let show = spec::show;
+        let when = match self.window.end {
+            Some(e) => format!("{} → {}", show(self.window.start), show(e)),
+            None => format!("from {}", show(self.window.start)),
+        };
+        let what = match &self.kind {
+            FaultKind::Latency {
+                latency, jitter, ..
+            } if jitter.is_zero() => {
+                format!("latency +{}", show(*latency))
+            }
+            FaultKind::Latency {
+                latency, jitter, ..
+            } => {
+                format!("latency +{} ±{}", show(*latency), show(*jitter))
+            }
+            FaultKind::Loss { share, .. } => format!("loss {:.1}%", share * 100.0),
+            FaultKind::Partition { oneway: true } => "one-way partition".into(),
+            FaultKind::Partition { oneway: false } => "partition".into(),
+            FaultKind::Hold => "hold".into(),
+            FaultKind::Crash {
+                restart_after: Some(r),
+                ..
+            } => format!("crash, restart after {}", show(*r)),
+            FaultKind::Crash { .. } => "crash".into(),
+            FaultKind::RollingRestart { interval, .. } => {
+                format!("rolling restart every {}", show(*interval))
+            }
+            FaultKind::Slowdown { factor } => format!("slowdown ×{factor:.1}"),
+            FaultKind::Errors { share, status } => {
+                format!("errors {:.1}% {status}", share * 100.0)
+            }
+            FaultKind::Saturation { workers } => format!("saturation to {workers} workers"),
+            FaultKind::Hang { service } => format!("hang calls to {service}"),
+            FaultKind::Leak { after_requests, .. } => {
+                format!("leak: crash after {after_requests} requests")
+            }
+            FaultKind::HttpDelay { share, .. } => format!("http delay {:.1}%", share * 100.0),
+            FaultKind::HttpAbort { share, status, .. } => {
+                format!("http abort {:.1}% {status}", share * 100.0)
+            }
+        };
+        format!("{}: {what} on {on}, {when}", self.name)
+    }
+}
+
 mod millis {
     use std::time::Duration;
 
