@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::de::from_node;
+use super::expect::{ExpectEntry, RawExpectation};
 use super::sections::{
     DEFAULT_SEED, Presence, RawDiscovery, RawMesh, RawMetrics, RawNetwork, RawOrdering, RawTask,
     SECTIONS,
@@ -39,6 +40,9 @@ pub(crate) struct Parts {
     pub workload: Option<WorkloadConfig>,
     pub metrics: Option<MetricsSpec>,
     pub ordering: Option<OrderingSpec>,
+    /// One slot per `expect:` item as written (for reference checks by `expect[i]`), and the
+    /// checks it makes; `None` where the item failed.
+    pub expect: Option<Vec<Option<ExpectEntry>>>,
     /// Every section present read without error, and every required one present.
     pub complete: bool,
 }
@@ -68,6 +72,16 @@ impl Parts {
                 .ordering
                 .clone()
                 .unwrap_or_else(OrderingSpec::default_catalog),
+            expect: match &self.expect {
+                Some(items) => items
+                    .iter()
+                    .map(|item| item.as_ref().map(|e| e.checks.clone()))
+                    .collect::<Option<Vec<_>>>()?
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+                None => Vec::new(),
+            },
         })
     }
 }
@@ -172,6 +186,7 @@ pub(crate) fn read(root: &Node, sink: &mut Sink<'_>) -> Parts {
     parts.workload = r.one("workload");
     parts.metrics = r.one::<RawMetrics>("metrics").map(Into::into);
     parts.ordering = r.one::<RawOrdering>("ordering").map(Into::into);
+    parts.expect = r.expect();
     parts.complete &= r.complete;
     parts
 }
@@ -251,6 +266,28 @@ impl<'n> Reader<'n, '_, '_> {
                 .map(|(i, item)| {
                     self.de::<RawTask>(item, &join_index("tasks", i), None)
                         .map(Into::into)
+                })
+                .collect(),
+        )
+    }
+
+    fn expect(&mut self) -> Option<Vec<Option<ExpectEntry>>> {
+        let (_, node) = self.shaped("expect", true)?;
+        let items = node.as_seq().unwrap_or_default();
+        Some(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let path = join_index("expect", i);
+                    let raw = self.de::<RawExpectation>(item, &path, None)?;
+                    match raw.resolve(&path, self.sink) {
+                        Some(checks) => Some(ExpectEntry { raw, checks }),
+                        None => {
+                            self.complete = false;
+                            None
+                        }
+                    }
                 })
                 .collect(),
         )
