@@ -14,7 +14,8 @@
 //! - [`proxy`]: the Envoy-like sidecar and gateway on hyper over turmoil.
 //! - [`app`]: the apps behind the sidecars.
 //! - [`sim`]: the world, the load generator, the run loop.
-//! - [`report`]: `report.json`, `summary.md`, `.hgrm` files.
+//! - [`report`]: `report.json`, `summary.md`, `.hgrm` files, verdicts on expectations, JUnit
+//!   XML.
 //!
 //! Planned (see docs/ARCHITECTURE.md): `rollout`, `tui`.
 

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use meshsim::config::Severity::{self, Error, Warning};
 use meshsim::scenario::{
-    DiscoverySpec, MetricsSpec, NetworkSpec, OrderingSpec, ScenarioLoad, load, load_text,
+    Check, Comparison, DiscoverySpec, Metric, MetricsSpec, NetworkSpec, OrderingSpec, Percentile,
+    ScenarioLoad, Subject, Threshold, load, load_text,
 };
 use proptest::prelude::*;
 
@@ -281,17 +282,122 @@ fn bad_fault_definitions_are_placed_at_their_fields() {
 
 #[test]
 fn a_section_of_a_later_version_is_refused_by_name() {
-    for section in ["rollout", "expect"] {
-        let text = format!("{section}: {{}}\n");
-        let loaded = load_text("later.yaml", &text, Path::new(DIR));
-        assert!(
-            loaded
-                .diagnostics
-                .iter()
-                .any(|d| d.code == "unsupported-section" && d.path == section),
-            "{section}"
-        );
-    }
+    let loaded = load_text("later.yaml", "rollout: {}\n", Path::new(DIR));
+    assert!(
+        loaded
+            .diagnostics
+            .iter()
+            .any(|d| d.code == "unsupported-section" && d.path == "rollout"),
+        "rollout"
+    );
+    // `expect` is a section of this version: an empty one is no error.
+    let loaded = load_text("now.yaml", "expect: []\n", Path::new(DIR));
+    assert!(loaded.diagnostics.iter().all(|d| d.path != "expect"));
+}
+
+#[test]
+fn expectations_load_one_per_threshold_in_file_order() {
+    let loaded = load_fixture("expectations.yaml");
+    assert_eq!(tuples(&loaded), Vec::<Diag>::new());
+    let (scenario, _) = loaded.runnable().expect("runnable");
+    let names: Vec<&str> = scenario.expect.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "users success_rate >= 99%",
+            "users p99 <= 1s",
+            "back <is> \"fast\" & steady",
+            "front does not retry",
+            "edge success_rate >= 100%",
+            "invariant no-request-lost holds",
+            "invariant stock-conserved holds",
+        ]
+    );
+    assert_eq!(
+        scenario.expect[1].check,
+        Check::Slo {
+            subject: Subject::Users,
+            metric: Metric::Latency(Percentile::P99),
+            threshold: Threshold {
+                comparison: Comparison::AtMost,
+                value: 1000.0,
+                text: "<= 1s".into(),
+            },
+        }
+    );
+    // Without `expect:`, nothing is expected.
+    let plain = load_fixture("shop.yaml");
+    assert_eq!(plain.scenario.map(|s| s.expect), Some(Vec::new()));
+}
+
+#[test]
+fn bad_expectations_are_errors_at_their_line() {
+    let f = "bad_expectations.yaml";
+    assert_eq!(
+        diags(f),
+        [
+            err(
+                "invalid-value",
+                "bad_expectations.yaml:31:19",
+                "expect[0].success_rate",
+                "a success rate is between 0% and 100%, got \"140%\""
+            ),
+            err(
+                "invalid-value",
+                "bad_expectations.yaml:33:10",
+                "expect[1].p99",
+                "latency threshold: duration \"-3ms\" is negative"
+            ),
+            err(
+                "unresolved-reference",
+                "bad_expectations.yaml:34:14",
+                "expect[2].service",
+                "no task runs `bak-v1` and it is not the gateway the users enter through, so \
+                 the run has no numbers for it"
+            ),
+            err(
+                "invalid-value",
+                "bad_expectations.yaml:37:10",
+                "expect[3].p99",
+                "`p99` is a threshold on a `service` or a `route`, not on an invariant"
+            ),
+            err(
+                "unresolved-reference",
+                "bad_expectations.yaml:38:16",
+                "expect[4].invariant",
+                "there is no invariant `no-double-booking`"
+            ),
+            err(
+                "unresolved-reference",
+                "bad_expectations.yaml:39:12",
+                "expect[5].route",
+                "mesh `shop` has no route `front` in any of its virtual routers"
+            ),
+            err(
+                "unsupported",
+                "bad_expectations.yaml:41:14",
+                "expect[6].rollout",
+                "rollouts are not supported yet by this version of meshsim, so there is no \
+                 rollout outcome to expect"
+            ),
+            err(
+                "union",
+                "bad_expectations.yaml:44:16",
+                "expect[7].invariant",
+                "an expectation is about one thing, but `service` and `invariant` are both given"
+            ),
+        ]
+    );
+    let helps = helps(f);
+    assert_eq!(helps[2].as_deref(), Some("did you mean `back-v1`?"));
+    assert!(
+        helps[4]
+            .as_deref()
+            .is_some_and(|h| h.starts_with("expected one of: no-request-lost, ")),
+        "{:?}",
+        helps[4]
+    );
+    assert!(load_fixture(f).runnable().is_none());
 }
 
 #[test]
@@ -404,6 +510,7 @@ fn fixtures() -> Vec<String> {
         "ordering.yaml",
         "shop.json",
         "inline_mesh.yaml",
+        "expectations.yaml",
     ]
     .iter()
     .map(|n| std::fs::read_to_string(Path::new(DIR).join(n)).expect("fixture"))
@@ -435,6 +542,8 @@ fn token() -> impl Strategy<Value = String> {
         Just("&a".to_string()),
         Just("*a".to_string()),
         Just("faults: []\n".to_string()),
+        Just("expect: [{service: users, p99: \"<= 1e400ms\"}]\n".to_string()),
+        Just("\">= 140%\"".to_string()),
         Just("inline: |\n    x".to_string()),
         "[ -~\n]{0,6}",
     ]

@@ -13,6 +13,8 @@ use meshsim::config::{LoadOptions, LoadedConfig, Severity, load_paths};
 
 /// Exit code: success.
 const OK: u8 = 0;
+/// Exit code: the run completed but an expectation of the scenario failed.
+const EXPECTATIONS_FAILED: u8 = 1;
 /// Exit code: bad input or usage.
 const BAD_INPUT: u8 = 2;
 
@@ -21,7 +23,7 @@ const BAD_INPUT: u8 = 2;
     name = "meshsim",
     version,
     about = "Rehearse an App Mesh rollout on a laptop: a deterministic mesh simulator",
-    after_help = "Exit codes: 0 success, 1 a scenario's expectations failed, 2 bad input or usage."
+    after_help = "Exit codes: 0 success, 1 a scenario's expectations failed, 2 bad input or usage, 3 the simulation failed."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -56,10 +58,13 @@ Exit code 0 if every file is valid, 2 if any is invalid or unreadable.")]
     #[command(after_help = "Examples:
   meshsim run scenarios/baseline.yaml
   meshsim run scenarios/retry-storm.yaml --seed 7 --duration 2m --out /tmp/storm
+  meshsim run scenarios/baseline.yaml --junit results/meshsim.xml
 
 Writes report.json, summary.md and one .hgrm per service to --out
-(default reports/<scenario>/<seed>/). Progress and wall time go to stderr.
-Exit code 0 when the run completed, 2 for a bad scenario, 3 if the simulation failed.")]
+(default reports/<scenario>/<seed>/), and with --junit the verdicts on the scenario's
+`expect:` section as JUnit XML. Progress and wall time go to stderr.
+Exit code 0 when every expectation held (or there are none), 1 when any failed,
+2 for a bad scenario, 3 if the simulation failed.")]
     Run(run::RunArgs),
 }
 

@@ -1,4 +1,5 @@
-//! `meshsim run`: load a scenario, run it, print the summary, write the report files.
+//! `meshsim run`: load a scenario, run it, print the summary and the verdicts on its
+//! expectations, write the report files (and JUnit XML on request).
 
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)] // wall time for progress only
 
@@ -12,7 +13,7 @@ use meshsim::report::{self, Report};
 use meshsim::scenario;
 use meshsim::sim::{self, Progress, RunOptions};
 
-use super::{BAD_INPUT, DiagnosticStyle, OK, diagnostics};
+use super::{BAD_INPUT, DiagnosticStyle, EXPECTATIONS_FAILED, OK, diagnostics};
 
 /// Exit code: the simulation itself failed (a host crashed unexpectedly, an I/O error).
 const RUN_FAILED: u8 = 3;
@@ -33,6 +34,10 @@ pub(super) struct RunArgs {
     /// [default: reports/<scenario>/<seed>/].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Also write the verdicts on the scenario's expectations as JUnit XML (one test case
+    /// per expectation), for CI systems.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
     /// No progress line on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -98,8 +103,12 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
     if !quiet {
         eprintln!();
     }
-    let report = Report::new(&scenario.name, &result);
+    let report = Report::of(scenario, &result);
     print!("{}", report.table());
+    let verdicts = report.verdict_lines();
+    if !verdicts.is_empty() {
+        print!("\n{verdicts}");
+    }
     let dir = args
         .out
         .clone()
@@ -110,6 +119,13 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
             eprintln!("meshsim: cannot write the report to {}: {e}", dir.display());
             return ExitCode::from(RUN_FAILED);
         }
+    }
+    if let Some(path) = &args.junit {
+        if let Err(e) = write_junit(path, &report) {
+            eprintln!("meshsim: cannot write JUnit XML to {}: {e}", path.display());
+            return ExitCode::from(RUN_FAILED);
+        }
+        println!("junit: {}", path.display());
     }
     let violated: Vec<_> = report.invariants.iter().filter(|i| !i.held).collect();
     for i in &violated {
@@ -122,5 +138,22 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         sim_s / elapsed.as_secs_f64().max(1e-9),
         result.steps
     );
-    ExitCode::from(OK)
+    if report.expectations_held() {
+        ExitCode::from(OK)
+    } else {
+        let failed = report.expectations.iter().filter(|v| !v.held).count();
+        eprintln!(
+            "meshsim: {failed} of {} expectations failed",
+            report.expectations.len()
+        );
+        ExitCode::from(EXPECTATIONS_FAILED)
+    }
+}
+
+/// Writes the JUnit file, creating its directory (CI jobs often name a fresh one).
+fn write_junit(path: &std::path::Path, report: &Report) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, report::junit::junit(report))
 }

@@ -1,9 +1,12 @@
 //! What a run writes: `report.json` (for tools), `summary.md` and a summary table (for
-//! people), and one `.hgrm` percentile distribution per service (for HdrHistogram's
-//! plotter).
+//! people), one `.hgrm` percentile distribution per service (for HdrHistogram's plotter),
+//! and on request JUnit XML of the scenario's expectations (for CI systems).
 //!
 //! Nothing here reads a clock: two runs with one seed give byte-identical files. Wall time
 //! goes to stderr only.
+
+pub mod expect;
+pub mod junit;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -11,9 +14,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::metrics::{Latencies, LatencySummary, OutcomeClass, percentile_distribution};
+pub use expect::{Observed, Verdict};
+
+use crate::metrics::{Latencies, LatencySummary, OutcomeClass, Recorder, percentile_distribution};
 use crate::model::fault::Fault;
 use crate::model::ordering::Invariant;
+use crate::scenario::{Expectation, Scenario};
 use crate::sim::RunResult;
 
 /// The report's format version; bumped when a field changes meaning or goes away.
@@ -44,6 +50,9 @@ pub struct Report {
     pub counters: BTreeMap<String, BTreeMap<String, u64>>,
     /// End-of-run invariants.
     pub invariants: Vec<Invariant>,
+    /// The scenario's expectations (`expect:`), each with its observed value and verdict;
+    /// empty when it has none.
+    pub expectations: Vec<Verdict>,
     /// Per-interval windows (`metrics.interval`, default 10 s): the users' view and each
     /// service's, by the window a request ended in.
     pub intervals: Vec<Interval>,
@@ -207,6 +216,7 @@ impl Report {
             routes,
             counters,
             invariants: run.invariants.clone(),
+            expectations: Vec::new(),
             intervals: intervals(run),
             faults: run.faults.clone(),
             fault_events: run
@@ -219,6 +229,50 @@ impl Report {
                 })
                 .collect(),
         }
+    }
+
+    /// The report of a run of `scenario`, with its expectations judged.
+    pub fn of(scenario: &Scenario, run: &RunResult) -> Report {
+        let mut report = Report::new(&scenario.name, run);
+        report.judge(&scenario.expect, &run.recorder);
+        report
+    }
+
+    /// Judges expectations against this report's numbers (and, for routes measured across
+    /// callers, the recorder's histograms), replacing any verdicts already there.
+    pub fn judge(&mut self, expect: &[Expectation], recorder: &Recorder) {
+        self.expectations = expect::evaluate(expect, self, recorder);
+    }
+
+    /// Whether every expectation held (true when there are none).
+    pub fn expectations_held(&self) -> bool {
+        self.expectations.iter().all(|v| v.held)
+    }
+
+    /// The verdicts for a terminal: a count, then one line each with the observed value.
+    /// Empty when there are no expectations.
+    pub fn verdict_lines(&self) -> String {
+        let mut out = String::new();
+        if self.expectations.is_empty() {
+            return out;
+        }
+        let held = self.expectations.iter().filter(|v| v.held).count();
+        let _ = writeln!(
+            out,
+            "expectations: {held} of {} held",
+            self.expectations.len()
+        );
+        for v in &self.expectations {
+            let mark = if v.held { "held  " } else { "FAILED" };
+            let _ = writeln!(
+                out,
+                "  {mark}  {}: observed {} ({})",
+                v.name,
+                v.observed_text(),
+                v.detail
+            );
+        }
+        out
     }
 
     /// `report.json`'s text.
@@ -324,6 +378,24 @@ impl Report {
         for i in &self.invariants {
             let mark = if i.held { "held" } else { "**VIOLATED**" };
             let _ = writeln!(out, "- `{}`: {mark}. {}", i.name, i.detail);
+        }
+        if !self.expectations.is_empty() {
+            let held = self.expectations.iter().filter(|v| v.held).count();
+            let _ = writeln!(
+                out,
+                "\n## Expectations\n\n{held} of {} held.\n",
+                self.expectations.len()
+            );
+            for v in &self.expectations {
+                let mark = if v.held { "held" } else { "**FAILED**" };
+                let _ = writeln!(
+                    out,
+                    "- {mark}: {}: observed {} ({}).",
+                    v.name,
+                    v.observed_text(),
+                    v.detail
+                );
+            }
         }
         out
     }

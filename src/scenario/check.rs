@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::expect::{ExpectEntry, USERS, invariant_names};
 use super::read::Parts;
 use super::sink::Sink;
 use crate::config::diagnostic::{Severity, suggest};
@@ -40,6 +41,7 @@ pub(crate) fn check(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
     }
     models(parts, sink);
     faults(parts, mesh, sink);
+    expectations(parts, mesh, sink);
 }
 
 /// Each fault's own validation, then the schedule resolved against the scenario's tasks
@@ -385,6 +387,155 @@ fn models(parts: &Parts, sink: &mut Sink<'_>) {
                 &path.path,
                 path.problem.to_string(),
             );
+        }
+    }
+}
+
+/// Every name in `expect:` is one the run measures: a service is a task's virtual node, the
+/// entry gateway or `users` (report.json's `services` keys and `requests`); a route is one of
+/// the mesh's; an invariant one of those the run checks. A misspelt name would otherwise be an
+/// expectation with no numbers, failing for the wrong reason at the end of a long run.
+fn expectations(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
+    let Some(items) = &parts.expect else {
+        return;
+    };
+    // Node names are only known when every task was read: a task that failed to deserialize
+    // would make references to its node look dangling.
+    let tasks_read = parts
+        .tasks
+        .as_ref()
+        .is_some_and(|t| t.iter().all(Option::is_some));
+    let mut measured: Vec<&str> = parts
+        .tasks
+        .iter()
+        .flatten()
+        .flatten()
+        .map(|t| t.node.as_str())
+        .collect();
+    if let Some(w) = &parts.workload {
+        let gateway = mesh.is_none_or(|m| m.virtual_gateways.contains_key(&w.target));
+        if gateway && !w.target.is_empty() {
+            measured.push(&w.target);
+        }
+    }
+    measured.sort_unstable();
+    measured.dedup();
+    let mut routers_of: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (router, route) in mesh.iter().flat_map(|m| m.routes.keys()) {
+        routers_of.entry(route).or_default().push(router);
+    }
+    let mut named: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, item) in items.iter().enumerate() {
+        let Some(ExpectEntry { raw, checks }) = item else {
+            continue;
+        };
+        let at = |field: &str| join_key(&join_index("expect", i), field);
+        if let Some(s) = &raw.service
+            && s != USERS
+            && tasks_read
+            && !measured.contains(&s.as_str())
+        {
+            let names = measured.iter().copied().chain([USERS]);
+            sink.at_path(
+                Severity::Error,
+                "unresolved-reference",
+                &at("service"),
+                format!(
+                    "no task runs `{s}` and it is not the gateway the users enter through, so \
+                     the run has no numbers for it"
+                ),
+            )
+            .help = did_you_mean(s, names).or_else(|| {
+                Some(format!(
+                    "expected `{USERS}` or one of: {}",
+                    measured.join(", ")
+                ))
+            });
+        }
+        if let Some(f) = &raw.from
+            && tasks_read
+            && !measured.contains(&f.as_str())
+        {
+            sink.at_path(
+                Severity::Error,
+                "unresolved-reference",
+                &at("from"),
+                format!("no task runs `{f}` and it is not the gateway the users enter through"),
+            )
+            .help = did_you_mean(f, measured.iter().copied());
+        }
+        if let (Some(r), Some(mesh)) = (&raw.route, mesh) {
+            match routers_of.get(r.as_str()) {
+                None => {
+                    let names = routers_of.keys().copied();
+                    sink.at_path(
+                        Severity::Error,
+                        "unresolved-reference",
+                        &at("route"),
+                        format!(
+                            "mesh `{}` has no route `{r}` in any of its virtual routers",
+                            mesh.name
+                        ),
+                    )
+                    .help = did_you_mean(r, names);
+                }
+                Some(routers) if routers.len() > 1 => {
+                    sink.at_path(
+                        Severity::Warning,
+                        "ambiguous-route",
+                        &at("route"),
+                        format!(
+                            "virtual routers {} each have a route `{r}`; their traffic is \
+                             combined",
+                            routers.join(", ")
+                        ),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(name) = &raw.invariant
+            && !invariant_names().any(|n| n == name)
+        {
+            let known = invariant_names();
+            sink.at_path(
+                Severity::Error,
+                "unresolved-reference",
+                &at("invariant"),
+                format!("there is no invariant `{name}`"),
+            )
+            .help = did_you_mean(name, known.clone()).or_else(|| {
+                Some(format!(
+                    "expected one of: {}",
+                    known.collect::<Vec<_>>().join(", ")
+                ))
+            });
+        }
+        for e in checks {
+            match named.get(e.name.as_str()) {
+                Some(j) => {
+                    let field = if raw.name.is_some() { "name" } else { "" };
+                    let path = if field.is_empty() {
+                        join_index("expect", i)
+                    } else {
+                        at(field)
+                    };
+                    sink.at_path(
+                        Severity::Warning,
+                        "duplicate",
+                        &path,
+                        format!(
+                            "expect[{j}] already has an expectation named `{}`; CI tools would \
+                             show two results under one name",
+                            e.name
+                        ),
+                    )
+                    .help = Some("give one of them a `name`".into());
+                }
+                None => {
+                    named.insert(&e.name, i);
+                }
+            }
         }
     }
 }

@@ -11,6 +11,7 @@
 
 mod check;
 mod de;
+mod expect;
 mod load;
 mod locate;
 mod mesh;
@@ -21,6 +22,10 @@ mod sink;
 #[cfg(test)]
 mod schema_check;
 
+pub use expect::{
+    Check, Comparison, Expectation, Metric, NO_REQUEST_LOST, Percentile, Subject, Threshold, USERS,
+    decimal, invariant_names,
+};
 pub use load::{ScenarioLoad, load, load_text};
 
 use std::collections::BTreeMap;
@@ -61,6 +66,10 @@ pub struct Scenario {
     pub faults: Vec<crate::model::fault::Fault>,
     /// A randomised schedule to draw from the run's seed, added to `faults`.
     pub random_faults: Option<crate::model::fault::random::RandomSpec>,
+    /// What the run must show (`expect:`): one expectation per threshold, entries in file
+    /// order and an entry's thresholds in report.json's order (success rate, p50 … max,
+    /// retry amplification); empty when the section is absent.
+    pub expect: Vec<Expectation>,
 }
 
 /// Where the mesh comes from.

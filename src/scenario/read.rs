@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::de::from_node;
+use super::expect::{ExpectEntry, RawExpectation};
 use super::sections::{
     DEFAULT_SEED, Presence, RawDiscovery, RawFaults, RawMesh, RawMetrics, RawNetwork, RawOrdering,
     RawTask, SECTIONS,
@@ -45,6 +46,9 @@ pub(crate) struct Parts {
     pub faults: Vec<(String, usize, FaultSpec)>,
     /// `faults: { random: ... }`.
     pub random_faults: Option<RandomSpec>,
+    /// One slot per `expect:` item as written (for reference checks by `expect[i]`), and the
+    /// checks it makes; `None` where the item failed.
+    pub expect: Option<Vec<Option<ExpectEntry>>>,
     /// Every section present read without error, and every required one present.
     pub complete: bool,
 }
@@ -80,6 +84,16 @@ impl Parts {
                 .filter_map(|(_, i, f)| f.build(*i).ok())
                 .collect(),
             random_faults: self.random_faults.clone(),
+            expect: match &self.expect {
+                Some(items) => items
+                    .iter()
+                    .map(|item| item.as_ref().map(|e| e.checks.clone()))
+                    .collect::<Option<Vec<_>>>()?
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+                None => Vec::new(),
+            },
         })
     }
 }
@@ -185,6 +199,7 @@ pub(crate) fn read(root: &Node, sink: &mut Sink<'_>) -> Parts {
     parts.metrics = r.one::<RawMetrics>("metrics").map(Into::into);
     parts.ordering = r.one::<RawOrdering>("ordering").map(Into::into);
     (parts.faults, parts.random_faults) = r.faults();
+    parts.expect = r.expect();
     parts.complete &= r.complete;
     parts
 }
@@ -296,6 +311,28 @@ impl<'n> Reader<'n, '_, '_> {
             .map(|(i, f)| (format!("faults.schedule[{i}]"), i, f))
             .collect();
         (faults, raw.random)
+    }
+
+    fn expect(&mut self) -> Option<Vec<Option<ExpectEntry>>> {
+        let (_, node) = self.shaped("expect", true)?;
+        let items = node.as_seq().unwrap_or_default();
+        Some(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let path = join_index("expect", i);
+                    let raw = self.de::<RawExpectation>(item, &path, None)?;
+                    match raw.resolve(&path, self.sink) {
+                        Some(checks) => Some(ExpectEntry { raw, checks }),
+                        None => {
+                            self.complete = false;
+                            None
+                        }
+                    }
+                })
+                .collect(),
+        )
     }
 
     fn services(&mut self) -> (Option<BTreeMap<String, ServiceConfig>>, BTreeSet<String>) {

@@ -45,7 +45,7 @@ pub(crate) const SECTIONS: &[(&str, Presence)] = &[
         "rollout",
         Presence::Planned("canary and blue-green rollouts"),
     ),
-    ("expect", Presence::Planned("expectations on the results")),
+    ("expect", Presence::Optional),
 ];
 
 /// The seed when none is written: fixed, so two runs of a scenario agree unless asked not to.

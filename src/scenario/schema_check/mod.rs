@@ -18,6 +18,7 @@ use serde_json::{Map, Value as Json};
 use validator::{to_json, validate};
 
 use super::de::{ErrorKind, from_node};
+use super::expect::{RawExpectation, RolloutOutcome, invariant_names};
 use super::sections::{
     DEFAULT_SEED, Presence, RawDiscovery, RawFaults, RawMesh, RawMetrics, RawNetwork, RawOrdering,
     RawTask, SECTIONS,
@@ -58,6 +59,7 @@ fn the_example_and_every_shipped_scenario_the_loader_accepts_are_valid() {
     let mut files = vec![
         root.join("tests/fixtures/scenarios/ordering.yaml"),
         root.join("tests/fixtures/scenarios/shop.yaml"),
+        root.join("tests/fixtures/scenarios/expectations.yaml"),
     ];
     let mut shipped: Vec<_> = std::fs::read_dir(root.join("scenarios"))
         .into_iter()
@@ -94,6 +96,26 @@ fn the_validator_is_not_vacuous() {
             "service_time: {distribution: lognormal, median: 2ms}",
         ),
         ("constant: 20", "constant: -1"),
+        (
+            "workload:",
+            "expect: [{service: users, p99: 250}]\nworkload:",
+        ),
+        (
+            "workload:",
+            "expect: [{service: users, success_rate: 1.5}]\nworkload:",
+        ),
+        (
+            "workload:",
+            "expect: [{service: users, invariant: stock-conserved}]\nworkload:",
+        ),
+        (
+            "workload:",
+            "expect: [{invariant: no-request-lots}]\nworkload:",
+        ),
+        (
+            "workload:",
+            "expect: [{service: a, retry_amplification: \"<= 0.5\"}]\nworkload:",
+        ),
         (
             "- call: { service: back.shop.local, path: /data }",
             "- { call: { service: back.shop.local, path: /data }, parallel: [] }",
@@ -318,6 +340,45 @@ fn closed_objects_match_the_types_field_for_field() {
         "/$defs/RandomFaults",
         j(r#"{"count": 1, "start": ["0s", "1s"], "duration": ["1s", "2s"]}"#),
         std::convert::identity,
+    );
+    // `holds` is read as written (so that one written where it means nothing is refused);
+    // the loader's default is `true`.
+    c.object::<RawExpectation, _>("/$defs/Expectation", j("{}"), |r| RawExpectation {
+        holds: Some(r.holds.unwrap_or(true)),
+        ..r
+    });
+    let expectation = c.at("/$defs/Expectation").clone();
+    let subjects: BTreeSet<String> = expectation["oneOf"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|b| b["required"].as_array().cloned().unwrap_or_default())
+        .filter_map(|r| r.as_str().map(String::from))
+        .collect();
+    assert_eq!(
+        subjects,
+        ["invariant", "rollout", "route", "service"]
+            .map(String::from)
+            .into(),
+        "an expectation's subjects"
+    );
+    let listed = |p: &str| -> Vec<String> {
+        expectation["properties"][p]["enum"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect()
+    };
+    assert_eq!(
+        listed("invariant"),
+        invariant_names().map(String::from).collect::<Vec<_>>(),
+        "invariant names"
+    );
+    assert_eq!(
+        listed("rollout").into_iter().collect::<BTreeSet<_>>(),
+        accepted::<RolloutOutcome>("zz_probe"),
+        "rollout outcomes"
     );
     c.tags::<StepConfig>("/$defs/Step");
     c.tags::<RateConfig>("/$defs/Rate");
