@@ -135,7 +135,7 @@ impl Inbound {
             .get(TRACE_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(TraceContext::parse);
-        let log = AccessLogEntry {
+        let mut log = AccessLogEntry {
             start,
             duration: Duration::ZERO,
             node: self.sidecar.identity.node.clone(),
@@ -187,6 +187,7 @@ impl Inbound {
         {
             if let Some(delay) = decision.delay {
                 self.count(Stat::FaultsInjected);
+                log.flag = Some(ResponseFlag::DelayInjected);
                 tokio::time::sleep(delay).await;
             }
             if let Some(abort) = decision.abort {
@@ -229,11 +230,14 @@ impl Inbound {
     fn finish(&self, mut log: AccessLogEntry, response: Response<Payload>) -> Response<Payload> {
         log.duration = wire::now().saturating_since(log.start);
         log.status = response.status().as_u16();
-        log.flag = response
+        // The answer's own flag wins; otherwise keep what the listener noted (an injected
+        // delay, `DI`).
+        let answered = response
             .headers()
             .get(FLAGS_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(ResponseFlag::from_code);
+        log.flag = answered.or(log.flag);
         self.log_line(log);
         response
     }

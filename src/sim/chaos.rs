@@ -80,6 +80,9 @@ pub(super) struct Chaos {
     base_jitter: Duration,
     rng: seed::Rng,
     next_update: SimTime,
+    /// When each task last crashed: a deregistration fires only once its lag has run since
+    /// the latest crash (one left over from an earlier crash must not cut a restart short).
+    last_crash: BTreeMap<String, SimTime>,
     /// What happened, in order.
     pub log: Vec<ChaosEvent>,
 }
@@ -147,7 +150,14 @@ impl Chaos {
                     }
                 }
                 (FaultKind::Partition { .. } | FaultKind::Hold, Reach::Link(pairs)) => {
-                    cut_pairs.extend(pairs.iter().cloned());
+                    // Undirected: two faults naming one link either way round are one link.
+                    cut_pairs.extend(pairs.iter().map(|(a, b)| {
+                        if a <= b {
+                            (a.clone(), b.clone())
+                        } else {
+                            (b.clone(), a.clone())
+                        }
+                    }));
                 }
                 _ => {}
             }
@@ -174,6 +184,7 @@ impl Chaos {
             base_jitter,
             rng: seed::stream(seed, "faults/network"),
             next_update: SimTime::ZERO,
+            last_crash: BTreeMap::new(),
             log: Vec::new(),
         }
     }
@@ -232,7 +243,7 @@ impl Chaos {
         self.host_actions(sim, now, registry);
         let crashes = self.effects.borrow_mut().take_crashes();
         for (host, fault) in crashes {
-            self.leak_crash(sim, now, registry, &host, fault);
+            self.leak_crash(sim, now, &host, fault);
         }
     }
 
@@ -278,8 +289,21 @@ impl Chaos {
                 LinkState::Normal => {}
             }
             match have {
-                LinkState::Cut { .. } => self.note(now, format!("repair {a} ↔ {b}"), cause),
-                LinkState::Held => self.note(now, format!("release {a} ↔ {b}"), cause),
+                LinkState::Cut {
+                    oneway: true,
+                    forward,
+                } => {
+                    let (from, to) = if forward { (&a, &b) } else { (&b, &a) };
+                    self.note(now, format!("repair {from} → {to}"), cause);
+                }
+                LinkState::Cut { .. } => {
+                    let (x, y) = self.as_written(cause, &a, &b);
+                    self.note(now, format!("repair {x} ↔ {y}"), cause);
+                }
+                LinkState::Held => {
+                    let (x, y) = self.as_written(cause, &a, &b);
+                    self.note(now, format!("release {x} ↔ {y}"), cause);
+                }
                 LinkState::Normal => {}
             }
             match want.0 {
@@ -289,19 +313,35 @@ impl Chaos {
                 } => {
                     let (x, y) = if forward { (ia, ib) } else { (ib, ia) };
                     sim.partition_oneway(x, y);
-                    self.note(now, format!("partition {a} → {b} (one-way)"), want.1);
+                    let (from, to) = if forward { (&a, &b) } else { (&b, &a) };
+                    self.note(now, format!("partition {from} → {to} (one-way)"), want.1);
                 }
                 LinkState::Cut { .. } => {
                     sim.partition(ia, ib);
-                    self.note(now, format!("partition {a} ↔ {b}"), want.1);
+                    let (x, y) = self.as_written(want.1, &a, &b);
+                    self.note(now, format!("partition {x} ↔ {y}"), want.1);
                 }
                 LinkState::Held => {
                     sim.hold(ia, ib);
-                    self.note(now, format!("hold {a} ↔ {b}"), want.1);
+                    let (x, y) = self.as_written(want.1, &a, &b);
+                    self.note(now, format!("hold {x} ↔ {y}"), want.1);
                 }
                 LinkState::Normal => {}
             }
             self.links.insert(key, want);
+        }
+    }
+
+    /// The two ends of a link in the order fault `fault` names them (`from` first).
+    fn as_written(&self, fault: usize, a: &str, b: &str) -> (String, String) {
+        let forward = match self.plan.reach.get(fault) {
+            Some(Reach::Link(pairs)) => pairs.iter().any(|(x, y)| x == a && y == b),
+            _ => true,
+        };
+        if forward {
+            (a.to_string(), b.to_string())
+        } else {
+            (b.to_string(), a.to_string())
         }
     }
 
@@ -383,11 +423,17 @@ impl Chaos {
                 HostAction::Crash => {
                     if sim.is_host_running(host.as_str()) {
                         sim.crash(host.as_str());
+                        self.last_crash.insert(host.clone(), now);
                         self.note(now, format!("crash {host}"), fault);
                     }
                 }
                 HostAction::Deregister => {
-                    if !sim.is_host_running(host.as_str()) {
+                    let lag = self.deregistration_lag(fault);
+                    let since_crash = self
+                        .last_crash
+                        .get(&host)
+                        .map_or(Duration::MAX, |t| now.saturating_since(*t));
+                    if !sim.is_host_running(host.as_str()) && since_crash >= lag {
                         registry.borrow_mut().deregister(now, &host);
                         self.note(now, format!("deregister {host}"), fault);
                     }
@@ -403,15 +449,25 @@ impl Chaos {
         }
     }
 
-    fn leak_crash(
-        &mut self,
-        sim: &mut turmoil::Sim<'_>,
-        now: SimTime,
-        registry: &RefCell<Registry>,
-        host: &str,
-        fault: usize,
-    ) {
-        let _ = registry;
+    /// The deregistration lag of a host fault.
+    fn deregistration_lag(&self, fault: usize) -> Duration {
+        match self.plan.faults.get(fault).map(|f| &f.kind) {
+            Some(
+                FaultKind::Crash {
+                    deregistration_lag, ..
+                }
+                | FaultKind::RollingRestart {
+                    deregistration_lag, ..
+                }
+                | FaultKind::Leak {
+                    deregistration_lag, ..
+                },
+            ) => *deregistration_lag,
+            _ => Duration::ZERO,
+        }
+    }
+
+    fn leak_crash(&mut self, sim: &mut turmoil::Sim<'_>, now: SimTime, host: &str, fault: usize) {
         let Some(FaultKind::Leak {
             restart_after,
             deregistration_lag,
@@ -422,6 +478,7 @@ impl Chaos {
         };
         if sim.is_host_running(host) {
             sim.crash(host);
+            self.last_crash.insert(host.to_string(), now);
             self.note(now, format!("crash {host} (out of memory)"), fault);
         }
         self.host_actions.push((
