@@ -49,8 +49,7 @@ pub fn serve(handler: Handler) -> Handler {
             if let Ok(v) = HeaderValue::from_str(&code.to_string()) {
                 trailers.insert("grpc-status", v);
             }
-            http::Response::from_parts(parts, Payload::new(body.data().to_vec().into()))
-                .map(|b| b.with_trailers(trailers))
+            http::Response::from_parts(parts, body.with_trailers(trailers))
         })
     })
 }

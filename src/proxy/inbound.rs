@@ -136,27 +136,15 @@ impl Inbound {
             .and_then(|v| v.to_str().ok())
             .and_then(TraceContext::parse);
         let mut log = AccessLogEntry {
-            start,
-            duration: Duration::ZERO,
-            node: self.sidecar.identity.node.clone(),
-            task: self.sidecar.identity.task.clone(),
-            version: self.sidecar.identity.version.clone(),
-            direction: Direction::Inbound,
-            service: None,
-            route: None,
-            upstream_node: None,
             path: req.uri().path().to_string(),
-            status: 0,
-            flag: None,
             attempts: 1,
-            trace_root: trace.as_ref().map(|t| t.root.clone()),
-            span: span.clone(),
-            parent_span: trace.as_ref().and_then(|t| t.parent.clone()),
             health_check: req
                 .headers()
                 .get(http::header::USER_AGENT)
                 .is_some_and(|v| v.as_bytes() == HEALTH_CHECK_AGENT.as_bytes()),
-            tcp: None,
+            ..self
+                .sidecar
+                .log_entry(Direction::Inbound, start, span.clone(), trace.as_ref())
         };
         let mut slot = Slot {
             inbound: Rc::clone(&self),

@@ -128,6 +128,37 @@ impl Sidecar {
             .on_request_served(&self.identity.task);
     }
 
+    /// An access-log line of this proxy, begun at `start`: who, which side, the span, and the
+    /// trace it belongs to; the rest is filled in as the request goes.
+    pub(super) fn log_entry(
+        &self,
+        direction: Direction,
+        start: SimTime,
+        span: String,
+        trace: Option<&TraceContext>,
+    ) -> AccessLogEntry {
+        AccessLogEntry {
+            start,
+            duration: std::time::Duration::ZERO,
+            node: self.identity.node.clone(),
+            task: self.identity.task.clone(),
+            version: self.identity.version.clone(),
+            direction,
+            service: None,
+            route: None,
+            upstream_node: None,
+            path: String::new(),
+            status: 0,
+            flag: None,
+            attempts: 0,
+            trace_root: trace.map(|t| t.root.clone()),
+            span,
+            parent_span: trace.and_then(|t| t.parent.clone()),
+            health_check: false,
+            tcp: None,
+        }
+    }
+
     /// A fresh span id (16 hex digits, unique in the world, deterministic).
     pub fn next_span(&self) -> String {
         let n = self.spans.get() + 1;
@@ -170,24 +201,9 @@ impl Sidecar {
         let grpc = protocol == Protocol::Grpc;
         let head = request_head(service, port, &req);
         let mut log = AccessLogEntry {
-            start,
-            duration: std::time::Duration::ZERO,
-            node: self.identity.node.clone(),
-            task: self.identity.task.clone(),
-            version: self.identity.version.clone(),
-            direction: Direction::Outbound,
             service: Some(service.to_string()),
-            route: None,
-            upstream_node: None,
             path: req.uri().path().to_string(),
-            status: 0,
-            flag: None,
-            attempts: 0,
-            trace_root: trace.as_ref().map(|t| t.root.clone()),
-            span: span.clone(),
-            parent_span: trace.as_ref().and_then(|t| t.parent.clone()),
-            health_check: false,
-            tcp: None,
+            ..self.log_entry(Direction::Outbound, start, span.clone(), trace.as_ref())
         };
         let Some(plan) = self.plan(service, &head) else {
             self.count(Stat::NoRoute, 1);

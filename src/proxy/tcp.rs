@@ -164,24 +164,9 @@ impl Sidecar {
         let start = wire::now();
         let span = self.next_span();
         let mut log = AccessLogEntry {
-            start,
-            duration: Duration::ZERO,
-            node: self.identity.node.clone(),
-            task: self.identity.task.clone(),
-            version: self.identity.version.clone(),
-            direction: Direction::Outbound,
             service: Some(service.to_string()),
-            route: None,
-            upstream_node: None,
-            path: String::new(),
-            status: 0,
-            flag: None,
-            attempts: 0,
-            trace_root: trace.as_ref().map(|t| t.root.clone()),
-            span,
-            parent_span: trace.and_then(|t| t.parent),
-            health_check: false,
             tcp: Some(TcpBytes::default()),
+            ..self.log_entry(Direction::Outbound, start, span, trace.as_ref())
         };
         let head = crate::engine::RequestHead::get(service, port, "/");
         let Some(plan) = self.plan(service, &head) else {
@@ -294,24 +279,11 @@ impl Inbound {
     pub(super) async fn serve_tcp(self: Rc<Self>, stream: turmoil::net::TcpStream) {
         let start = wire::now();
         let mut log = AccessLogEntry {
-            start,
-            duration: Duration::ZERO,
-            node: self.sidecar.identity.node.clone(),
-            task: self.sidecar.identity.task.clone(),
-            version: self.sidecar.identity.version.clone(),
-            direction: Direction::Inbound,
-            service: None,
-            route: None,
-            upstream_node: None,
-            path: String::new(),
-            status: 0,
-            flag: None,
             attempts: 1,
-            trace_root: None,
-            span: self.sidecar.next_span(),
-            parent_span: None,
-            health_check: false,
             tcp: Some(TcpBytes::default()),
+            ..self
+                .sidecar
+                .log_entry(Direction::Inbound, start, self.sidecar.next_span(), None)
         };
         let slot = match self.admit_connection(start) {
             Ok(slot) => slot,
