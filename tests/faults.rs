@@ -115,6 +115,8 @@ struct Setup {
     front_workers: u32,
     back_workers: u32,
     back_time: &'static str,
+    /// Bytes in each of `back`'s answers.
+    back_size: u32,
     call_timeout: &'static str,
     propagation: &'static str,
     /// The workload's `mix:` entries, one flow mapping per line.
@@ -134,6 +136,7 @@ impl Setup {
             front_workers: 256,
             back_workers: 16,
             back_time: "10ms",
+            back_size: 0,
             call_timeout: "3s",
             propagation: "1s",
             mix: vec!["{ weight: 1, path: /b }", "{ weight: 1, path: /s }"],
@@ -182,6 +185,7 @@ services:
     endpoints:
       - path: /work
         service_time: {time}
+        response_size: {size}
 network:
   latency: 1ms
 discovery:
@@ -199,6 +203,7 @@ workload:
             front_workers = self.front_workers,
             workers = self.back_workers,
             time = self.back_time,
+            size = self.back_size,
             propagation = self.propagation,
             rate = self.rate,
             faults = self.faults,
@@ -1322,4 +1327,157 @@ fn a_random_schedule_is_drawn_from_the_seed() {
                 .all(|e| r.faults.iter().any(|f| f.name == e.fault))
         );
     }
+}
+
+/// The front's calls to `back` (only `/b` requests: the mix sends every request there).
+fn toxic_setup(name: &'static str, faults: &str) -> Setup {
+    Setup {
+        back_size: 8192,
+        mix: vec!["{ weight: 1, path: /b }"],
+        ..Setup::new(name)
+    }
+    .faults(faults)
+}
+
+#[test]
+fn a_bandwidth_toxic_slows_each_answer_by_its_size_over_the_rate() {
+    // 8 KB answers (plus ~100 bytes of head) at 16 KB/s: about 0.51 s each.
+    let r = run(&toxic_setup(
+        "bandwidth",
+        "  - { kind: bandwidth, target: { node: back-v1 }, rate: 16, start: 10s, duration: 10s }\n",
+    ));
+    let calls = calls(&r, "front-v1", "back");
+    let before = median(&during(&calls, 1.0, 10.0));
+    let slow = median(&during(&calls, 10.5, 19.0));
+    let after = median(&during(&calls, 21.0, 30.0));
+    eprintln!("front → back median: before {before:.1} ms, during {slow:.1}, after {after:.1}");
+    let added = slow - before;
+    assert!(
+        (480.0..=560.0).contains(&added),
+        "8192+ bytes at 16 000 B/s add ~512 ms; added {added:.1} ms"
+    );
+    assert!(
+        (after - before).abs() < 5.0,
+        "back to normal after the window"
+    );
+    // The requests themselves reach the app at full speed: only answers are capped.
+    let served = median(&during(&served(&r, "back-v1"), 10.5, 19.0));
+    assert!(served < 20.0, "the app's own time stays ~10 ms: {served}");
+    assert_eq!(r.ledger.failed(), 0, "{}", failures(&r));
+}
+
+#[test]
+fn a_slicer_toxic_adds_a_pause_per_slice() {
+    // ~8290 bytes in slices of 512 ± 128: about 16 slices, each after 5 ms.
+    let r = run(&toxic_setup(
+        "slicer",
+        "  - { kind: slicer, target: { node: back-v1 }, average_size: 512, size_variation: 128, delay: 5ms, start: 10s, duration: 10s }\n",
+    ));
+    let calls = calls(&r, "front-v1", "back");
+    let before = median(&during(&calls, 1.0, 10.0));
+    let sliced = median(&during(&calls, 10.5, 19.0));
+    let added = sliced - before;
+    eprintln!("front → back median: before {before:.1} ms, sliced {sliced:.1} ms");
+    assert!(
+        (60.0..=110.0).contains(&added),
+        "about 16 slices × 5 ms; added {added:.1} ms"
+    );
+    assert_eq!(r.ledger.failed(), 0, "{}", failures(&r));
+}
+
+/// Share of calls that took more than one attempt.
+fn retried(lines: &[&AccessLogEntry]) -> f64 {
+    share(lines, |l| l.attempts > 1)
+}
+
+#[test]
+fn limit_data_cuts_long_answers_and_the_callers_retry_elsewhere() {
+    // Each connection to back-v1-1 closes after 4 KB: every 8 KB answer from it is cut.
+    let r = run(&toxic_setup(
+        "limit-data",
+        "  - { kind: limit-data, target: { task: back-v1-1 }, bytes: 4096, start: 10s, duration: 10s }\n",
+    ));
+    let calls = calls(&r, "front-v1", "back");
+    let during_window = during(&calls, 10.5, 19.5);
+    let outside = [during(&calls, 1.0, 10.0), during(&calls, 21.0, 30.0)].concat();
+    let hit = retried(&during_window);
+    eprintln!(
+        "retried: {hit:.3} during, {:.3} outside; faults counted {}",
+        retried(&outside),
+        r.recorder.counter("back-v1", Counter::Faults)
+    );
+    // One host in three answers with a cut: about a third of the calls need a retry.
+    assert!(
+        (0.2..=0.45).contains(&hit),
+        "about 1/3 of calls retried: {hit:.3}"
+    );
+    assert_eq!(retried(&outside), 0.0, "no retries outside the window");
+    assert!(r.recorder.counter("back-v1", Counter::Faults) > 0);
+    assert_eq!(r.ledger.failed(), 0, "retries hide it: {}", failures(&r));
+}
+
+#[test]
+fn reset_peer_resets_the_targets_connections_and_toxicity_picks_which() {
+    let r = run(&toxic_setup(
+        "reset-peer",
+        "  - { kind: reset-peer, target: { task: back-v1-1 }, start: 10s, duration: 10s }\n",
+    ));
+    let front = calls(&r, "front-v1", "back");
+    let hit = retried(&during(&front, 10.5, 19.5));
+    eprintln!("retried during the reset window: {hit:.3}");
+    assert!((0.2..=0.45).contains(&hit), "{hit:.3}");
+    assert_eq!(retried(&during(&front, 1.0, 10.0)), 0.0);
+    assert_eq!(r.ledger.failed(), 0, "{}", failures(&r));
+    // toxicity 0: the toxic is in force but no connection draws it.
+    let spared = run(&toxic_setup(
+        "reset-peer-0",
+        "  - { kind: reset-peer, target: { task: back-v1-1 }, toxicity: 0, start: 10s, duration: 10s }\n",
+    ));
+    let front = calls(&spared, "front-v1", "back");
+    assert_eq!(retried(&front), 0.0, "toxicity 0 touches nothing");
+    assert_eq!(spared.recorder.counter("back-v1", Counter::Faults), 0);
+}
+
+#[test]
+fn a_stall_drops_the_answers_then_closes_the_connection_after_its_timeout() {
+    let r = run(&toxic_setup(
+        "stall",
+        "  - { kind: stall, target: { task: back-v1-1 }, timeout: 500ms, start: 10s, duration: 10s }\n",
+    ));
+    let calls = calls(&r, "front-v1", "back");
+    let window = during(&calls, 10.5, 19.0);
+    let stalled: Vec<&AccessLogEntry> = window.iter().copied().filter(|l| l.attempts > 1).collect();
+    eprintln!(
+        "{} of {} calls retried; their median {:.1} ms",
+        stalled.len(),
+        window.len(),
+        if stalled.is_empty() {
+            0.0
+        } else {
+            median(&stalled)
+        }
+    );
+    assert!((0.2..=0.45).contains(&retried(&window)));
+    // A stalled call waits for the close (500 ms after the connection met the stall),
+    // then goes to another host.
+    let m = median(&stalled);
+    assert!(
+        (450.0..=700.0).contains(&m),
+        "stalled calls take ~0.5 s: {m:.1}"
+    );
+    assert!(median(&during(&calls, 1.0, 10.0)) < 30.0);
+    // When the stall ends its dropped bytes stay lost and its close never comes (as when a
+    // Toxiproxy toxic is removed): calls caught in its last half second wait for the app's
+    // own 3 s call timeout. Those are the only failures.
+    let failed: Vec<f64> = served(&r, "edge")
+        .iter()
+        .filter(|l| l.status != 200)
+        .map(|l| at(l))
+        .collect();
+    eprintln!("failed at {failed:?}");
+    assert_eq!(failed.len() as u64, r.ledger.failed());
+    assert!(
+        failed.iter().all(|t| (19.45..20.0).contains(t)),
+        "only calls caught at the end of the stall fail: {failed:?}"
+    );
 }

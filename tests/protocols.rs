@@ -25,6 +25,8 @@ struct Back {
     error_rate: f64,
     service_time: &'static str,
     workers: u32,
+    /// The scenario's `faults:` entries (empty: none).
+    faults: &'static str,
 }
 
 impl Back {
@@ -37,6 +39,7 @@ impl Back {
             error_rate: 0.0,
             service_time: "3ms",
             workers: 16,
+            faults: "",
         }
     }
 }
@@ -201,11 +204,16 @@ workload:
   rate: {{ constant: {rate} }}
   mix:
     - {{ weight: 1, path: / }}
-"#,
+{faults}"#,
         p = back.protocol,
         workers = back.workers,
         time = back.service_time,
         err = back.error_rate,
+        faults = if back.faults.is_empty() {
+            String::new()
+        } else {
+            format!("faults:\n{}", back.faults)
+        },
     )
 }
 
@@ -410,4 +418,56 @@ fn tcp_max_connections_refuses_connections_past_the_limit() {
     // successes are bounded by what four 40 ms servers can do.
     let secs = 10.0;
     assert!(result.ledger.succeeded as f64 <= 4.0 * secs / 0.040 * 1.05);
+}
+
+#[test]
+fn a_slow_close_toxic_holds_each_tcp_connection_open_for_its_delay() {
+    let back = Back {
+        faults: "  - { kind: slow-close, target: { node: back-v1 }, delay: 300ms, start: 0s }\n",
+        ..Back::new("tcp")
+    };
+    let result = run("tcp-slow-close", &back, 50, 6);
+    let durations = |node: &str| -> Vec<f64> {
+        let mut d: Vec<f64> = result
+            .access_log
+            .iter()
+            .filter(|l| l.direction == Direction::Inbound && l.node == node && !l.health_check)
+            .filter(|l| l.start.since_start() > Duration::from_secs(1))
+            .map(|l| l.duration.as_secs_f64() * 1000.0)
+            .collect();
+        d.sort_by(f64::total_cmp);
+        d
+    };
+    let (slow, control) = (durations("back-v1"), durations("back-v2"));
+    let median = |d: &[f64]| d[d.len() / 2];
+    eprintln!(
+        "connection medians: back-v1 {:.1} ms, back-v2 {:.1} ms",
+        median(&slow),
+        median(&control)
+    );
+    assert!(slow.len() > 50 && control.len() > 50);
+    // The service answers as fast as before; only the close of its side waits 300 ms.
+    // The close waits 300 ms from when the service's side closes, which overlaps the end
+    // of the exchange; the connection never ends sooner than the delay.
+    assert!(slow[0] >= 300.0, "shortest {:.1} ms", slow[0]);
+    assert!(
+        (300.0..=330.0).contains(&median(&slow)),
+        "back-v1's connections last the delay, not their few ms"
+    );
+    assert!(median(&control) < 30.0);
+    assert_eq!(result.ledger.failed(), 0);
+    let front_p50 = {
+        let mut d: Vec<f64> = result
+            .access_log
+            .iter()
+            .filter(|l| l.direction == Direction::Inbound && l.node == "front-v1")
+            .map(|l| l.duration.as_secs_f64() * 1000.0)
+            .collect();
+        d.sort_by(f64::total_cmp);
+        d[d.len() / 2]
+    };
+    assert!(
+        front_p50 < 30.0,
+        "users do not wait for the close: {front_p50:.1} ms"
+    );
 }

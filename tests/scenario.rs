@@ -276,6 +276,30 @@ fn bad_fault_definitions_are_placed_at_their_fields() {
                 "faults[4].link",
                 "contradicts fault `partition-4`: both act on the link back-v1-1 ↔ front-v1-1 at the same time and a link cannot be under two `partition` faults at once"
             ),
+            err(
+                "invalid-value",
+                "faults_section.yaml:36:57",
+                "faults[5].rate",
+                "rate is KB/s and must be above 0, got 0 (use `stall` to stop the bytes)"
+            ),
+            err(
+                "invalid-value",
+                "faults_section.yaml:37:82",
+                "faults[6].size_variation",
+                "size_variation (64) must be below average_size (64), so every slice has a byte"
+            ),
+            err(
+                "invalid-value",
+                "faults_section.yaml:37:96",
+                "faults[6].toxicity",
+                "toxicity is a probability from 0 to 1 (Toxiproxy's), got 1.5"
+            ),
+            err(
+                "invalid-value",
+                "faults_section.yaml:38:60",
+                "faults[7].stream",
+                "`stream` does not apply to a `reset-peer` fault (it takes timeout, toxicity)"
+            ),
         ]
     );
 }

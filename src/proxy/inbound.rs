@@ -28,6 +28,7 @@ use super::telemetry::{
     AccessLogEntry, Direction, FLAGS_HEADER, HEALTH_CHECK_AGENT, ResponseFlag, Stat, TRACE_HEADER,
     TraceContext,
 };
+use super::toxics::ToxicStream;
 use super::wire;
 use crate::config::model::Protocol;
 use crate::engine::breaker::{Admission, ListenerPool, Ticket};
@@ -91,9 +92,18 @@ impl Inbound {
     pub async fn serve(self: Rc<Self>) -> std::io::Result<()> {
         let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, self.port));
         let listener = turmoil::net::TcpListener::bind(addr).await?;
+        let host: Rc<str> = Rc::from(self.sidecar.identity.task.as_str());
         loop {
             let (stream, _) = listener.accept().await?;
             let this = Rc::clone(&self);
+            let counter = Rc::clone(&self);
+            let stream = ToxicStream::new(
+                stream,
+                self.sidecar.effects_board(),
+                Rc::clone(&host),
+                self.sidecar.next_connection_seed(),
+                Rc::new(move |_| counter.count(Stat::FaultsInjected)),
+            );
             if self.protocol == Protocol::Tcp {
                 tokio::task::spawn_local(this.serve_tcp(stream));
                 continue;

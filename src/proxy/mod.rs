@@ -34,6 +34,7 @@ pub mod outbound;
 pub mod pool;
 pub mod tcp;
 pub mod telemetry;
+pub mod toxics;
 pub mod wire;
 
 pub use body::Payload;

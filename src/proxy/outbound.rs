@@ -63,6 +63,10 @@ pub struct Sidecar {
     rng: RefCell<seed::Rng>,
     span_prefix: u32,
     spans: Cell<u64>,
+    /// Seeds the draws of each connection the inbound listener accepts (toxics), apart
+    /// from `rng` so that accepting a connection never shifts the routing draws.
+    connection_seed: u64,
+    connections: Cell<u64>,
 }
 
 /// How the route and target were chosen, copied out of the engine so nothing borrows it
@@ -81,6 +85,7 @@ impl Sidecar {
     /// `index` makes its span ids unique in the world.
     pub fn new(identity: Identity, shared: Shared, seed: u64, index: u32) -> Sidecar {
         let rng = seed::stream(seed, &format!("sidecar/{}", identity.task));
+        let connection_seed = seed::derive(seed, &format!("connections/{}", identity.task));
         Sidecar {
             identity,
             shared,
@@ -89,6 +94,8 @@ impl Sidecar {
             rng: RefCell::new(rng),
             span_prefix: index,
             spans: Cell::new(0),
+            connection_seed,
+            connections: Cell::new(0),
         }
     }
 
@@ -96,6 +103,18 @@ impl Sidecar {
     /// app frames its calls (a gRPC client POSTs `application/grpc`).
     pub fn service_protocol(&self, service: &str) -> Protocol {
         self.shared.mesh.service_port(service).1
+    }
+
+    /// A seed for the next connection accepted at this task.
+    pub(super) fn next_connection_seed(&self) -> u64 {
+        let n = self.connections.get();
+        self.connections.set(n + 1);
+        self.connection_seed.wrapping_add(n)
+    }
+
+    /// The board of faults in force, for a connection to consult as it goes.
+    pub(super) fn effects_board(&self) -> Rc<RefCell<crate::model::fault::Effects>> {
+        Rc::clone(&self.shared.effects)
     }
 
     /// The faults in force at this task now (none for a task no fault touches).

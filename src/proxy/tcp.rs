@@ -218,6 +218,7 @@ impl Sidecar {
             }
             this.end_request(&key, &host.id, wire::now(), start, outcome);
             log.flag = flag;
+            log.duration = wire::now().saturating_since(log.start);
             log.tcp = Some(TcpBytes {
                 sent: pumped.sent,
                 received: pumped.received,
@@ -229,6 +230,7 @@ impl Sidecar {
 
     fn fail(&self, mut log: AccessLogEntry, flag: ResponseFlag) -> ResponseFlag {
         log.flag = Some(flag);
+        log.duration = wire::now().saturating_since(log.start);
         self.log_line(log);
         flag
     }
@@ -276,7 +278,10 @@ impl Inbound {
     /// One connection on a `tcp` listener: admitted by the listener's `maxConnections`
     /// (refused connections are closed at once, counted as overflows), then piped to the app,
     /// which reads HTTP/1.1 from its end.
-    pub(super) async fn serve_tcp(self: Rc<Self>, stream: turmoil::net::TcpStream) {
+    pub(super) async fn serve_tcp(
+        self: Rc<Self>,
+        stream: super::toxics::ToxicStream<turmoil::net::TcpStream>,
+    ) {
         let start = wire::now();
         let mut log = AccessLogEntry {
             attempts: 1,
@@ -291,6 +296,7 @@ impl Inbound {
                 self.count(Stat::Overflows);
                 drop(stream);
                 log.flag = Some(ResponseFlag::Overflow);
+                log.duration = wire::now().saturating_since(log.start);
                 self.log_line(log);
                 return;
             }
@@ -317,6 +323,7 @@ impl Inbound {
         let pumped = pump(stream, proxy_end, None).await;
         drop(slot);
         log.flag = (pumped.closed != Closed::Normally).then_some(ResponseFlag::UpstreamReset);
+        log.duration = wire::now().saturating_since(log.start);
         // A connection that opened and closed without a byte is what a TCP health check
         // is; the proxy cannot see more than that, and it is not the service's traffic.
         log.health_check =

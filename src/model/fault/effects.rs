@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::plan::{Plan, Reach};
+use super::toxic::Toxic;
 use super::{Fault, FaultKind};
 
 /// An HTTP fault in force at a task's inbound listener.
@@ -57,6 +58,8 @@ pub struct HostEffects {
     pub leak: Option<LeakEffect>,
     /// HTTP faults, in chain order.
     pub http: Vec<HttpFault>,
+    /// L4 toxics on the task's inbound connections.
+    pub toxics: Vec<Toxic>,
 }
 
 impl Default for HostEffects {
@@ -68,6 +71,7 @@ impl Default for HostEffects {
             hang: BTreeSet::new(),
             leak: None,
             http: Vec::new(),
+            toxics: Vec::new(),
         }
     }
 }
@@ -121,6 +125,16 @@ impl HostEffects {
                 share: share * intensity,
                 headers: *headers,
             }),
+            FaultKind::Toxic {
+                toxic,
+                stream,
+                toxicity,
+            } => self.toxics.push(Toxic {
+                fault: index,
+                kind: *toxic,
+                stream: *stream,
+                toxicity: *toxicity,
+            }),
             _ => {}
         }
     }
@@ -154,6 +168,11 @@ impl Effects {
             }
         }
         self.hosts = hosts;
+    }
+
+    /// The toxics in force at `host`'s inbound connections (usually none).
+    pub fn toxics(&self, host: &str) -> &[Toxic] {
+        self.hosts.get(host).map_or(&[], |h| h.toxics.as_slice())
     }
 
     /// What is in force at `host` (nothing, for a task no fault touches).

@@ -19,12 +19,16 @@
 //!   requests); Cloud Map keeps a dead task registered for `deregistration_lag`;
 //! - gray failure of a service or version: `slowdown`, `errors`, `saturation`, `hang`;
 //! - L7, in the target's sidecar (Envoy's fault filter): `http-delay`, `http-abort`, with
-//!   percentages and, with `headers: true`, `x-envoy-fault-*` request headers.
+//!   percentages and, with `headers: true`, `x-envoy-fault-*` request headers;
+//! - L4, on the bytes of the target's inbound connections (Toxiproxy's toxics, [`toxic`]):
+//!   `bandwidth`, `reset-peer`, `slow-close`, `stall` (Toxiproxy's `timeout`), `slicer`,
+//!   `limit-data`, each with a `stream` direction and a per-connection `toxicity`.
 
 pub mod effects;
 pub mod plan;
 pub mod random;
 pub mod spec;
+pub mod toxic;
 
 use std::time::Duration;
 
@@ -218,6 +222,17 @@ pub enum FaultKind {
         /// Obey `x-envoy-fault-abort-request`.
         headers: bool,
     },
+    /// An L4 toxic on the target's inbound connections (Toxiproxy).
+    #[serde(untagged)]
+    Toxic {
+        /// What it does (its `kind` is the toxic's).
+        #[serde(flatten)]
+        toxic: toxic::ToxicKind,
+        /// Which direction.
+        stream: toxic::Stream,
+        /// Probability per connection.
+        toxicity: f64,
+    },
 }
 
 impl FaultKind {
@@ -237,6 +252,14 @@ impl FaultKind {
             FaultKind::Leak { .. } => KindName::Leak,
             FaultKind::HttpDelay { .. } => KindName::HttpDelay,
             FaultKind::HttpAbort { .. } => KindName::HttpAbort,
+            FaultKind::Toxic { toxic, .. } => match toxic {
+                toxic::ToxicKind::Bandwidth { .. } => KindName::Bandwidth,
+                toxic::ToxicKind::ResetPeer { .. } => KindName::ResetPeer,
+                toxic::ToxicKind::SlowClose { .. } => KindName::SlowClose,
+                toxic::ToxicKind::Stall { .. } => KindName::Stall,
+                toxic::ToxicKind::Slicer { .. } => KindName::Slicer,
+                toxic::ToxicKind::LimitData { .. } => KindName::LimitData,
+            },
         }
     }
 }
@@ -309,6 +332,22 @@ impl Fault {
             FaultKind::HttpAbort { share, status, .. } => {
                 format!("http abort {:.1}% {status}", share * 100.0)
             }
+            FaultKind::Toxic {
+                toxic,
+                stream,
+                toxicity,
+            } => {
+                let what = toxic.describe();
+                let share = if *toxicity < 1.0 {
+                    format!(", {:.0}% of connections", toxicity * 100.0)
+                } else {
+                    String::new()
+                };
+                match toxic {
+                    toxic::ToxicKind::ResetPeer { .. } => format!("{what}{share}"),
+                    _ => format!("{what} {}{share}", stream.as_str()),
+                }
+            }
         };
         format!("{}: {what} on {on}, {when}", self.name)
     }
@@ -354,6 +393,27 @@ mod tests {
         assert_eq!(win.intensity(Duration::from_secs(15)), 1.0);
         assert_eq!(win.intensity(Duration::from_secs(20)), 0.0);
         assert_eq!(w(5, None, None).intensity(Duration::from_secs(3600)), 1.0);
+    }
+
+    #[test]
+    fn a_toxic_is_written_into_the_report_under_its_own_kind() {
+        let spec: FaultSpec = serde_json::from_str(
+            r#"{"kind": "slicer", "target": {"node": "back-v1"}, "start": "10s",
+                "average_size": 100, "size_variation": 20, "delay": "2ms", "stream": "upstream"}"#,
+        )
+        .expect("parses");
+        let fault = spec.build(0).expect("valid");
+        assert_eq!(fault.kind.name(), KindName::Slicer);
+        let json = serde_json::to_value(&fault).expect("serializes");
+        assert_eq!(json["kind"], "slicer");
+        assert_eq!(json["average_size"], 100);
+        assert_eq!(json["delay"], 2.0);
+        assert_eq!(json["stream"], "upstream");
+        assert_eq!(json["toxicity"], 1.0);
+        assert_eq!(
+            fault.describe(),
+            "slicer-1: slicer 100±20 B every 2ms upstream on node back-v1, from 10s"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::toxic::ToxicKind;
 use super::{Fault, FaultKind, Link, Selector, Window};
 use crate::model::duration::HumanDuration;
 use crate::model::error::{ConfigError, Problem};
@@ -44,6 +45,18 @@ pub enum KindName {
     HttpDelay,
     /// The sidecar's fault filter aborts requests (inbound, at the target).
     HttpAbort,
+    /// Toxiproxy's `bandwidth`: a throughput cap on the target's inbound connections.
+    Bandwidth,
+    /// Toxiproxy's `reset_peer`: the target's inbound connections are reset.
+    ResetPeer,
+    /// Toxiproxy's `slow_close`: closing a connection waits.
+    SlowClose,
+    /// Toxiproxy's `timeout`: bytes stop, and the connection closes after a timeout.
+    Stall,
+    /// Toxiproxy's `slicer`: bytes go in small slices with pauses.
+    Slicer,
+    /// Toxiproxy's `limit_data`: a connection closes after N bytes.
+    LimitData,
 }
 
 impl KindName {
@@ -63,6 +76,12 @@ impl KindName {
             KindName::Leak => "leak",
             KindName::HttpDelay => "http-delay",
             KindName::HttpAbort => "http-abort",
+            KindName::Bandwidth => "bandwidth",
+            KindName::ResetPeer => "reset-peer",
+            KindName::SlowClose => "slow-close",
+            KindName::Stall => "stall",
+            KindName::Slicer => "slicer",
+            KindName::LimitData => "limit-data",
         }
     }
 
@@ -90,7 +109,32 @@ impl KindName {
             KindName::Leak => &["after_requests", "restart_after", "deregistration_lag"],
             KindName::HttpDelay => &["delay", "percent", "headers"],
             KindName::HttpAbort => &["status", "grpc_status", "percent", "headers"],
+            KindName::Bandwidth => &["rate", "stream", "toxicity"],
+            KindName::ResetPeer => &["timeout", "toxicity"],
+            KindName::SlowClose => &["delay", "stream", "toxicity"],
+            KindName::Stall => &["timeout", "stream", "toxicity"],
+            KindName::Slicer => &[
+                "average_size",
+                "size_variation",
+                "delay",
+                "stream",
+                "toxicity",
+            ],
+            KindName::LimitData => &["bytes", "stream", "toxicity"],
         }
+    }
+
+    /// Whether the kind is an L4 toxic (acts on the bytes of the target's connections).
+    pub fn is_toxic(self) -> bool {
+        matches!(
+            self,
+            KindName::Bandwidth
+                | KindName::ResetPeer
+                | KindName::SlowClose
+                | KindName::Stall
+                | KindName::Slicer
+                | KindName::LimitData
+        )
     }
 }
 
@@ -187,12 +231,35 @@ pub struct FaultSpec {
     /// leak: requests served before the crash.
     #[serde(default)]
     pub after_requests: Option<u64>,
-    /// http-delay: the delay.
+    /// http-delay: the delay; slow-close: the wait before closing; slicer: the pause before
+    /// each slice.
     #[serde(default)]
     pub delay: Option<HumanDuration>,
     /// http-*: also (or only, with percent 0) obey `x-envoy-fault-*` request headers.
     #[serde(default)]
     pub headers: Option<bool>,
+    /// bandwidth: KB/s (Toxiproxy's unit; 1 KB = 1000 bytes).
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// toxics: which way the bytes go (default `downstream`, server → client).
+    #[serde(default)]
+    pub stream: Option<super::toxic::Stream>,
+    /// toxics: the probability a connection is affected, 0 to 1 (Toxiproxy's default 1).
+    #[serde(default)]
+    pub toxicity: Option<f64>,
+    /// reset-peer: reset this long after the toxic meets a connection (default 0: at once);
+    /// stall: close the connection after this long (unset or 0: never, the bytes just stop).
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+    /// slicer: mean slice, bytes.
+    #[serde(default)]
+    pub average_size: Option<u32>,
+    /// slicer: slices vary by up to this many bytes either way (default 0).
+    #[serde(default)]
+    pub size_variation: Option<u32>,
+    /// limit-data: bytes before the connection is closed.
+    #[serde(default)]
+    pub bytes: Option<u64>,
 }
 
 /// Default for how long Cloud Map keeps a crashed task registered: ECS notices the stopped
@@ -252,6 +319,13 @@ impl FaultSpec {
         add("after_requests", self.after_requests.is_some());
         add("delay", self.delay.is_some());
         add("headers", self.headers.is_some());
+        add("rate", self.rate.is_some());
+        add("stream", self.stream.is_some());
+        add("toxicity", self.toxicity.is_some());
+        add("timeout", self.timeout.is_some());
+        add("average_size", self.average_size.is_some());
+        add("size_variation", self.size_variation.is_some());
+        add("bytes", self.bytes.is_some());
         set
     }
 
@@ -414,7 +488,102 @@ impl FaultSpec {
                 None => 500,
             }
         };
+        let stream = self.stream.unwrap_or_default();
+        let toxicity = match self.toxicity {
+            Some(t) if t.is_finite() && (0.0..=1.0).contains(&t) => t,
+            Some(t) => {
+                errors.push(err(
+                    "toxicity",
+                    FaultError::Range(format!(
+                        "toxicity is a probability from 0 to 1 (Toxiproxy's), got {t}"
+                    )),
+                ));
+                1.0
+            }
+            None => 1.0,
+        };
+        let toxic = |kind: ToxicKind| FaultKind::Toxic {
+            toxic: kind,
+            stream,
+            toxicity,
+        };
         let fault_kind = match kind {
+            KindName::Bandwidth => {
+                let rate = match self.rate {
+                    Some(r) if r.is_finite() && r > 0.0 => r,
+                    Some(r) => {
+                        errors.push(err(
+                            "rate",
+                            FaultError::Range(format!(
+                                "rate is KB/s and must be above 0, got {r} (use `stall` to stop the bytes)"
+                            )),
+                        ));
+                        1.0
+                    }
+                    None => {
+                        errors.push(err("rate", missing("rate")));
+                        1.0
+                    }
+                };
+                toxic(ToxicKind::Bandwidth {
+                    bytes_per_second: rate * 1000.0,
+                })
+            }
+            KindName::ResetPeer => toxic(ToxicKind::ResetPeer {
+                timeout: self.timeout.map(HumanDuration::get).unwrap_or_default(),
+            }),
+            KindName::SlowClose => {
+                if self.delay.is_none() {
+                    errors.push(err("delay", missing("delay")));
+                }
+                toxic(ToxicKind::SlowClose {
+                    delay: self.delay.map(HumanDuration::get).unwrap_or_default(),
+                })
+            }
+            KindName::Stall => toxic(ToxicKind::Stall {
+                timeout: self
+                    .timeout
+                    .map(HumanDuration::get)
+                    .filter(|t| !t.is_zero()),
+            }),
+            KindName::Slicer => {
+                let average = match self.average_size {
+                    None => {
+                        errors.push(err("average_size", missing("average_size")));
+                        1
+                    }
+                    Some(0) => {
+                        errors.push(err(
+                            "average_size",
+                            FaultError::Range("average_size must be at least 1 byte".into()),
+                        ));
+                        1
+                    }
+                    Some(a) => a,
+                };
+                let variation = self.size_variation.unwrap_or(0);
+                if variation >= average && self.size_variation.is_some() {
+                    errors.push(err(
+                        "size_variation",
+                        FaultError::Range(format!(
+                            "size_variation ({variation}) must be below average_size ({average}), so every slice has a byte"
+                        )),
+                    ));
+                }
+                toxic(ToxicKind::Slicer {
+                    average_size: average,
+                    size_variation: variation.min(average.saturating_sub(1)),
+                    delay: self.delay.map(HumanDuration::get).unwrap_or_default(),
+                })
+            }
+            KindName::LimitData => {
+                if self.bytes.is_none() {
+                    errors.push(err("bytes", missing("bytes")));
+                }
+                toxic(ToxicKind::LimitData {
+                    bytes: self.bytes.unwrap_or(0),
+                })
+            }
             KindName::Latency => {
                 let latency = self.latency.map(HumanDuration::get);
                 if latency.is_none() {
