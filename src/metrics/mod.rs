@@ -235,6 +235,9 @@ pub struct Recorder {
     totals: BTreeMap<SeriesKey, Latencies>,
     windows: BTreeMap<u64, BTreeMap<SeriesKey, Latencies>>,
     counters: BTreeMap<(String, Counter), u64>,
+    /// Attempts per (calling node, route series): what per-route retry amplification is
+    /// made of (the node-wide counters cannot tell routes apart).
+    attempts: BTreeMap<(String, String), u64>,
 }
 
 impl Recorder {
@@ -245,6 +248,7 @@ impl Recorder {
             totals: BTreeMap::new(),
             windows: BTreeMap::new(),
             counters: BTreeMap::new(),
+            attempts: BTreeMap::new(),
         }
     }
 
@@ -276,6 +280,31 @@ impl Recorder {
             .counters
             .entry((node.to_string(), counter))
             .or_default() += n;
+    }
+
+    /// Adds the attempts one request took on a route (`route` as in [`SeriesKey::route`]).
+    pub fn count_attempts(&mut self, node: &str, route: &str, attempts: u64) {
+        *self
+            .attempts
+            .entry((node.to_string(), route.to_string()))
+            .or_default() += attempts;
+    }
+
+    /// Attempts sent by `node` on its route series `route`.
+    pub fn attempts(&self, node: &str, route: &str) -> u64 {
+        self.attempts
+            .get(&(node.to_string(), route.to_string()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Attempts summed over the (node, route series) pairs `keep` admits.
+    pub fn attempts_where(&self, keep: impl Fn(&str, &str) -> bool) -> u64 {
+        self.attempts
+            .iter()
+            .filter(|((n, r), _)| keep(n, r))
+            .map(|(_, a)| a)
+            .sum()
     }
 
     /// A counter's value.

@@ -105,8 +105,14 @@ fn judge(check: &Check, report: &Report, recorder: &Recorder) -> Verdict {
         } => {
             let node = match subject {
                 Subject::Service(n) => n.as_str(),
-                // The loader refuses amplification anywhere else.
-                Subject::Users | Subject::Route { .. } => "",
+                Subject::Route { route, from } => {
+                    let (observed, held, detail) =
+                        route_amplification(route, from.as_deref(), recorder, threshold);
+                    let unit = Some(Metric::RetryAmplification.unit());
+                    return verdict(observed, unit, held, detail);
+                }
+                // The loader refuses amplification for the users.
+                Subject::Users => "",
             };
             let count = |c: &str| {
                 report
@@ -181,6 +187,36 @@ fn percentile(l: &Percentiles, p: Percentile) -> f64 {
         Percentile::P999 => l.p999,
         Percentile::Max => l.max,
     }
+}
+
+/// Retry amplification on a route: the attempts its callers' sidecars sent over the
+/// requests they sent on it (one caller's with `from`).
+fn route_amplification(
+    route: &str,
+    from: Option<&str>,
+    recorder: &Recorder,
+    threshold: &crate::scenario::Threshold,
+) -> (Observed, bool, String) {
+    let on_route = |node: &str, series: &str| {
+        node != "client"
+            && series.split_once('/').is_some_and(|(_, r)| r == route)
+            && from.is_none_or(|f| node == f)
+    };
+    let requests = recorder
+        .merged(|k| k.route != "inbound" && on_route(&k.node, &k.route))
+        .count();
+    let attempts = recorder.attempts_where(on_route);
+    let callers = from.map_or_else(|| "its callers".to_string(), |f| format!("{f}'s sidecar"));
+    if requests == 0 {
+        let detail = format!("{callers} sent no requests on route {route} in this run");
+        return (Observed::Nothing, false, detail);
+    }
+    let ratio = attempts as f64 / requests as f64;
+    let detail = format!(
+        "{attempts} attempts for {requests} requests on route {route} ({callers}), {} of them retries",
+        attempts.saturating_sub(requests)
+    );
+    (Observed::Number(ratio), threshold.admits(ratio), detail)
 }
 
 fn stats(subject: &Subject, report: &Report, recorder: &Recorder) -> Stats {
@@ -295,6 +331,7 @@ pub(crate) mod tests {
                 p99,
                 ..Percentiles::default()
             },
+            attempts: None,
         }
     }
 
@@ -397,6 +434,12 @@ pub(crate) mod tests {
             key("inventory-v1", "inbound", OutcomeClass::Success),
             Duration::from_secs(9),
         );
+        // ui-v1's 11 requests on the route took 15 attempts; order-v1's 10 took 10; the
+        // load generator's and the other route's attempts are not the route's callers'.
+        r.count_attempts("ui-v1", "inventory.local/inventory", 15);
+        r.count_attempts("order-v1", "inventory.local/inventory", 10);
+        r.count_attempts("ui-v1", "inventory.local/other", 7);
+        r.count_attempts("client", "inventory.local/inventory", 9);
         r
     }
 
@@ -485,6 +528,42 @@ pub(crate) mod tests {
             1.5,
         ));
         assert!(v.held);
+    }
+
+    #[test]
+    fn route_amplification_is_the_callers_attempts_over_their_requests_on_it() {
+        let route = |from: Option<&str>| Subject::Route {
+            route: "inventory".into(),
+            from: from.map(String::from),
+        };
+        let both = judge_one(slo(
+            route(None),
+            Metric::RetryAmplification,
+            Comparison::AtMost,
+            1.2,
+        ));
+        assert_eq!(both.observed, Observed::Number(25.0 / 21.0));
+        assert!(both.held);
+        assert_eq!(
+            both.detail,
+            "25 attempts for 21 requests on route inventory (its callers), 4 of them retries"
+        );
+        let ui = judge_one(slo(
+            route(Some("ui-v1")),
+            Metric::RetryAmplification,
+            Comparison::AtMost,
+            1.2,
+        ));
+        assert_eq!(ui.observed, Observed::Number(15.0 / 11.0));
+        assert!(!ui.held, "ui-v1 alone retried more");
+        let none = judge_one(slo(
+            route(Some("nobody")),
+            Metric::RetryAmplification,
+            Comparison::AtMost,
+            1.2,
+        ));
+        assert_eq!(none.observed, Observed::Nothing);
+        assert!(!none.held);
     }
 
     #[test]

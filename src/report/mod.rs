@@ -124,6 +124,10 @@ pub struct ServiceReport {
     pub failed: u64,
     /// Latency of every request.
     pub latency_ms: Percentiles,
+    /// Routes only: attempts the calling proxy sent (first tries and retries), so
+    /// `attempts / requests` is the route's retry amplification.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u64>,
 }
 
 /// Latency percentiles in milliseconds.
@@ -159,7 +163,7 @@ impl Report {
         let ledger = &run.ledger;
         let mut services = BTreeMap::new();
         let mut routes = BTreeMap::new();
-        let mut grouped: BTreeMap<(bool, String), (Latencies, u64)> = BTreeMap::new();
+        let mut grouped: BTreeMap<(bool, String), (Latencies, u64, Option<u64>)> = BTreeMap::new();
         for (key, lat) in run.recorder.totals() {
             if key.node == "client" {
                 continue;
@@ -170,20 +174,22 @@ impl Report {
             } else {
                 format!("{} -> {}", key.node, key.route)
             };
-            let entry = grouped
-                .entry((inbound, name))
-                .or_insert_with(|| (Latencies::new(), 0));
+            let entry = grouped.entry((inbound, name)).or_insert_with(|| {
+                let attempts = (!inbound).then(|| run.recorder.attempts(&key.node, &key.route));
+                (Latencies::new(), 0, attempts)
+            });
             entry.0.merge(lat);
             if key.outcome == OutcomeClass::Success {
                 entry.1 += lat.count();
             }
         }
-        for ((inbound, name), (lat, ok)) in grouped {
+        for ((inbound, name), (lat, ok, attempts)) in grouped {
             let r = ServiceReport {
                 requests: lat.count(),
                 succeeded: ok,
                 failed: lat.count() - ok,
                 latency_ms: lat.summary().into(),
+                attempts,
             };
             if inbound {
                 services.insert(name, r);
@@ -296,6 +302,7 @@ impl Report {
             succeeded: self.requests.succeeded,
             failed: self.requests.failed,
             latency_ms: self.requests.latency_ms,
+            attempts: None,
         };
         let rows = std::iter::once(("(users)", &users))
             .chain(self.services.iter().map(|(n, s)| (n.as_str(), s)));
@@ -357,6 +364,7 @@ impl Report {
             succeeded: r.succeeded,
             failed: r.failed,
             latency_ms: r.latency_ms,
+            attempts: None,
         };
         let rows = std::iter::once(("(users)", &users))
             .chain(self.services.iter().map(|(n, s)| (n.as_str(), s)));

@@ -741,25 +741,13 @@ impl RawExpectation {
                 None,
             );
         }
-        if self.retry_amplification.is_some() {
-            match &subject {
-                Subject::Users => r.refuse(
-                    "invalid-value",
-                    "retry_amplification",
-                    "the users do not retry: retry amplification is counted at a sidecar",
-                    Some("name the virtual node (or gateway) whose retries count"),
-                ),
-                Subject::Route { .. } => r.refuse(
-                    "invalid-value",
-                    "retry_amplification",
-                    "retry amplification is counted per sidecar, not per route",
-                    Some(
-                        "write it under `service: <the calling virtual node>` (report.json \
-                         counts attempts per proxy)",
-                    ),
-                ),
-                Subject::Service(_) => {}
-            }
+        if self.retry_amplification.is_some() && subject == Subject::Users {
+            r.refuse(
+                "invalid-value",
+                "retry_amplification",
+                "the users do not retry: retry amplification is counted at a sidecar",
+                Some("name the virtual node (or gateway) whose retries count, or a route"),
+            );
         }
         if r.any {
             return None;
@@ -997,11 +985,6 @@ mod tests {
                 "service: users\nretry_amplification: 2\n",
                 "retry_amplification",
                 "do not retry",
-            ),
-            (
-                "route: r\nretry_amplification: 2\n",
-                "retry_amplification",
-                "per sidecar",
             ),
             (
                 "rollout: promoted\n",

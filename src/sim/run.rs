@@ -266,6 +266,9 @@ fn drain(state: &world::WorldState, keep: bool, kept: &mut Vec<AccessLogEntry>) 
                 line.route.as_deref().unwrap_or("-")
             ),
         };
+        if line.direction == Direction::Outbound {
+            recorder.count_attempts(&line.node, &route, u64::from(line.attempts));
+        }
         let key = SeriesKey {
             node: line.node.clone(),
             version: line.version.clone(),
