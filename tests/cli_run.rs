@@ -105,3 +105,73 @@ fn a_bad_scenario_exits_2_and_names_the_line() {
     assert!(stderr.contains("nothing was run"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_drawn_fault_schedule_is_printed_and_reported_and_the_same_seed_repeats_it() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/scenarios/random_faults.yaml"
+    );
+    let run = |name: &str, seed: &str| {
+        let dir = scratch(name);
+        let o = meshsim(&[
+            "run",
+            fixture,
+            "--seed",
+            seed,
+            "--out",
+            dir.to_str().expect("utf-8"),
+        ]);
+        // The schedule and progress go to stderr, the summary to stdout: a person sees both.
+        let stdout = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stderr),
+            String::from_utf8_lossy(&o.stdout)
+        );
+        assert_eq!(o.status.code(), Some(0), "{stdout}");
+        let report = std::fs::read_to_string(dir.join("report.json")).expect("report.json");
+        let _ = std::fs::remove_dir_all(&dir);
+        (stdout, report)
+    };
+    let (out, report) = run("random-a", "5");
+    let (_, again) = run("random-b", "5");
+    let (other_out, other) = run("random-c", "6");
+    assert!(report == again, "the same seed gave different reports");
+    assert_ne!(report, other, "seed 6 drew the same run as seed 5");
+    // The schedule is printed before the run, and written into the report, for each seed.
+    let json: serde_json::Value = serde_json::from_str(&report).expect("json");
+    let faults = json["faults"]
+        .as_array()
+        .expect("the drawn schedule is in report.json");
+    assert!(!faults.is_empty() && faults.len() <= 3, "{faults:?}");
+    assert!(out.contains("faults (seed 5)"), "{out}");
+    assert!(other_out.contains("faults (seed 6)"), "{other_out}");
+    for f in faults {
+        let name = f["name"].as_str().expect("named");
+        assert!(out.contains(name), "{name} not printed in:\n{out}");
+    }
+}
+
+#[test]
+fn bad_fault_definitions_exit_2_with_their_lines() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/scenarios/faults_section.yaml"
+    );
+    let o = meshsim(&["run", fixture, "--diagnostics", "short"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    for (line, field) in [
+        ("faults_section.yaml:31:", "target"),
+        ("faults_section.yaml:32:", "duration"),
+        ("faults_section.yaml:35:", "link"),
+    ] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(line) && l.contains(field)),
+            "no {line} … {field} in:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("nothing was run"), "{stderr}");
+}
