@@ -152,6 +152,10 @@ impl Inbound {
                 .headers()
                 .get(http::header::USER_AGENT)
                 .is_some_and(|v| v.as_bytes() == HEALTH_CHECK_AGENT.as_bytes()),
+            shadow: req
+                .headers()
+                .get(http::header::HOST)
+                .is_some_and(|v| v.as_bytes().ends_with(b"-shadow")),
             ..self
                 .sidecar
                 .log_entry(Direction::Inbound, start, span.clone(), trace.as_ref())

@@ -25,6 +25,7 @@
 
 pub mod body;
 pub mod cluster;
+pub mod control;
 pub mod faults;
 pub mod gateway;
 pub mod health;

@@ -50,6 +50,8 @@ pub struct Shared {
     pub telemetry: Rc<RefCell<Telemetry>>,
     /// Faults in force at each task (gray failures, HTTP faults), set by the world.
     pub effects: Rc<RefCell<crate::model::fault::Effects>>,
+    /// Route changes the control plane has sent each proxy (rollouts), set by the world.
+    pub control: Rc<RefCell<super::control::ControlPlane>>,
 }
 
 /// One Envoy-like proxy's outbound state.
@@ -71,6 +73,7 @@ pub struct Sidecar {
 
 /// How the route and target were chosen, copied out of the engine so nothing borrows it
 /// across an await.
+#[derive(Clone)]
 pub(super) struct Plan {
     pub(super) route: String,
     pub(super) node: String,
@@ -78,6 +81,8 @@ pub(super) struct Plan {
     rules: RetryRules,
     timeout: Option<std::time::Duration>,
     pub(super) idle: Option<std::time::Duration>,
+    /// Also send a copy to this node (a rollout's mirroring drew this request).
+    mirror: Option<String>,
 }
 
 impl Sidecar {
@@ -174,6 +179,7 @@ impl Sidecar {
             span,
             parent_span: trace.and_then(|t| t.parent.clone()),
             health_check: false,
+            shadow: false,
             tcp: None,
         }
     }
@@ -209,6 +215,41 @@ impl Sidecar {
     }
 
     async fn exchange(self: Rc<Self>, service: &str, req: Request<Payload>) -> Response<Payload> {
+        let (port, _) = self.shared.mesh.service_port(service);
+        let plan = self.plan(service, &request_head(service, port, &req));
+        if let Some(p) = &plan
+            && let Some(node) = &p.mirror
+        {
+            // Envoy's request mirroring: fire and forget, one attempt, the answer dropped.
+            let shadow = Plan {
+                node: node.clone(),
+                rules: RetryRules::none(),
+                mirror: None,
+                ..p.clone()
+            };
+            let (parts, body) = req.into_parts();
+            let copy = Request::from_parts(parts.clone(), body.clone());
+            let this = Rc::clone(&self);
+            let name = service.to_string();
+            tokio::task::spawn_local(async move {
+                this.send_planned(&name, copy, Some(shadow), true).await;
+            });
+            return self
+                .send_planned(service, Request::from_parts(parts, body), plan, false)
+                .await;
+        }
+        self.send_planned(service, req, plan, false).await
+    }
+
+    /// One exchange on a planned route (`None`: no route matched): attempts, retries,
+    /// timeouts, the access-log line. A `shadow` is a mirrored copy.
+    async fn send_planned(
+        self: Rc<Self>,
+        service: &str,
+        req: Request<Payload>,
+        plan: Option<Plan>,
+        shadow: bool,
+    ) -> Response<Payload> {
         let start = wire::now();
         let span = self.next_span();
         let trace = req
@@ -218,13 +259,13 @@ impl Sidecar {
             .and_then(TraceContext::parse);
         let (port, protocol) = self.shared.mesh.service_port(service);
         let grpc = protocol == Protocol::Grpc;
-        let head = request_head(service, port, &req);
         let mut log = AccessLogEntry {
             service: Some(service.to_string()),
             path: req.uri().path().to_string(),
+            shadow,
             ..self.log_entry(Direction::Outbound, start, span.clone(), trace.as_ref())
         };
-        let Some(plan) = self.plan(service, &head) else {
+        let Some(plan) = plan else {
             self.count(Stat::NoRoute, 1);
             return self.finish(log, local_reply(404, ResponseFlag::NoRoute, grpc));
         };
@@ -255,6 +296,9 @@ impl Sidecar {
             tried.push(host.id.clone());
             let mut upstream = Request::from_parts(parts.clone(), body.clone());
             set_upstream_headers(&mut upstream, service, port, trace.as_ref(), &span);
+            if shadow && let Ok(v) = HeaderValue::from_str(&format!("{service}-shadow")) {
+                upstream.headers_mut().insert(http::header::HOST, v);
+            }
             let sent = wire::until(
                 attempt.deadline,
                 self.pool.send(&host.address, host.port, version, upstream),
@@ -333,17 +377,49 @@ impl Sidecar {
     }
 
     /// The route for `head` and a weighted target drawn from it; `None` when no route matches.
+    /// What the control plane has sent this proxy about the route (a rollout's weights, A/B
+    /// steering, mirroring) replaces the config's targets.
     pub(super) fn plan(&self, service: &str, head: &RequestHead) -> Option<Plan> {
         let engine = self.shared.mesh.engine.borrow();
         let routed = engine.route(service, head).ok()?;
-        let target = routed.route.choose_target(&mut *self.rng.borrow_mut());
+        let route = routed.route;
+        let sent = match routed.router {
+            Some(router) if !self.shared.control.borrow().is_empty() => self
+                .shared
+                .control
+                .borrow()
+                .current(&self.identity.task, router, &route.name, wire::now()),
+            _ => None,
+        };
+        let mut rng = self.rng.borrow_mut();
+        let (node, mirror) = match sent.as_deref() {
+            None => (route.choose_target(&mut *rng).virtual_node.clone(), None),
+            Some(o) => {
+                let node = match &o.steer {
+                    Some(s) if s.matches(head) => s.node.clone(),
+                    _ => pick_weighted(&o.targets, &mut *rng).to_string(),
+                };
+                let mirror = o
+                    .mirror
+                    .as_ref()
+                    .filter(|m| rand::Rng::random::<f64>(&mut *rng) < m.share)
+                    .map(|m| m.node.clone());
+                (node, mirror)
+            }
+        };
+        let port = route
+            .targets()
+            .iter()
+            .find(|t| t.virtual_node == node)
+            .and_then(|t| t.port);
         Some(Plan {
-            route: routed.route.name.clone(),
-            node: target.virtual_node.clone(),
-            port: target.port,
-            rules: RetryRules::resolve(routed.route.retry_policy.as_ref()),
-            timeout: routed.route.per_request_timeout,
-            idle: routed.route.idle_timeout,
+            route: route.name.clone(),
+            node,
+            port,
+            rules: RetryRules::resolve(route.retry_policy.as_ref()),
+            timeout: route.per_request_timeout,
+            idle: route.idle_timeout,
+            mirror,
         })
     }
 
@@ -471,6 +547,19 @@ impl Sidecar {
     pub(super) fn log_line(&self, log: AccessLogEntry) {
         self.shared.telemetry.borrow_mut().access_log.push(log);
     }
+}
+
+/// A weighted draw among (node, weight) pairs whose total is above zero.
+fn pick_weighted<'a>(targets: &'a [(String, u32)], rng: &mut impl rand::Rng) -> &'a str {
+    let total: u32 = targets.iter().map(|(_, w)| w).sum();
+    let mut roll = rng.random_range(0..total.max(1));
+    for (node, w) in targets {
+        if roll < *w {
+            return node;
+        }
+        roll -= w;
+    }
+    targets.first().map_or("", |(n, _)| n.as_str())
 }
 
 /// The engine's view of an HTTP request sent to `service:port`.

@@ -185,6 +185,9 @@ pub struct AccessLogEntry {
     /// An active health check (`user-agent: Envoy/HC`; on a `tcp` listener, a connection
     /// that closed without carrying a byte), not traffic.
     pub health_check: bool,
+    /// A mirrored copy of a request (Envoy's shadow: authority suffixed `-shadow`, answer
+    /// discarded), not traffic anybody waits for.
+    pub shadow: bool,
     /// A TCP pass-through connection rather than an HTTP request: the line is about the
     /// connection (its `status` is 0), and these are its bytes.
     pub tcp: Option<TcpBytes>,

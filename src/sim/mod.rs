@@ -14,14 +14,16 @@
 //! simulated clock; every map that reaches an output is ordered.
 
 mod chaos;
+pub mod control;
 pub mod ledger;
 pub mod loadgen;
 pub mod run;
 pub mod world;
 
 pub use chaos::ChaosEvent;
+pub use control::{Change, Controller, ProxyRef, Uncontrolled};
 pub use ledger::{UserLedger, UserOutcome};
-pub use run::{Progress, RunOptions, RunResult, Stall, fault_schedule, run};
+pub use run::{Progress, RunOptions, RunResult, Stall, fault_schedule, run, run_with};
 
 /// Why a world could not be built or run.
 #[derive(Debug, thiserror::Error)]

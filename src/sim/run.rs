@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use super::SimError;
 use super::chaos::{Chaos, ChaosEvent};
+use super::control::{Change, Controller, ProxyRef, Uncontrolled};
 use super::ledger::UserLedger;
 use super::world::{self, TaskInfo};
 use crate::config::model::Mesh;
@@ -125,6 +126,17 @@ pub fn run(
     options: &RunOptions,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<RunResult, SimError> {
+    run_with(scenario, mesh, options, progress, &mut Uncontrolled)
+}
+
+/// [`run`], with `controller` steering the mesh as it runs (a rollout).
+pub fn run_with(
+    scenario: &Scenario,
+    mesh: &Mesh,
+    options: &RunOptions,
+    progress: &mut dyn FnMut(&Progress),
+    controller: &mut dyn Controller,
+) -> Result<RunResult, SimError> {
     let seed = options.seed.unwrap_or(scenario.seed);
     let duration = options.duration.unwrap_or(scenario.duration);
     let (mut sim, state) = world::build(scenario, mesh, seed, duration)?;
@@ -168,6 +180,20 @@ pub fn run(
     events.sort();
     events.reverse();
 
+    let mut proxies: Vec<ProxyRef> = state
+        .tasks
+        .iter()
+        .map(|t| ProxyRef {
+            task: t.host.clone(),
+            node: t.node.clone(),
+        })
+        .collect();
+    proxies.extend(state.gateways.iter().map(|g| ProxyRef {
+        task: g.clone(),
+        node: g.clone(),
+    }));
+    controller.start(&proxies);
+
     let mut peers: Vec<String> = state.tasks.iter().map(|t| t.host.clone()).collect();
     peers.extend(state.gateways.iter().cloned());
     peers.push("loadgen".into());
@@ -202,7 +228,10 @@ pub fn run(
             }
         }
         if now >= next_report || done {
-            drain(&state, options.keep_access_log, &mut kept);
+            drain(&state, options.keep_access_log, &mut kept, controller);
+            for change in controller.tick(now) {
+                apply(&state, &mut sim, now, change);
+            }
             let ledger = state.ledger.borrow();
             progress(&Progress {
                 now,
@@ -217,7 +246,7 @@ pub fn run(
             break;
         }
     }
-    drain(&state, options.keep_access_log, &mut kept);
+    drain(&state, options.keep_access_log, &mut kept, controller);
     let invariants = {
         let db = state.databases.borrow();
         check_invariants(&db.inventory, &db.orders)
@@ -241,9 +270,39 @@ pub fn run(
     })
 }
 
-/// Moves the proxies' access-log lines and counters into the recorder.
-fn drain(state: &world::WorldState, keep: bool, kept: &mut Vec<AccessLogEntry>) {
+/// Carries out a controller's change.
+fn apply(state: &world::WorldState, sim: &mut turmoil::Sim<'_>, now: SimTime, change: Change) {
+    match change {
+        Change::Route {
+            router,
+            route,
+            traffic,
+            arrivals,
+        } => {
+            let mut control = state.control.borrow_mut();
+            for (task, at) in arrivals {
+                control.send(&task, &router, &route, at, Rc::clone(&traffic));
+            }
+        }
+        Change::ScaleDown { node } => {
+            for t in state.tasks.iter().filter(|t| t.node == node) {
+                state.registry.borrow_mut().deregister(now, &t.host);
+                sim.crash(t.host.as_str());
+            }
+        }
+    }
+}
+
+/// Moves the proxies' access-log lines and counters into the recorder, showing the lines
+/// to the controller on the way.
+fn drain(
+    state: &world::WorldState,
+    keep: bool,
+    kept: &mut Vec<AccessLogEntry>,
+    controller: &mut dyn Controller,
+) {
     let lines = state.telemetry.borrow_mut().drain();
+    controller.observe(&lines);
     let mut recorder = state.recorder.borrow_mut();
     // Health checks are the mesh's own traffic, not the services' workload.
     for line in lines.iter().filter(|l| !l.health_check) {
@@ -260,13 +319,20 @@ fn drain(state: &world::WorldState, keep: bool, kept: &mut Vec<AccessLogEntry>) 
         };
         let route = match line.direction {
             Direction::Inbound => "inbound".to_string(),
+            // Mirrored copies are nobody's requests: their own series, so a route's figures
+            // stay what its callers saw.
+            Direction::Outbound if line.shadow => format!(
+                "{}/{} (mirror)",
+                line.service.as_deref().unwrap_or_default(),
+                line.route.as_deref().unwrap_or("-")
+            ),
             Direction::Outbound => format!(
                 "{}/{}",
                 line.service.as_deref().unwrap_or_default(),
                 line.route.as_deref().unwrap_or("-")
             ),
         };
-        if line.direction == Direction::Outbound {
+        if line.direction == Direction::Outbound && !line.shadow {
             recorder.count_attempts(&line.node, &route, u64::from(line.attempts));
         }
         let key = SeriesKey {

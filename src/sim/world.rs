@@ -17,6 +17,7 @@ use crate::engine::{SimTime, seed};
 use crate::metrics::Recorder;
 use crate::model::fault::Effects;
 use crate::model::service::ServiceConfig;
+use crate::proxy::control::ControlPlane;
 use crate::proxy::health::GRPC_HEALTH_CHECK_PATH;
 use crate::proxy::pool::HttpVersion;
 use crate::proxy::{Identity, Inbound, MeshView, Shared, Sidecar, Telemetry, gateway, wire};
@@ -64,6 +65,8 @@ pub struct WorldState {
     pub duration: Duration,
     /// Faults in force at each task, read by apps and sidecars.
     pub effects: Rc<RefCell<Effects>>,
+    /// Route changes sent to each proxy (a rollout's), read by the proxies.
+    pub control: Rc<RefCell<ControlPlane>>,
 }
 
 /// Builds the world. `duration` and `seed` are the values in force (after overrides).
@@ -94,11 +97,13 @@ pub fn build<'a>(
     )));
     let telemetry = Rc::new(RefCell::new(Telemetry::default()));
     let effects = Rc::new(RefCell::new(Effects::default()));
+    let control = Rc::new(RefCell::new(ControlPlane::default()));
     let shared = Shared {
         mesh: Rc::clone(&view),
         registry: Rc::clone(&registry),
         telemetry: Rc::clone(&telemetry),
         effects: Rc::clone(&effects),
+        control: Rc::clone(&control),
     };
     let databases = Rc::new(RefCell::new(Databases::new(&scenario.ordering.catalog)));
     let recorder = Rc::new(RefCell::new(Recorder::new(scenario.metrics.interval)));
@@ -225,6 +230,7 @@ pub fn build<'a>(
             seed,
             duration,
             effects,
+            control,
         },
     ))
 }
