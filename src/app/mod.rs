@@ -41,6 +41,7 @@ pub struct App {
     next_id: Cell<u64>,
     waiting: RefCell<BTreeMap<RequestId, oneshot::Sender<Started>>>,
     health_paths: Vec<String>,
+    propagate: Vec<http::HeaderName>,
 }
 
 /// How a finished call went, as the app sees it.
@@ -70,6 +71,15 @@ impl App {
             next_id: Cell::new(0),
             waiting: RefCell::new(BTreeMap::new()),
             health_paths,
+            // Names were checked when the scenario loaded; one that is not a header name
+            // could never have been sent to the app anyway.
+            propagate: config
+                .propagate_headers
+                .iter()
+                .filter_map(|h| {
+                    http::HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).ok()
+                })
+                .collect(),
         }
     }
 
@@ -184,13 +194,18 @@ impl App {
         mut plan: crate::model::calls::CallPlan,
     ) -> ordering::CallsResult {
         let trace = incoming.headers().get(TRACE_HEADER).cloned();
+        let carried: Vec<(http::HeaderName, HeaderValue)> = self
+            .propagate
+            .iter()
+            .filter_map(|h| incoming.headers().get(h).map(|v| (h.clone(), v.clone())))
+            .collect();
         let (tx, mut rx) = mpsc::unbounded_channel::<CallResult>();
         let mut next = plan.start(wire::now());
         loop {
             match next {
                 PlanNext::MoreCalls(calls) => {
                     for call in calls {
-                        self.spawn_call(call, trace.clone(), ctx, endpoint, tx.clone());
+                        self.spawn_call(call, trace.clone(), &carried, ctx, endpoint, tx.clone());
                     }
                     next = PlanNext::Waiting;
                 }
@@ -213,6 +228,7 @@ impl App {
         &self,
         call: CallToMake,
         trace: Option<HeaderValue>,
+        carried: &[(http::HeaderName, HeaderValue)],
         ctx: &OrderContext,
         endpoint: ordering::Endpoint,
         tx: mpsc::UnboundedSender<CallResult>,
@@ -223,6 +239,9 @@ impl App {
             .uri(path.as_str());
         if let Some(t) = trace {
             builder = builder.header(TRACE_HEADER, t);
+        }
+        for (name, value) in carried {
+            builder = builder.header(name, value);
         }
         for (name, value) in ctx.headers() {
             builder = builder.header(name, value);

@@ -57,6 +57,12 @@ pub struct ServiceConfig {
     /// Endpoints, matched in order; a request no endpoint matches gets 404. An endpoint that
     /// an earlier one shadows entirely is refused, since it could never be chosen.
     pub endpoints: Vec<PathConfig>,
+    /// Request headers the app copies onto the calls it makes (default none): what an app
+    /// does with OpenTelemetry baggage or a canary cookie, and what lets an A/B rollout
+    /// steer a user's requests at every hop, not only the first. Names are matched without
+    /// regard to case.
+    #[serde(default)]
+    pub propagate_headers: Vec<String>,
 }
 
 /// One endpoint of a service as a scenario writes it.
@@ -122,6 +128,9 @@ pub enum ServiceError {
         /// What is wrong with it.
         problem: PatternProblem,
     },
+    /// A `propagate_headers` entry that cannot be an HTTP header name.
+    #[error("\"{0}\" is not an HTTP header name (letters, digits and -, no spaces)")]
+    HeaderName(String),
     /// An endpoint listed after one that answers every request it would, so never chosen.
     #[error(
         "never matched: endpoints[{index}] ({route}) comes first and answers every request this one would"
@@ -143,6 +152,7 @@ impl ServiceError {
             ServiceError::NoWorkers => "workers",
             ServiceError::Method(_) => "method",
             ServiceError::Pattern { .. } => "path",
+            ServiceError::HeaderName(_) => "propagate_headers",
             ServiceError::Unreachable { .. } => "",
         }
     }
@@ -160,6 +170,15 @@ impl ServiceConfig {
         errors.extend(check_status("reject_status", self.reject_status));
         if self.endpoints.is_empty() {
             errors.push(service(ServiceError::NoEndpoints));
+        }
+        for (i, h) in self.propagate_headers.iter().enumerate() {
+            if http::HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).is_err() {
+                let e = ServiceError::HeaderName(h.clone());
+                errors.push(ConfigError::new(
+                    format!("propagate_headers[{i}]"),
+                    Problem::Service(e),
+                ));
+            }
         }
         // Routes of the endpoints that parsed, by index, for the reachability check.
         let mut routes: Vec<(usize, Route)> = Vec::new();
