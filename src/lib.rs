@@ -30,5 +30,6 @@ pub mod metrics;
 pub mod model;
 pub mod proxy;
 pub mod report;
+pub mod rollout;
 pub mod scenario;
 pub mod sim;
