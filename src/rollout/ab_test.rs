@@ -136,3 +136,5 @@ pub(super) fn request_match(m: &MatchSpec, path: &str, e: &mut Errors) -> Option
     }
 }
 
+#[cfg(test)]
+mod tests;

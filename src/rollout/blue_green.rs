@@ -74,3 +74,5 @@ fn count(a: &AnalysisRunSpec, path: &str, e: &mut Errors) -> u32 {
     count.max(1)
 }
 
+#[cfg(test)]
+mod tests;

@@ -51,3 +51,5 @@ pub(super) fn steps(spec: &MirrorSpec, path: &str, e: &mut Errors) -> Vec<(Step,
     out
 }
 
+#[cfg(test)]
+mod tests;

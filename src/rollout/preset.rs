@@ -219,3 +219,169 @@ fn time_based_linear(percent: u32, interval_minutes: u64) -> StrategySpec {
     }
     steps(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::rollout::plan::{Metric, Step, StrategyKind};
+    use crate::rollout::testkit::{World, s, spec};
+    use crate::rollout::{Rollout, Verdict};
+
+    fn with(preset: &str, analysis: &str) -> String {
+        format!(
+            r#"{{ "router": "r", "route": "r", "stable": "v1", "candidate": "v2",
+                 "strategy": {{ "preset": "{preset}" }} {analysis} }}"#
+        )
+    }
+
+    fn steps_of(preset: &str) -> Vec<Step> {
+        Rollout::from_spec(&spec(&with(preset, "")))
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .plan()
+            .steps
+            .clone()
+    }
+
+    fn pause(m: u64) -> Step {
+        Step::Pause(Some(Duration::from_secs(60 * m)))
+    }
+
+    /// CodeDeploy's linear shift as the table states it: 10 % more after each wait.
+    fn linear(every: u64) -> Vec<Step> {
+        let mut v = vec![Step::SetWeight(10)];
+        for w in (20..=100).step_by(10) {
+            v.push(pause(every));
+            v.push(Step::SetWeight(w));
+        }
+        v.push(Step::Promote);
+        v
+    }
+
+    #[test]
+    fn codedeploy_presets_expand_to_their_definitions() {
+        use Step::{Promote, SetWeight};
+        let table = [
+            (
+                "CodeDeployDefault.ECSAllAtOnce",
+                vec![SetWeight(100), Promote],
+            ),
+            (
+                "CodeDeployDefault.ECSCanary10Percent5Minutes",
+                vec![SetWeight(10), pause(5), SetWeight(100), Promote],
+            ),
+            (
+                "CodeDeployDefault.ECSCanary10percent5Minutes",
+                vec![SetWeight(10), pause(5), SetWeight(100), Promote],
+            ),
+            (
+                "CodeDeployDefault.ECSCanary10Percent15Minutes",
+                vec![SetWeight(10), pause(15), SetWeight(100), Promote],
+            ),
+            (
+                "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
+                linear(1),
+            ),
+            (
+                "CodeDeployDefault.ECSLinear10PercentEvery3Minutes",
+                linear(3),
+            ),
+        ];
+        for (name, want) in table {
+            assert_eq!(steps_of(name), want, "{name}");
+        }
+        for p in PresetName::ALL {
+            assert_eq!(
+                serde_json::from_str::<PresetName>(&format!("\"{}\"", p.as_str())).ok(),
+                Some(p)
+            );
+        }
+        let e = serde_json::from_str::<PresetName>(
+            "\"CodeDeployDefault.ECSLinear10PercentEvery1Minute\"",
+        )
+        .expect_err("the Lambda spelling");
+        assert!(
+            e.to_string().contains("ECSLinear10PercentEvery1Minutes"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn codedeploy_linear_reaches_all_traffic_after_nine_waits() {
+        let mut w = World::new(&with(
+            "CodeDeployDefault.ECSLinear10PercentEvery3Minutes",
+            "",
+        ));
+        w.run_until(s(3600));
+        let changes = w.weight_changes();
+        assert_eq!(changes.first(), Some(&(0, 10)));
+        assert_eq!(changes.last(), Some(&(27 * 60, 100)));
+        assert_eq!(
+            (w.verdict(), w.decided_at()),
+            (Verdict::Promoted, s(27 * 60))
+        );
+        let mut w = World::new(&with("CodeDeployDefault.ECSCanary10Percent5Minutes", ""));
+        w.run_until(s(3600));
+        assert_eq!(w.weight_changes(), vec![(0, 10), (300, 100)]);
+    }
+
+    #[test]
+    fn a_codedeploy_preset_watches_the_scenarios_checks_like_alarms() {
+        let analysis = r#", "analysis": { "checks": [ { "success_rate": ">= 99%" } ] }"#;
+        let mut w = World::new(&with(
+            "CodeDeployDefault.ECSCanary10Percent15Minutes",
+            analysis,
+        ))
+        .candidate_fails_from(s(400));
+        w.run_until(s(3600));
+        assert_eq!(crate::rollout::testkit::rolled_back(&w.verdict()).2, s(420));
+    }
+
+    #[test]
+    fn flagger_and_argo_presets_bring_their_analysis() {
+        let plan = spec(&with("flagger-appmesh", "")).build().expect("valid");
+        assert_eq!(plan.strategy, StrategyKind::Canary);
+        let gates = plan
+            .steps
+            .iter()
+            .filter(|s| {
+                **s == Step::Gate {
+                    interval: Duration::from_secs(60),
+                    threshold: 5,
+                }
+            })
+            .count();
+        assert_eq!(gates, 10, "5 % steps to 50 %");
+        let metrics: Vec<Metric> = plan.analysis.checks.iter().map(|c| c.metric).collect();
+        assert_eq!(metrics, vec![Metric::SuccessRate, Metric::Latency(0.99)]);
+        assert_eq!(plan.analysis.background, None, "gates measure");
+        // The scenario's analysis replaces the preset's.
+        let own = r#", "analysis": { "checks": [ { "errors": "<= 3" } ] }"#;
+        let plan = spec(&with("flagger-appmesh", own)).build().expect("valid");
+        assert_eq!(plan.analysis.checks.len(), 1);
+        let mut w = World::new(&with("flagger-appmesh", ""));
+        w.run_until(s(3600));
+        assert_eq!((w.verdict(), w.decided_at()), (Verdict::Promoted, s(600)));
+
+        let plan = spec(&with("flagger-appmesh-ab", ""))
+            .build()
+            .expect("valid");
+        assert_eq!(plan.strategy, StrategyKind::AbTest);
+
+        let plan = spec(&with("argo-appmesh", "")).build().expect("valid");
+        assert_eq!(plan.analysis.background, Some(2));
+        assert_eq!(plan.analysis.interval, Duration::from_secs(300));
+        assert_eq!(plan.analysis.limits.failure, Some(3));
+        let mut w = World::new(&with("argo-appmesh", ""));
+        w.run_until(s(3600));
+        assert_eq!(
+            w.weight_changes(),
+            vec![(0, 25), (600, 50), (1200, 75), (1800, 100)]
+        );
+        // From step 2 (set_weight 50, at 600 s) every 5 minutes, the last one at the moment
+        // the last pause ends (background measurements come first at one instant).
+        let at: Vec<f64> = w.rollout.report().checks.iter().map(|c| c.at_s).collect();
+        assert_eq!(at, vec![600.0, 900.0, 1200.0, 1500.0, 1800.0]);
+    }
+}

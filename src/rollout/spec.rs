@@ -425,3 +425,49 @@ pub enum JudgeMetricName {
     /// Each request as 1 (error) or 0.
     ErrorRate,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipelines_are_named_or_written_out() {
+        let a: AnalysisSpec =
+            serde_json::from_str(r#"{ "pipeline": "cloudwatch" }"#).expect("name");
+        assert_eq!(
+            a.pipeline,
+            Some(PipelineSpec::Named(PipelineName::Cloudwatch))
+        );
+        let a: AnalysisSpec =
+            serde_json::from_str(r#"{ "pipeline": { "scrape_interval": "30s", "lag": "1m" } }"#)
+                .expect("map");
+        assert!(matches!(
+            a.pipeline,
+            Some(PipelineSpec::Custom { lag: Some(_), .. })
+        ));
+        for bad in [r#""influx""#, r#"{ "scrape": "30s" }"#, "15"] {
+            let text = format!(r#"{{ "pipeline": {bad} }}"#);
+            assert!(
+                serde_json::from_str::<AnalysisSpec>(&text).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn sections_refuse_unknown_keys_and_two_strategies() {
+        let base = r#""router": "r", "route": "r", "stable": "a", "candidate": "b""#;
+        let ok = format!(
+            r#"{{ {base}, "strategy": {{ "canary": {{ "steps": [ {{ "pause": {{}} }} ] }} }} }}"#
+        );
+        assert!(serde_json::from_str::<RolloutSpec>(&ok).is_ok());
+        for bad in [
+            format!(r#"{{ {base}, "strategy": {{ "canary": {{}}, "blue_green": {{}} }} }}"#),
+            format!(r#"{{ {base}, "strategy": {{ "canary": {{ "stepWeight": 5 }} }} }}"#),
+            format!(r#"{{ {base}, "strategy": {{ "preset": "linear" }} }}"#),
+            format!(r#"{{ {base}, "weights": 5, "strategy": {{ "canary": {{}} }} }}"#),
+        ] {
+            assert!(serde_json::from_str::<RolloutSpec>(&bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -118,9 +118,17 @@ impl World {
 
     /// Runs second by second up to `end` (or until the verdict and every scale-down are in).
     pub fn run_until(&mut self, end: SimTime) -> &mut World {
-        while self.now < end {
+        loop {
+            let now = self.now;
+            let new = self.rollout.poll(now);
+            self.actions.extend(new);
+            let settled = self.rollout.verdict().is_some() && self.rollout.poll_timeout().is_none();
+            if settled || now >= end {
+                break;
+            }
+            // The second [now, now + 1 s), routed as the rollout wants it after `now`'s events.
             let d = self.rollout.desired().clone();
-            let at = self.now + Duration::from_millis(500);
+            let at = now + Duration::from_millis(500);
             let matching = if d.header_route.is_some() {
                 self.rps * self.matching_percent / 100
             } else {
@@ -139,13 +147,7 @@ impl World {
             self.serve(Arm::Stable, stable, at);
             self.serve(Arm::Candidate, candidate + mirrored + preview, at);
             self.serve(Arm::Baseline, baseline, at);
-            self.now = self.now + Duration::from_secs(1);
-            let now = self.now;
-            let new = self.rollout.poll(now);
-            self.actions.extend(new);
-            if self.rollout.verdict().is_some() && self.rollout.poll_timeout().is_none() {
-                break;
-            }
+            self.now = now + Duration::from_secs(1);
         }
         self
     }
