@@ -243,6 +243,68 @@ mod tests {
     }
 
     #[test]
+    fn a_rollouts_weight_change_reaches_each_sidecar_in_turn() {
+        // The rollout decides 10 % at 0 s and 100 % at 60 s; with a 5 s delay staggered over
+        // 4 s, ui-0 applies each at +5 s, ui-1 at +7 s, ui-2 at +9 s.
+        let json = r#"{ "router": "r", "route": "r", "stable": "v1", "candidate": "v2",
+                        "strategy": { "canary": { "steps": [ { "set_weight": 10 },
+                                                             { "pause": { "duration": "1m" } } ] } } }"#;
+        let mut w = crate::rollout::testkit::World::new(json);
+        w.run_until(at(120));
+        let mut cp = ControlPlane::staggered(
+            RouteConfig::initial(),
+            Duration::from_secs(5),
+            Duration::from_secs(4),
+            names(3),
+        );
+        for (t, a) in &w.actions {
+            cp.apply(*t, a);
+        }
+        let seen = |s: &str, t: u64| cp.config_at(s, at(t)).weights.candidate;
+        assert_eq!(
+            [
+                seen("ui-0", 4),
+                seen("ui-0", 5),
+                seen("ui-1", 6),
+                seen("ui-1", 7)
+            ],
+            [0, 10, 0, 10]
+        );
+        assert_eq!([seen("ui-2", 8), seen("ui-2", 9)], [0, 10]);
+        assert_eq!(
+            [
+                seen("ui-0", 65),
+                seen("ui-1", 66),
+                seen("ui-2", 68),
+                seen("ui-2", 69)
+            ],
+            [100, 10, 10, 100]
+        );
+        let order: Vec<(u64, String, u32)> = cp
+            .poll(at(120))
+            .into_iter()
+            .map(|d| {
+                (
+                    d.at.as_nanos() / 1_000_000_000,
+                    d.sidecar,
+                    d.config.weights.candidate,
+                )
+            })
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                (5, "ui-0".into(), 10),
+                (7, "ui-1".into(), 10),
+                (9, "ui-2".into(), 10),
+                (65, "ui-0".into(), 100),
+                (67, "ui-1".into(), 100),
+                (69, "ui-2".into(), 100),
+            ]
+        );
+    }
+
+    #[test]
     fn random_spread_replays_from_the_seed() {
         let build = |s| {
             let mut rng = seed::stream(s, "rollout/propagation");
