@@ -333,7 +333,7 @@ impl Rollout {
                     return;
                 }
                 Step::Gate { interval, .. } => {
-                    self.step_timer = Some(t + interval);
+                    self.step_timer = Some(t + tick(interval));
                     return;
                 }
                 Step::Promote => {
@@ -391,7 +391,7 @@ impl Rollout {
                 let phase = run.record(&results, limits);
                 match phase {
                     RunPhase::Running => {
-                        self.step_timer = Some(t + self.plan.analysis.interval);
+                        self.step_timer = Some(t + tick(self.plan.analysis.interval));
                     }
                     RunPhase::Successful => {
                         self.inline = None;
@@ -441,7 +441,7 @@ impl Rollout {
                             value: results[item].value,
                             at: t,
                         });
-                        self.step_timer = Some(t + interval);
+                        self.step_timer = Some(t + tick(interval));
                     }
                 }
             }
@@ -459,7 +459,7 @@ impl Rollout {
             return;
         };
         let phase = bg.run.record(&results, limits);
-        bg.next = t + interval;
+        bg.next = t + tick(interval);
         if !matches!(phase, RunPhase::Running | RunPhase::Successful) {
             self.run_ended(t, phase, &results, out);
         }
@@ -645,6 +645,12 @@ impl Rollout {
         self.decided_at = Some(t);
         out.push((t, Action::Verdict(verdict)));
     }
+}
+
+/// A period to wait: never zero, so a hand-made [`Plan`] with a zero interval cannot stall
+/// `poll` at one instant (`build` refuses zero intervals).
+fn tick(d: Duration) -> Duration {
+    d.max(Duration::from_nanos(1))
 }
 
 /// The item that failed a gate, worst first (fail, then error, then inconclusive); `None` if

@@ -1,7 +1,7 @@
 //! The `rollout:` section as a scenario writes it. Plain serde types with
 //! `deny_unknown_fields`, so the scenario deserializer places type errors and unknown keys at
 //! their line; rules across fields (weights 0..=100, one style of canary, thresholds) are
-//! checked by [`RolloutSpec::build`](super::build), which returns every problem with its field
+//! checked by [`RolloutSpec::build`], which returns every problem with its field
 //! path relative to the section.
 //!
 //! ```yaml
