@@ -14,10 +14,13 @@
 //! - [`proxy`]: the Envoy-like sidecar and gateway on hyper over turmoil.
 //! - [`app`]: the apps behind the sidecars.
 //! - [`sim`]: the world, the load generator, the run loop.
+//! - [`rollout`]: sans-IO rollouts (canary, blue/green, A/B, mirroring, presets), analysis,
+//!   the statistical judge and the control plane's propagation; imports only `engine`,
+//!   `metrics` and `model::duration`.
 //! - [`report`]: `report.json`, `summary.md`, `.hgrm` files, verdicts on expectations, JUnit
 //!   XML.
 //!
-//! Planned (see docs/ARCHITECTURE.md): `rollout`, `tui`.
+//! Planned (see docs/ARCHITECTURE.md): `tui`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -30,5 +33,6 @@ pub mod metrics;
 pub mod model;
 pub mod proxy;
 pub mod report;
+pub mod rollout;
 pub mod scenario;
 pub mod sim;
