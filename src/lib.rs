@@ -32,6 +32,7 @@ pub mod engine;
 pub mod metrics;
 pub mod model;
 pub mod proxy;
+pub mod rehearse;
 pub mod report;
 pub mod rollout;
 pub mod scenario;

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use meshsim::model::duration::parse_duration;
+use meshsim::rehearse::rehearse;
 use meshsim::report::{self, Report};
 use meshsim::scenario;
 use meshsim::sim::{self, Progress, RunOptions};
@@ -92,7 +93,7 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         );
         let _ = std::io::stderr().flush();
     };
-    let result = match sim::run(scenario, mesh, &options, &mut progress) {
+    let rehearsal = match rehearse(scenario, mesh, &options, &mut progress) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("\nmeshsim: {e}");
@@ -103,8 +104,12 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
     if !quiet {
         eprintln!();
     }
-    let report = Report::of(scenario, &result);
+    let report = Report::of_rehearsal(scenario, &rehearsal);
+    let result = &rehearsal.run;
     print!("{}", report.table());
+    if let Some(line) = report.rollout_line() {
+        print!("\n{line}\n");
+    }
     let verdicts = report.verdict_lines();
     if !verdicts.is_empty() {
         print!("\n{verdicts}");
@@ -113,7 +118,7 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         .out
         .clone()
         .unwrap_or_else(|| report::default_dir(&scenario.name, result.seed));
-    match report::write(&dir, &report, &result) {
+    match report::write(&dir, &report, result) {
         Ok(_) => println!("\nreport: {}", dir.join("report.json").display()),
         Err(e) => {
             eprintln!("meshsim: cannot write the report to {}: {e}", dir.display());

@@ -41,6 +41,7 @@ pub mod matchers;
 pub mod outlier;
 pub mod ratelimit;
 pub mod request;
+pub mod request_match;
 pub mod retry;
 pub mod retry_budget;
 mod route_index;

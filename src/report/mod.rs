@@ -63,6 +63,10 @@ pub struct Report {
     /// What the faults did, in order: crashes, restarts, deregistrations, partitions.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fault_events: Vec<FaultEvent>,
+    /// The rollout rehearsed, if the scenario has one: outcome, when it was decided, the
+    /// failing check, the timeline of steps, weight changes and check results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::rollout::RolloutReport>,
 }
 
 /// One thing a fault did.
@@ -234,6 +238,7 @@ impl Report {
                     fault: e.fault.clone(),
                 })
                 .collect(),
+            rollout: None,
         }
     }
 
@@ -241,6 +246,15 @@ impl Report {
     pub fn of(scenario: &Scenario, run: &RunResult) -> Report {
         let mut report = Report::new(&scenario.name, run);
         report.judge(&scenario.expect, &run.recorder);
+        report
+    }
+
+    /// The report of a rehearsal: the run, the rollout's timeline and verdict, and the
+    /// expectations judged (`rollout:` ones against the verdict).
+    pub fn of_rehearsal(scenario: &Scenario, rehearsal: &crate::rehearse::Rehearsal) -> Report {
+        let mut report = Report::new(&scenario.name, &rehearsal.run);
+        report.rollout = rehearsal.rollout.clone();
+        report.judge(&scenario.expect, &rehearsal.run.recorder);
         report
     }
 
@@ -253,6 +267,37 @@ impl Report {
     /// Whether every expectation held (true when there are none).
     pub fn expectations_held(&self) -> bool {
         self.expectations.iter().all(|v| v.held)
+    }
+
+    /// The rollout's verdict in one line: `rollout (canary): rolled_back at 412s: success
+    /// rate was 96.9 against >= 99%`. `None` without a rollout.
+    pub fn rollout_line(&self) -> Option<String> {
+        let r = self.rollout.as_ref()?;
+        let outcome = serde_json::to_value(r.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        let strategy = serde_json::to_value(r.strategy)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        let mut line = format!("rollout ({strategy}): {outcome}");
+        if let Some(t) = r.decided_at_s {
+            line.push_str(&format!(" at {t:.0}s"));
+        }
+        match (&r.check, r.value, &r.threshold) {
+            (Some(c), Some(v), Some(t)) => line.push_str(&format!(": {c} was {v:.3} against {t}")),
+            (Some(c), None, Some(t)) => line.push_str(&format!(": {c} had no data against {t}")),
+            _ => {
+                if let Some(reason) = &r.reason {
+                    line.push_str(&format!(": {reason}"));
+                }
+            }
+        }
+        if let Some(d) = r.detected_at_s {
+            line.push_str(&format!(" (detected at {d:.0}s)"));
+        }
+        Some(line)
     }
 
     /// The verdicts for a terminal: a count, then one line each with the observed value.
@@ -341,6 +386,27 @@ impl Report {
             r.failed,
             percent(r.succeeded, r.issued)
         );
+        if let Some(line) = self.rollout_line() {
+            let _ = writeln!(out, "**{line}**\n");
+            if let Some(r) = &self.rollout {
+                let _ = writeln!(
+                    out,
+                    "| at s | stable % | candidate % | baseline % | mirror % |\n|---:|---:|---:|---:|---:|"
+                );
+                for c in &r.changes {
+                    let _ = writeln!(
+                        out,
+                        "| {:.0} | {} | {} | {} | {} |",
+                        c.at_s,
+                        c.weights.stable,
+                        c.weights.candidate,
+                        c.weights.baseline,
+                        c.mirror_percent
+                    );
+                }
+                out.push('\n');
+            }
+        }
         if !self.faults.is_empty() {
             let _ = writeln!(out, "Faults (in chain order):\n");
             for f in &self.faults {

@@ -42,6 +42,93 @@ pub(crate) fn check(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
     models(parts, sink);
     faults(parts, mesh, sink);
     expectations(parts, mesh, sink);
+    rollout(parts, mesh, sink);
+}
+
+/// The rollout's own validation, then its names against the mesh: the router and route
+/// exist, and the route's weighted targets list every node the rollout moves traffic
+/// between (App Mesh rewrites weights; it cannot add a target).
+fn rollout(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
+    let Some(spec) = &parts.rollout else {
+        return;
+    };
+    if let Err(errors) = spec.build() {
+        for e in errors {
+            let at = e.under("rollout");
+            sink.at_path(
+                Severity::Error,
+                "invalid-value",
+                &at.path,
+                at.problem.to_string(),
+            );
+        }
+        return;
+    }
+    let Some(mesh) = mesh else {
+        return;
+    };
+    if !mesh.virtual_routers.contains_key(&spec.router) {
+        let known: Vec<&str> = mesh.virtual_routers.keys().map(String::as_str).collect();
+        sink.at_path(
+            Severity::Error,
+            "dangling-reference",
+            "rollout.router",
+            format!(
+                "no virtual router `{}` in the mesh (routers: {})",
+                spec.router,
+                known.join(", ")
+            ),
+        );
+        return;
+    }
+    let Some(route) = mesh.routes.get(&(spec.router.clone(), spec.route.clone())) else {
+        let known: Vec<&str> = mesh
+            .routes
+            .keys()
+            .filter(|(r, _)| *r == spec.router)
+            .map(|(_, n)| n.as_str())
+            .collect();
+        sink.at_path(
+            Severity::Error,
+            "dangling-reference",
+            "rollout.route",
+            format!(
+                "virtual router `{}` has no route `{}` (routes: {})",
+                spec.router,
+                spec.route,
+                known.join(", ")
+            ),
+        );
+        return;
+    };
+    let targets: Vec<String> = route
+        .route
+        .spec
+        .kind
+        .targets()
+        .iter()
+        .map(|t| t.virtual_node.value.clone())
+        .collect();
+    for (field, node) in [
+        ("stable", Some(&spec.stable)),
+        ("candidate", Some(&spec.candidate)),
+        ("baseline", spec.baseline.as_ref()),
+    ] {
+        if let Some(node) = node
+            && !targets.iter().any(|t| t == node)
+        {
+            sink.at_path(
+                Severity::Error,
+                "dangling-reference",
+                &format!("rollout.{field}"),
+                format!(
+                    "route `{}` does not list `{node}` among its weighted targets ({}); add it with weight 0, as App Mesh needs before a rollout can move traffic to it",
+                    spec.route,
+                    targets.join(", ")
+                ),
+            );
+        }
+    }
 }
 
 /// Each fault's own validation, then the schedule resolved against the scenario's tasks

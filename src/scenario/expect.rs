@@ -81,6 +81,11 @@ pub enum Check {
         /// `true`: it must hold; `false`: it must be violated (the scenario demonstrates it).
         holds: bool,
     },
+    /// The scenario's rollout ended this way.
+    Rollout {
+        /// The outcome expected.
+        outcome: RolloutOutcome,
+    },
 }
 
 /// Whose requests an SLO measures.
@@ -278,6 +283,7 @@ impl Check {
                     if *holds { "holds" } else { "is violated" }
                 )
             }
+            Check::Rollout { outcome } => format!("rollout {}", outcome.as_str()),
         }
     }
 
@@ -287,6 +293,7 @@ impl Check {
             Check::Slo { threshold, .. } => threshold.text.clone(),
             Check::Invariant { holds: true, .. } => "holds".into(),
             Check::Invariant { holds: false, .. } => "violated".into(),
+            Check::Rollout { outcome } => outcome.as_str().into(),
         }
     }
 
@@ -340,6 +347,9 @@ impl Check {
                     format!("at the end of the run, {what}: violated (the scenario shows it)")
                 }
             }
+            Check::Rollout { outcome } => {
+                format!("the scenario's rollout ends {}", outcome.as_str())
+            }
         }
     }
 }
@@ -388,13 +398,29 @@ pub(crate) struct RawExpectation {
     pub retry_amplification: Option<RatioBound>,
 }
 
-/// How a rollout ended (the rollout issue's outcomes); parsed so a scenario written for a
-/// later version fails for the right reason.
+/// How a rollout ended, as an expectation names it (`rolled_back` as report.json writes it,
+/// or `rolled-back`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub(crate) enum RolloutOutcome {
+#[serde(rename_all = "snake_case")]
+pub enum RolloutOutcome {
+    /// All traffic on the candidate.
     Promoted,
+    /// All traffic back on the stable version.
+    #[serde(alias = "rolled-back")]
     RolledBack,
+    /// No decision.
+    Inconclusive,
+}
+
+impl RolloutOutcome {
+    /// The name report.json uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RolloutOutcome::Promoted => "promoted",
+            RolloutOutcome::RolledBack => "rolled_back",
+            RolloutOutcome::Inconclusive => "inconclusive",
+        }
+    }
 }
 
 /// `success_rate:` as written.
@@ -705,15 +731,10 @@ impl RawExpectation {
                 None,
             );
         }
-        if self.rollout.is_some() {
-            r.refuse(
-                "unsupported",
-                "rollout",
-                "rollouts are not supported yet by this version of meshsim, so there is no \
-                 rollout outcome to expect",
-                Some("remove this expectation to run the rest of the scenario"),
-            );
-            return None;
+        if let Some(outcome) = self.rollout {
+            let check = Check::Rollout { outcome };
+            let name = self.name.clone().unwrap_or_else(|| check.label());
+            return (!r.any).then(|| vec![Expectation { name, check }]);
         }
         if let Some(name) = &self.invariant {
             let check = Check::Invariant {
@@ -985,11 +1006,6 @@ mod tests {
                 "service: users\nretry_amplification: 2\n",
                 "retry_amplification",
                 "do not retry",
-            ),
-            (
-                "rollout: promoted\n",
-                "rollout",
-                "rollouts are not supported yet",
             ),
             ("name: ''\nservice: a\np99: 1s\n", "name", "cannot be empty"),
         ] {

@@ -70,6 +70,8 @@ pub struct Scenario {
     /// order and an entry's thresholds in report.json's order (success rate, p50 … max,
     /// retry amplification); empty when the section is absent.
     pub expect: Vec<Expectation>,
+    /// A rollout to rehearse (`rollout:`), validated; `None` when the section is absent.
+    pub rollout: Option<crate::rollout::RolloutSpec>,
 }
 
 /// Where the mesh comes from.

@@ -49,6 +49,8 @@ pub(crate) struct Parts {
     /// One slot per `expect:` item as written (for reference checks by `expect[i]`), and the
     /// checks it makes; `None` where the item failed.
     pub expect: Option<Vec<Option<ExpectEntry>>>,
+    /// `rollout:` as written (validated by `check`).
+    pub rollout: Option<crate::rollout::RolloutSpec>,
     /// Every section present read without error, and every required one present.
     pub complete: bool,
 }
@@ -94,6 +96,10 @@ impl Parts {
                     .collect(),
                 None => Vec::new(),
             },
+            rollout: match &self.rollout {
+                Some(r) if r.build().is_err() => return None,
+                r => r.clone(),
+            },
         })
     }
 }
@@ -131,20 +137,6 @@ pub(crate) fn read(root: &Node, sink: &mut Sink<'_>) -> Parts {
     let mut found: BTreeMap<&str, (&Key, &Node)> = BTreeMap::new();
     for (key, node) in entries {
         match SECTIONS.iter().find(|(name, _)| *name == key.name) {
-            Some((name, Presence::Planned(what))) => {
-                sink.error(
-                    "unsupported-section",
-                    key.span,
-                    name,
-                    format!(
-                        "the `{name}` section ({what}) is not supported by this version of meshsim yet"
-                    ),
-                )
-                .help = Some(format!(
-                    "remove `{name}:` to run the rest of the scenario with this version"
-                ));
-                parts.complete = false;
-            }
             Some((name, _)) => {
                 found.insert(name, (key, node));
             }
@@ -200,6 +192,7 @@ pub(crate) fn read(root: &Node, sink: &mut Sink<'_>) -> Parts {
     parts.ordering = r.one::<RawOrdering>("ordering").map(Into::into);
     (parts.faults, parts.random_faults) = r.faults();
     parts.expect = r.expect();
+    parts.rollout = r.one("rollout");
     parts.complete &= r.complete;
     parts
 }

@@ -1,8 +1,7 @@
 //! The top-level sections of a scenario file, as written, and their defaults.
 //!
 //! The top level is read by hand rather than by one derived struct, so that every section is
-//! deserialized on its own (a mistake in `network` does not hide one in `tasks`), and so that
-//! sections planned for later versions can be recognised and refused by name.
+//! deserialized on its own (a mistake in `network` does not hide one in `tasks`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,9 +20,6 @@ pub(crate) enum Presence {
     Required,
     /// Has a default.
     Optional,
-    /// Part of the format, but not supported by this version: refused with a clear message
-    /// rather than as an unknown key, so a newer scenario fails for the right reason.
-    Planned(&'static str),
 }
 
 /// Every top-level key, in the order the docs list them.
@@ -41,10 +37,7 @@ pub(crate) const SECTIONS: &[(&str, Presence)] = &[
     ("metrics", Presence::Optional),
     ("ordering", Presence::Optional),
     ("faults", Presence::Optional),
-    (
-        "rollout",
-        Presence::Planned("canary and blue-green rollouts"),
-    ),
+    ("rollout", Presence::Optional),
     ("expect", Presence::Optional),
 ];
 

@@ -1,0 +1,201 @@
+//! A rehearsal: a scenario's world run with its rollout steering the mesh, as App Mesh's
+//! control plane would. The rollout (sans-IO, [`crate::rollout`]) decides; this module is the
+//! pilot that feeds it what each arm's sidecars saw and carries its decisions into the world
+//! through the [`Controller`] seam: weights, A/B steering and mirroring sent to every proxy
+//! with its own propagation delay, and scale-downs.
+//!
+//! Layering: above `sim` and `rollout`, below `report` and the CLI.
+
+use std::rc::Rc;
+
+use crate::config::model::Mesh;
+use crate::engine::{SimTime, seed};
+use crate::proxy::control::{Mirror, RouteOverride, Steer};
+use crate::proxy::{AccessLogEntry, Direction};
+use crate::rollout::{Action, ControlPlane, Outcome, Plan, Rollout, RolloutReport, RouteConfig};
+use crate::scenario::Scenario;
+use crate::sim::{self, Change, Controller, Progress, ProxyRef, RunOptions, RunResult, SimError};
+
+/// Blue/green preview traffic is the testers' requests, which a simulation does not have: it
+/// is modelled as copies of this share of the live requests on the route, sent to the
+/// candidate and discarded, so the pre-promotion analysis has data of the right shape.
+pub const PREVIEW_SHARE: f64 = 0.1;
+
+/// What a rehearsal leaves behind.
+#[derive(Debug)]
+pub struct Rehearsal {
+    /// The world's run.
+    pub run: RunResult,
+    /// The rollout's timeline and verdict, if the scenario has one.
+    pub rollout: Option<RolloutReport>,
+}
+
+impl Rehearsal {
+    /// Whether the rollout (if any) reached a decision other than `inconclusive`.
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.rollout.as_ref().map(|r| r.outcome)
+    }
+}
+
+/// Runs the scenario, with its rollout if it has one. `progress` as in [`sim::run`].
+pub fn rehearse(
+    scenario: &Scenario,
+    mesh: &Mesh,
+    options: &RunOptions,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Rehearsal, SimError> {
+    let Some(spec) = &scenario.rollout else {
+        let run = sim::run(scenario, mesh, options, progress)?;
+        return Ok(Rehearsal { run, rollout: None });
+    };
+    let plan = spec.build().map_err(|errors| {
+        SimError::Invalid(
+            errors
+                .into_iter()
+                .map(|e| format!("{}: {}", e.path, e.problem))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    let seed = options.seed.unwrap_or(scenario.seed);
+    let mut pilot = Pilot::new(plan, seed);
+    let run = sim::run_with(scenario, mesh, options, progress, &mut pilot)?;
+    pilot
+        .rollout
+        .finish(SimTime::from_duration(run.simulated.max(run.duration)));
+    Ok(Rehearsal {
+        run,
+        rollout: Some(pilot.rollout.report().clone()),
+    })
+}
+
+/// The rollout at the controls.
+struct Pilot {
+    rollout: Rollout,
+    seed: u64,
+    /// Delays per proxy, once the proxies are known.
+    plane: Option<ControlPlane>,
+    proxies: Vec<String>,
+    /// The route as last sent.
+    config: RouteConfig,
+    preview: bool,
+}
+
+impl Pilot {
+    fn new(plan: Plan, seed: u64) -> Pilot {
+        Pilot {
+            rollout: Rollout::new(plan),
+            seed,
+            plane: None,
+            proxies: Vec::new(),
+            config: RouteConfig::initial(),
+            preview: false,
+        }
+    }
+
+    /// The route as proxies apply it, for the current configuration.
+    fn traffic(&self) -> RouteOverride {
+        let targets = self.rollout.targets();
+        let mirror_share = match (self.config.mirror_percent, self.preview) {
+            (0, true) => PREVIEW_SHARE,
+            (p, _) => f64::from(p) / 100.0,
+        };
+        RouteOverride {
+            targets: self
+                .config
+                .weights
+                .targets(targets)
+                .into_iter()
+                .map(|(n, w)| (n.to_string(), w))
+                .collect(),
+            steer: self.config.header_route.clone().map(|matcher| Steer {
+                matcher,
+                node: targets.candidate.clone(),
+            }),
+            mirror: (mirror_share > 0.0).then(|| Mirror {
+                node: targets.candidate.clone(),
+                share: mirror_share,
+            }),
+        }
+    }
+
+    /// The current configuration, sent at `at` to every proxy.
+    fn send(&self, at: SimTime) -> Change {
+        let traffic = Rc::new(self.traffic());
+        let targets = self.rollout.targets();
+        let arrivals = self
+            .proxies
+            .iter()
+            .map(|p| {
+                let delay = self
+                    .plane
+                    .as_ref()
+                    .map(|c| c.delay_of(p))
+                    .unwrap_or_default();
+                (p.clone(), at + delay)
+            })
+            .collect();
+        Change::Route {
+            router: targets.router.clone(),
+            route: targets.route.clone(),
+            traffic,
+            arrivals,
+        }
+    }
+}
+
+impl Controller for Pilot {
+    fn start(&mut self, proxies: &[ProxyRef]) {
+        self.proxies = proxies.iter().map(|p| p.task.clone()).collect();
+        let p = &self.rollout.plan().propagation;
+        let mut rng = seed::stream(self.seed, "rollout/propagation");
+        self.plane = Some(ControlPlane::random(
+            RouteConfig::initial(),
+            p.delay,
+            p.spread,
+            self.proxies.clone(),
+            &mut rng,
+        ));
+    }
+
+    /// Each request an arm's tasks received, as their own sidecars' inbound listeners saw it
+    /// (mirrored and preview copies included: they are the candidate's only traffic while
+    /// they last). This is the view Flagger's App Mesh metrics read, Envoy's statistics on the
+    /// canary's own pods, and it is what lets a canary fail its analysis while the callers'
+    /// retries hide most of its errors from the users. An error is a 5xx or no answer.
+    fn observe(&mut self, lines: &[AccessLogEntry]) {
+        for l in lines {
+            if l.direction != Direction::Inbound || l.health_check {
+                continue;
+            }
+            let Some(arm) = self.rollout.arm_of(&l.node) else {
+                continue;
+            };
+            let error = l.status == 0 || l.status >= 500;
+            self.rollout
+                .record(arm, l.start + l.duration, l.duration, error, 1);
+        }
+    }
+
+    fn tick(&mut self, now: SimTime) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for (at, action) in self.rollout.poll(now) {
+            match action {
+                Action::SetWeights(w) => self.config.weights = w,
+                Action::SetHeaderRoute(m) => self.config.header_route = m,
+                Action::SetMirror(p) => self.config.mirror_percent = p,
+                Action::SetPreview(on) => self.preview = on,
+                Action::ScaleDown(node) => {
+                    changes.push(Change::ScaleDown { node });
+                    continue;
+                }
+                Action::Verdict(_) => continue,
+            }
+            if let Some(plane) = &mut self.plane {
+                plane.publish(at, self.config.clone());
+            }
+            changes.push(self.send(at));
+        }
+        changes
+    }
+}
