@@ -114,6 +114,21 @@ impl Endpoints {
             .pick_excluding(now, rng, |h| healthy(outlier, health, h), exclude)
     }
 
+    /// [`Endpoints::pick_excluding`] among the hosts `usable` keeps (see
+    /// [`Balancer::pick_usable`]): hosts a failure-accrual breaker has taken out are not
+    /// candidates, whatever their health.
+    pub fn pick_usable(
+        &mut self,
+        now: SimTime,
+        rng: &mut impl rand::Rng,
+        usable: impl Fn(usize) -> bool,
+        exclude: &[usize],
+    ) -> Result<Pick, NoHealthyUpstream> {
+        let (outlier, health) = (self.outlier.as_ref(), self.health.as_ref());
+        self.balancer
+            .pick_usable(now, rng, usable, |h| healthy(outlier, health, h), exclude)
+    }
+
     /// A request was sent to `host`.
     pub fn on_request_start(&mut self, host: usize) {
         self.balancer.on_request_start(host);

@@ -41,7 +41,64 @@ pub(crate) fn check(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
     }
     models(parts, sink);
     faults(parts, mesh, sink);
+    sidecars(parts, mesh, sink);
     expectations(parts, mesh, sink);
+}
+
+/// `sidecars:`: each entry's values as Envoy and Linkerd would check them, and its key a
+/// virtual node of the mesh. A rate limit on a node no task runs is a warning: it would
+/// never refuse anything.
+fn sidecars(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
+    let Some(entries) = &parts.sidecars else {
+        return;
+    };
+    for (node, raw) in entries {
+        let at = join_key("sidecars", node);
+        if let Err(errors) = raw.build() {
+            for (field, problem) in errors {
+                sink.at_path(
+                    Severity::Error,
+                    "invalid-value",
+                    &join_key(&at, &field),
+                    problem,
+                );
+            }
+        }
+        let Some(mesh) = mesh else {
+            continue;
+        };
+        if !mesh.virtual_nodes.contains_key(node) {
+            let help = if mesh.virtual_gateways.contains_key(node) {
+                Some(format!(
+                    "`{node}` is a virtual gateway; sidecar extensions apply to virtual nodes"
+                ))
+            } else {
+                did_you_mean(node, mesh.virtual_nodes.keys().map(String::as_str))
+            };
+            sink.at_path(
+                Severity::Error,
+                "unresolved-reference",
+                &at,
+                format!("mesh `{}` has no virtual node `{node}`", mesh.name),
+            )
+            .help = help;
+            continue;
+        }
+        let runs = parts
+            .tasks
+            .iter()
+            .flatten()
+            .flatten()
+            .any(|t| &t.node == node);
+        if raw.rate_limit.is_some() && parts.tasks.is_some() && !runs {
+            sink.at_path(
+                Severity::Warning,
+                "unused",
+                &join_key(&at, "rate_limit"),
+                format!("no task runs `{node}`, so its rate limit never applies"),
+            );
+        }
+    }
 }
 
 /// Each fault's own validation, then the schedule resolved against the scenario's tasks

@@ -285,6 +285,8 @@ fn drain(state: &world::WorldState, keep: bool, kept: &mut Vec<AccessLogEntry>) 
             Stat::NoRoute => Counter::NoRoute,
             Stat::Resets => Counter::Resets,
             Stat::FaultsInjected => Counter::Faults,
+            Stat::RateLimited => Counter::RateLimited,
+            Stat::BreakerTrips => Counter::BreakerTrips,
             Stat::HealthCheckFailures => continue,
         };
         recorder.count(&node, counter, n);
