@@ -80,6 +80,13 @@ fn every_shipped_scenario_accounts_for_every_request() {
         "scenarios/baseline.yaml",
         "scenarios/retry-storm.yaml",
         "scenarios/double-booking.yaml",
+        "scenarios/partition.yaml",
+        "scenarios/outlier-ejection.yaml",
+        "scenarios/circuit-breaker.yaml",
+        "scenarios/rate-limit.yaml",
+        "scenarios/crash-restart.yaml",
+        "scenarios/gray-failure.yaml",
+        "scenarios/timeout-trap.yaml",
     ] {
         let (_, result) = run(path, &short(20));
         let l = &result.ledger;
