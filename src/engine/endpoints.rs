@@ -335,6 +335,33 @@ mod tests {
     }
 
     #[test]
+    fn unusable_hosts_stay_out_even_in_panic() {
+        // A host a failure-accrual breaker took out is not a candidate, and panic (computed
+        // over the usable hosts) does not bring it back: host 0 is unusable, host 1 ejected,
+        // so the one usable host is unhealthy, panic balances over the usable hosts only.
+        let mut r = rng("usable");
+        let mut e = Endpoints::new(
+            lb(Policy::RoundRobin),
+            Some(&outlier(1, 100)),
+            None,
+            2,
+            secs(0),
+            &mut r,
+        );
+        e.on_request_end(secs(1), 1, Duration::ZERO, Outcome::ServerError(503));
+        for _ in 0..6 {
+            let p = e
+                .pick_usable(secs(1), &mut r, |h| h != 0, &[])
+                .expect("a host");
+            assert_eq!(p.host, 1);
+            assert!(p.reason.panic.panic);
+            assert_eq!(p.reason.panic.total, 1);
+        }
+        let none = e.pick_usable(secs(1), &mut r, |_| false, &[]);
+        assert_eq!(none.map(|p| p.host).map_err(|e| e.total), Err(0));
+    }
+
+    #[test]
     fn unhealthy_hosts_are_skipped() {
         // Hosts failing active health checks are not candidates.
         let mut r = rng("hc-skip");
