@@ -76,11 +76,16 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
 
 #[test]
 fn every_shipped_scenario_accounts_for_every_request() {
-    for path in [
-        "scenarios/baseline.yaml",
-        "scenarios/retry-storm.yaml",
-        "scenarios/double-booking.yaml",
-    ] {
+    // Every file in scenarios/, so a new one cannot be forgotten here.
+    let mut paths: Vec<String> = std::fs::read_dir("scenarios")
+        .expect("scenarios/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .map(|p| p.display().to_string())
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 17, "{paths:?}");
+    for path in paths.iter().map(String::as_str) {
         let (_, result) = run(path, &short(20));
         let l = &result.ledger;
         assert!(l.issued > 100, "{path}: only {} requests", l.issued);

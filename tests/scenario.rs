@@ -305,14 +305,106 @@ fn bad_fault_definitions_are_placed_at_their_fields() {
 }
 
 #[test]
-fn a_section_of_a_later_version_is_refused_by_name() {
-    let loaded = load_text("later.yaml", "rollout: {}\n", Path::new(DIR));
-    assert!(
-        loaded
-            .diagnostics
-            .iter()
-            .any(|d| d.code == "unsupported-section" && d.path == "rollout"),
-        "rollout"
+fn bad_sidecar_extensions_are_placed_at_their_fields() {
+    assert_eq!(
+        diags("sidecars_section.yaml"),
+        [
+            err(
+                "invalid-value",
+                "sidecars_section.yaml:32:50",
+                "sidecars.back-v1.rate_limit.fill_interval",
+                "token bucket fill_interval must be at least 50ms, got 10ms"
+            ),
+            err(
+                "invalid-value",
+                "sidecars_section.yaml:33:80",
+                "sidecars.back-v1.failure_accrual.max_penalty",
+                "penalties must satisfy 0 < min_penalty <= max_penalty, got 10s and 5s"
+            ),
+            err(
+                "invalid-value",
+                "sidecars_section.yaml:35:31",
+                "sidecars.front-v1.rate_limit.max_tokens",
+                "token bucket max_tokens must be greater than 0"
+            ),
+            err(
+                "invalid-value",
+                "sidecars_section.yaml:36:38",
+                "sidecars.front-v1.failure_accrual.jitter_ratio",
+                "jitter_ratio must be from 0 to 1, got -0.5"
+            ),
+            err(
+                "invalid-value",
+                "sidecars_section.yaml:38:46",
+                "sidecars.back-v2.failure_accrual.consecutive_failures",
+                "expected an integer from 0 to 4294967295, found the integer `-2`"
+            ),
+            err(
+                "unresolved-reference",
+                "sidecars_section.yaml:39:3",
+                "sidecars.bak-v1",
+                "mesh `shop` has no virtual node `bak-v1`"
+            ),
+            err(
+                "unresolved-reference",
+                "sidecars_section.yaml:41:3",
+                "sidecars.edge",
+                "mesh `shop` has no virtual node `edge`"
+            ),
+        ]
+    );
+    assert_eq!(
+        helps("sidecars_section.yaml")[5..],
+        [
+            Some("did you mean `back-v1`?".to_string()),
+            Some("`edge` is a virtual gateway; sidecar extensions apply to virtual nodes".into()),
+        ]
+    );
+}
+
+#[test]
+fn sidecar_extensions_load_with_envoy_and_linkerd_defaults() {
+    use meshsim::engine::failure_accrual::FailureAccrualConfig;
+    use meshsim::engine::fault::Percent;
+    use meshsim::engine::ratelimit::TokenBucket;
+    let text = std::fs::read_to_string(Path::new(DIR).join("shop.yaml")).expect("fixture")
+        + "sidecars:\n  back-v1:\n    rate_limit: { max_tokens: 5, fill_interval: 100ms }\n    failure_accrual: {}\n";
+    let loaded = load_text("sidecars.yaml", &text, Path::new(DIR));
+    assert_eq!(tuples(&loaded), Vec::<Diag>::new());
+    let (scenario, _) = loaded.runnable().expect("runnable");
+    let back = scenario.sidecars["back-v1"];
+    let limit = back.rate_limit.expect("a rate limit");
+    assert_eq!(
+        limit.token_bucket,
+        TokenBucket::new(5, Duration::from_millis(100))
+    );
+    assert_eq!(limit.status, 429);
+    assert_eq!(
+        (limit.filter_enabled, limit.filter_enforced),
+        (Percent::HUNDRED, Percent::HUNDRED)
+    );
+    assert_eq!(back.failure_accrual, Some(FailureAccrualConfig::default()));
+    assert!(!scenario.sidecars.contains_key("front-v1"));
+}
+
+#[test]
+fn rollout_mistakes_are_placed_at_their_fields() {
+    assert_eq!(
+        diags("rollout_section.yaml"),
+        [
+            err(
+                "dangling-reference",
+                "rollout_section.yaml:49:14",
+                "rollout.candidate",
+                "route `order` does not list `order-v3` among its weighted targets (order-v1, order-v2); add it with weight 0, as App Mesh needs before a rollout can move traffic to it"
+            ),
+            err(
+                "invalid-value",
+                "rollout_section.yaml:53:23",
+                "rollout.strategy.canary.steps[0].set_weight",
+                "a weight is a percentage from 0 to 100, got 150"
+            ),
+        ]
     );
     // `expect` is a section of this version: an empty one is no error.
     let loaded = load_text("now.yaml", "expect: []\n", Path::new(DIR));
@@ -398,11 +490,10 @@ fn bad_expectations_are_errors_at_their_line() {
                 "mesh `shop` has no route `front` in any of its virtual routers"
             ),
             err(
-                "unsupported",
+                "unresolved-reference",
                 "bad_expectations.yaml:41:14",
                 "expect[6].rollout",
-                "rollouts are not supported yet by this version of meshsim, so there is no \
-                 rollout outcome to expect"
+                "this scenario has no `rollout:` section, so there is no rollout outcome to expect"
             ),
             err(
                 "union",

@@ -315,7 +315,11 @@ impl Balancer {
 
     /// Whether health would be ignored with `healthy` of the hosts healthy.
     pub fn panic_state(&self, healthy: usize) -> PanicState {
-        let total = self.hosts.len();
+        self.panic_among(healthy, self.hosts.len())
+    }
+
+    /// The panic computation over `total` usable hosts, `healthy` of them healthy.
+    fn panic_among(&self, healthy: usize, total: usize) -> PanicState {
         let threshold = self.config.panic_threshold_percent.min(100);
         // healthy / total < threshold / 100, in integers; no hosts is 0 % healthy.
         let panic = (healthy as u128) * 100 < u128::from(threshold) * (total as u128)
@@ -351,11 +355,31 @@ impl Balancer {
         healthy: impl Fn(usize) -> bool,
         exclude: &[usize],
     ) -> Result<Pick, NoHealthyUpstream> {
-        let total = self.hosts.len();
-        let healthy_hosts: Vec<usize> = (0..total).filter(|&h| healthy(h)).collect();
-        let panic = self.panic_state(healthy_hosts.len());
+        self.pick_usable(now, rng, |_| true, healthy, exclude)
+    }
+
+    /// [`Balancer::pick_excluding`] over the hosts `usable` keeps only: the others are out of
+    /// the pick entirely, panic included (panic is computed over the usable hosts). This is
+    /// how a failure-accrual breaker takes a host out: Linkerd's balancer only considers
+    /// endpoints that are ready, and has no panic mode that would bring a tripped one back.
+    pub fn pick_usable(
+        &mut self,
+        now: SimTime,
+        rng: &mut impl rand::Rng,
+        usable: impl Fn(usize) -> bool,
+        healthy: impl Fn(usize) -> bool,
+        exclude: &[usize],
+    ) -> Result<Pick, NoHealthyUpstream> {
+        let usable_hosts: Vec<usize> = (0..self.hosts.len()).filter(|&h| usable(h)).collect();
+        let total = usable_hosts.len();
+        let healthy_hosts: Vec<usize> = usable_hosts
+            .iter()
+            .copied()
+            .filter(|&h| healthy(h))
+            .collect();
+        let panic = self.panic_among(healthy_hosts.len(), total);
         let pool = if panic.panic {
-            (0..total).collect()
+            usable_hosts
         } else {
             healthy_hosts
         };

@@ -114,6 +114,21 @@ impl Endpoints {
             .pick_excluding(now, rng, |h| healthy(outlier, health, h), exclude)
     }
 
+    /// [`Endpoints::pick_excluding`] among the hosts `usable` keeps (see
+    /// [`Balancer::pick_usable`]): hosts a failure-accrual breaker has taken out are not
+    /// candidates, whatever their health.
+    pub fn pick_usable(
+        &mut self,
+        now: SimTime,
+        rng: &mut impl rand::Rng,
+        usable: impl Fn(usize) -> bool,
+        exclude: &[usize],
+    ) -> Result<Pick, NoHealthyUpstream> {
+        let (outlier, health) = (self.outlier.as_ref(), self.health.as_ref());
+        self.balancer
+            .pick_usable(now, rng, usable, |h| healthy(outlier, health, h), exclude)
+    }
+
     /// A request was sent to `host`.
     pub fn on_request_start(&mut self, host: usize) {
         self.balancer.on_request_start(host);
@@ -317,6 +332,33 @@ mod tests {
         assert!(!seen.contains(&2), "{seen:?}");
         assert_eq!(from_zero(seen[..3].to_vec()), [0, 1, 3]);
         assert_eq!(seen[..3], seen[3..]);
+    }
+
+    #[test]
+    fn unusable_hosts_stay_out_even_in_panic() {
+        // A host a failure-accrual breaker took out is not a candidate, and panic (computed
+        // over the usable hosts) does not bring it back: host 0 is unusable, host 1 ejected,
+        // so the one usable host is unhealthy, panic balances over the usable hosts only.
+        let mut r = rng("usable");
+        let mut e = Endpoints::new(
+            lb(Policy::RoundRobin),
+            Some(&outlier(1, 100)),
+            None,
+            2,
+            secs(0),
+            &mut r,
+        );
+        e.on_request_end(secs(1), 1, Duration::ZERO, Outcome::ServerError(503));
+        for _ in 0..6 {
+            let p = e
+                .pick_usable(secs(1), &mut r, |h| h != 0, &[])
+                .expect("a host");
+            assert_eq!(p.host, 1);
+            assert!(p.reason.panic.panic);
+            assert_eq!(p.reason.panic.total, 1);
+        }
+        let none = e.pick_usable(secs(1), &mut r, |_| false, &[]);
+        assert_eq!(none.map(|p| p.host).map_err(|e| e.total), Err(0));
     }
 
     #[test]

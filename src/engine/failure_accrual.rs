@@ -320,6 +320,71 @@ impl ConsecutiveFailureBreaker {
     }
 }
 
+/// One breaker per upstream host of a cluster, keyed by the host's registry id: Linkerd
+/// accrues failures per endpoint, so one bad task is taken out while its siblings keep
+/// serving. Breakers are made on first use, and keyed by id rather than by position so that a
+/// host keeps its state when discovery adds or removes another.
+#[derive(Clone, Debug)]
+pub struct HostBreakers {
+    config: FailureAccrualConfig,
+    hosts: std::collections::BTreeMap<String, ConsecutiveFailureBreaker>,
+}
+
+impl HostBreakers {
+    /// Validates the configuration; no host has a breaker yet (all closed).
+    pub fn new(config: FailureAccrualConfig) -> Result<HostBreakers, BreakerConfigError> {
+        ConsecutiveFailureBreaker::new(config)?;
+        Ok(HostBreakers {
+            config,
+            hosts: std::collections::BTreeMap::new(),
+        })
+    }
+
+    /// Whether a request at `now` may be sent to `host`: closed, or open with the penalty
+    /// over (the request becomes the probe). Open within its penalty, or half-open with the
+    /// probe out, it may not.
+    pub fn available(&self, now: SimTime, host: &str) -> bool {
+        match self.hosts.get(host).map(ConsecutiveFailureBreaker::state) {
+            None | Some(BreakerState::Closed { .. }) => true,
+            Some(BreakerState::Open { until, .. }) => now >= until,
+            Some(BreakerState::HalfOpen { .. }) => false,
+        }
+    }
+
+    /// Asks to send a request to `host` at `now`.
+    pub fn acquire(&mut self, now: SimTime, host: &str) -> Result<Permit, BreakerShed> {
+        match self.hosts.get_mut(host) {
+            Some(b) => b.try_acquire(now),
+            None => {
+                // Validated in `new`, so this cannot fail; a closed breaker admits at once.
+                let Ok(mut b) = ConsecutiveFailureBreaker::new(self.config) else {
+                    return Ok(Permit::Normal);
+                };
+                let permit = b.try_acquire(now);
+                self.hosts.insert(host.to_string(), b);
+                permit
+            }
+        }
+    }
+
+    /// Reports the outcome of a request sent to `host` with `permit`.
+    pub fn record(
+        &mut self,
+        now: SimTime,
+        host: &str,
+        permit: Permit,
+        outcome: Outcome,
+        rng: &mut impl rand::Rng,
+    ) -> Option<Transition> {
+        self.hosts.get_mut(host)?.record(now, permit, outcome, rng)
+    }
+
+    /// The breaker of `host`, once it has one.
+    pub fn get(&self, host: &str) -> Option<&ConsecutiveFailureBreaker> {
+        self.hosts.get(host)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,6 +531,42 @@ mod tests {
             Some(BreakerConfigError::Jitter(1.5))
         );
         assert!(new(base).is_none());
+    }
+
+    #[test]
+    fn host_breakers_trip_one_host_and_let_one_probe_through() {
+        // Per host: host a trips after 2 failures, b is untouched; after the penalty a is
+        // available again, the next request is its probe, and it is unavailable while the
+        // probe is out.
+        let mut r = seed::stream(1, "breaker/hosts");
+        let mut hosts = HostBreakers::new(FailureAccrualConfig {
+            consecutive_failures: 2,
+            min_penalty: Duration::from_secs(1),
+            max_penalty: Duration::from_secs(4),
+            jitter_ratio: 0.0,
+        })
+        .expect("valid");
+        for _ in 0..2 {
+            let p = hosts.acquire(ms(0), "a").expect("closed");
+            hosts.record(ms(0), "a", p, Outcome::Failure, &mut r);
+        }
+        assert!(!hosts.available(ms(999), "a"));
+        assert!(hosts.available(ms(999), "b"));
+        assert!(hosts.available(ms(1_000), "a"));
+        assert_eq!(hosts.acquire(ms(1_000), "a"), Ok(Permit::Probe));
+        assert!(!hosts.available(ms(1_001), "a"));
+        assert_eq!(
+            hosts.record(ms(1_010), "a", Permit::Probe, Outcome::Success, &mut r),
+            Some(Transition::Closed)
+        );
+        assert!(hosts.available(ms(1_010), "a"));
+        assert!(
+            HostBreakers::new(FailureAccrualConfig {
+                consecutive_failures: 0,
+                ..FailureAccrualConfig::default()
+            })
+            .is_err()
+        );
     }
 
     proptest! {

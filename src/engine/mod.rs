@@ -24,6 +24,7 @@
 //! - [`failure_accrual`]: a consecutive-failures breaker (an extension).
 //! - [`ratelimit`]: local token-bucket rate limiting (an extension).
 //! - [`fault`]: L7 fault injection (an extension).
+//! - [`extensions`]: which of those extensions a virtual node's sidecars run.
 //! - [`time`], [`seed`], [`request`]: simulated time, seeded streams, the request head.
 
 pub mod balancer;
@@ -32,6 +33,7 @@ pub mod compile;
 pub mod discovery;
 pub mod endpoints;
 pub mod exchange;
+pub mod extensions;
 pub mod failure_accrual;
 pub mod fault;
 pub mod gateway;

@@ -107,6 +107,8 @@ pub enum Counter {
     RateLimited,
     /// Injected faults.
     Faults,
+    /// Failure-accrual breakers opened on upstream hosts.
+    BreakerTrips,
 }
 
 impl Counter {
@@ -122,6 +124,7 @@ impl Counter {
             Counter::Resets => "resets",
             Counter::RateLimited => "rate_limited",
             Counter::Faults => "faults",
+            Counter::BreakerTrips => "breaker_trips",
         }
     }
 }

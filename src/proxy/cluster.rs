@@ -6,6 +6,9 @@
 //! visible generation), and the endpoint state is kept across changes: a departed host is
 //! removed from its index, a new one appended, so ejections and round-robin position survive
 //! an unrelated task joining.
+//!
+//! A node with failure accrual (a scenario extension) also gets one breaker per host here,
+//! keyed by the host's registry id.
 
 use std::cell::RefCell;
 
@@ -13,6 +16,7 @@ use crate::config::model::{Protocol, ServiceDiscovery};
 use crate::engine::SimTime;
 use crate::engine::discovery::Registry;
 use crate::engine::endpoints::Endpoints;
+use crate::engine::failure_accrual::HostBreakers;
 
 /// An upstream host: a task's address and listener port.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +43,8 @@ pub struct Cluster {
     pub endpoints: Endpoints,
     /// Hosts, in endpoint-index order.
     pub hosts: Vec<UpstreamHost>,
+    /// Failure-accrual breakers per host, when the node has failure accrual.
+    pub accrual: Option<HostBreakers>,
     generation: Option<u64>,
 }
 
@@ -58,6 +64,7 @@ impl Cluster {
             discovery,
             endpoints,
             hosts: Vec::new(),
+            accrual: None,
             generation: None,
         }
     }

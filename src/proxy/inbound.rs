@@ -32,6 +32,8 @@ use super::toxics::ToxicStream;
 use super::wire;
 use crate::config::model::Protocol;
 use crate::engine::breaker::{Admission, ListenerPool, Ticket};
+use crate::engine::ratelimit::{LocalRateLimiter, RateDecision};
+use crate::engine::{SimTime, seed};
 
 /// What handles a request behind the listener: the local app, or a gateway's routing.
 pub type Handler = Rc<dyn Fn(Request<Payload>) -> Pin<Box<dyn Future<Output = Response<Payload>>>>>;
@@ -52,6 +54,10 @@ pub struct Inbound {
     pub handler: Handler,
     /// Where access-log lines go.
     pub telemetry: Rc<RefCell<super::telemetry::Telemetry>>,
+    /// Envoy's local rate limit filter, when the scenario turns it on for this node: this
+    /// listener's own bucket, and the seeded stream its percentage rolls draw from (its own,
+    /// so turning the filter on shifts no other decision of the sidecar).
+    rate_limit: Option<RefCell<(LocalRateLimiter, seed::Rng)>>,
     waiters: RefCell<BTreeMap<u64, oneshot::Sender<()>>>,
 }
 
@@ -84,7 +90,26 @@ impl Inbound {
             sidecar,
             handler,
             telemetry,
+            rate_limit: None,
             waiters: RefCell::new(BTreeMap::new()),
+        }
+    }
+
+    /// Puts a local rate limit filter on the listener, ahead of everything else.
+    pub fn with_rate_limit(mut self, limiter: LocalRateLimiter, rng: seed::Rng) -> Inbound {
+        self.rate_limit = Some(RefCell::new((limiter, rng)));
+        self
+    }
+
+    /// The rate limit filter's verdict: `Some(status)` when the request is refused.
+    /// Health checks pass untouched: they are the mesh's own traffic, and limiting them
+    /// would make the allowed rate depend on how many callers check this task and how often.
+    fn rate_limited(&self, now: SimTime, health_check: bool) -> Option<u16> {
+        let limiter = self.rate_limit.as_ref().filter(|_| !health_check)?;
+        let (limiter, rng) = &mut *limiter.borrow_mut();
+        match limiter.try_acquire(now, rng) {
+            RateDecision::Limited { status, .. } => Some(status),
+            RateDecision::Allowed(_) | RateDecision::ShadowLimited => None,
         }
     }
 
@@ -160,6 +185,12 @@ impl Inbound {
                 .sidecar
                 .log_entry(Direction::Inbound, start, span.clone(), trace.as_ref())
         };
+        // Envoy runs its HTTP filters before the router takes a connection-pool slot, so a
+        // refused request never queues.
+        if let Some(status) = self.rate_limited(start, log.health_check) {
+            self.count(Stat::RateLimited);
+            return self.finish(log, local_reply(status, ResponseFlag::RateLimited, grpc));
+        }
         let mut slot = Slot {
             inbound: Rc::clone(&self),
             state: SlotState::Free,

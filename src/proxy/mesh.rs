@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::config::model::{Mesh, Protocol, Provider, ServiceDiscovery};
 use crate::engine::Engine;
+use crate::engine::extensions::SidecarExtensions;
 
 /// The mesh as the proxies use it.
 #[derive(Debug)]
@@ -17,6 +18,9 @@ pub struct MeshView {
     /// Each virtual service's port and protocol: its router's first listener, or its
     /// provider node's first listener.
     pub service_ports: BTreeMap<String, (u16, Protocol)>,
+    /// Extensions App Mesh lacked, per virtual node (a scenario's `sidecars:`); a node not
+    /// listed runs none.
+    pub extensions: BTreeMap<String, SidecarExtensions>,
 }
 
 impl MeshView {
@@ -50,7 +54,13 @@ impl MeshView {
             engine: RefCell::new(Engine::new(mesh)),
             discovery,
             service_ports,
+            extensions: BTreeMap::new(),
         }
+    }
+
+    /// The extensions a virtual node's sidecars run (none when it is not listed).
+    pub fn extensions(&self, node: &str) -> SidecarExtensions {
+        self.extensions.get(node).copied().unwrap_or_default()
     }
 
     /// The port and protocol a client uses for `service` (80/http when the mesh has none).

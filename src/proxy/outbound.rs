@@ -24,6 +24,7 @@ use crate::config::model::{HttpMethod, Protocol};
 use crate::engine::balancer::BalancerConfig;
 use crate::engine::discovery::Registry;
 use crate::engine::exchange::{Exchange, Final, FinishReason, Next, TimeoutKind};
+use crate::engine::failure_accrual::{HostBreakers, Outcome as AccrualOutcome, Permit, Transition};
 use crate::engine::outlier::{LocalFailure, Outcome as OutlierOutcome};
 use crate::engine::retry::{AttemptOutcome, ResetReason, RetryRules};
 use crate::engine::{RequestHead, SimTime, seed};
@@ -289,7 +290,7 @@ impl Sidecar {
                 self.count(Stat::Retries, 1);
             }
             self.count(Stat::Attempts, 1);
-            let Some((host, version)) = self.pick(&key, now, &tried) else {
+            let Some((host, version, permit)) = self.pick(&key, now, &tried) else {
                 log.attempts = exchange.attempts();
                 return self.finish(log, local_reply(503, ResponseFlag::NoHealthyUpstream, grpc));
             };
@@ -314,6 +315,7 @@ impl Sidecar {
                         now,
                         start,
                         OutlierOutcome::LocalFailure(LocalFailure::Timeout),
+                        permit,
                     );
                     break exchange.on_route_timeout(now);
                 }
@@ -349,7 +351,7 @@ impl Sidecar {
                     (outcome, OutlierOutcome::from_status(effective))
                 }
             };
-            self.end_request(&key, &host.id, now, start, outlier);
+            self.end_request(&key, &host.id, now, start, outlier, permit);
             let next = exchange.on_outcome(now, outcome, &mut *self.rng.borrow_mut());
             match next {
                 Next::Retry { at, .. } => {
@@ -458,6 +460,14 @@ impl Sidecar {
                 discovery,
                 endpoints,
             );
+            // Checked when the scenario was loaded; a configuration that still fails here
+            // runs without the breaker rather than stopping the world.
+            cluster.accrual = self
+                .shared
+                .mesh
+                .extensions(&plan.node)
+                .failure_accrual
+                .and_then(|c| HostBreakers::new(c).ok());
             cluster.refresh(now, &self.shared.registry);
             clusters.insert(key.clone(), cluster);
             if checked {
@@ -467,12 +477,15 @@ impl Sidecar {
         Some(key)
     }
 
+    /// A host for the next attempt, avoiding hosts already `tried` when possible; with
+    /// failure accrual, only among hosts whose breaker lets a request through, and with the
+    /// breaker's permit to report back through [`Sidecar::end_request`].
     pub(super) fn pick(
         &self,
         key: &(String, u16),
         now: SimTime,
         tried: &[String],
-    ) -> Option<(super::cluster::UpstreamHost, HttpVersion)> {
+    ) -> Option<(super::cluster::UpstreamHost, HttpVersion, Option<Permit>)> {
         let mut clusters = self.clusters.borrow_mut();
         let cluster = clusters.get_mut(key)?;
         cluster.refresh(now, &self.shared.registry);
@@ -480,16 +493,28 @@ impl Sidecar {
             .iter()
             .filter_map(|id| cluster.hosts.iter().position(|h| &h.id == id))
             .collect();
+        let (hosts, accrual) = (&cluster.hosts, &cluster.accrual);
+        let usable = |i: usize| {
+            accrual
+                .as_ref()
+                .is_none_or(|b| hosts.get(i).is_some_and(|h| b.available(now, &h.id)))
+        };
         let pick = cluster
             .endpoints
-            .pick_excluding(now, &mut *self.rng.borrow_mut(), &exclude)
+            .pick_usable(now, &mut *self.rng.borrow_mut(), usable, &exclude)
             .ok()?;
+        let host = cluster.hosts.get(pick.host)?.clone();
+        let permit = match &mut cluster.accrual {
+            // `usable` admitted the host, so its breaker admits the request.
+            Some(b) => Some(b.acquire(now, &host.id).ok()?),
+            None => None,
+        };
         cluster.endpoints.on_request_start(pick.host);
         let version = match cluster.protocol {
             Protocol::Http2 | Protocol::Grpc => HttpVersion::Http2,
             Protocol::Http | Protocol::Tcp => HttpVersion::Http1,
         };
-        Some((cluster.hosts.get(pick.host)?.clone(), version))
+        Some((host, version, permit))
     }
 
     pub(super) fn end_request(
@@ -499,21 +524,40 @@ impl Sidecar {
         now: SimTime,
         start: SimTime,
         outcome: OutlierOutcome,
+        permit: Option<Permit>,
     ) {
         let mut clusters = self.clusters.borrow_mut();
         let Some(cluster) = clusters.get_mut(key) else {
             return;
         };
-        let Some(i) = cluster.hosts.iter().position(|h| h.id == id) else {
-            return;
+        // The breaker counts what outlier detection counts as an error: 5xx, timeouts,
+        // resets and connect failures (Linkerd's default response classification).
+        let tripped = match (permit, &mut cluster.accrual) {
+            (Some(permit), Some(b)) => {
+                let counted = if outcome.is_error() {
+                    AccrualOutcome::Failure
+                } else {
+                    AccrualOutcome::Success
+                };
+                let t = b.record(now, id, permit, counted, &mut *self.rng.borrow_mut());
+                matches!(t, Some(Transition::Tripped { .. }))
+            }
+            _ => false,
         };
-        let decision =
-            cluster
-                .endpoints
-                .on_request_end(now, i, now.saturating_since(start), outcome);
+        let decision = match cluster.hosts.iter().position(|h| h.id == id) {
+            Some(i) => {
+                cluster
+                    .endpoints
+                    .on_request_end(now, i, now.saturating_since(start), outcome)
+            }
+            None => None,
+        };
+        drop(clusters);
         if decision.is_some_and(|d| d.ejected()) {
-            drop(clusters);
             self.count(Stat::Ejections, 1);
+        }
+        if tripped {
+            self.count(Stat::BreakerTrips, 1);
         }
     }
 
@@ -672,6 +716,11 @@ pub fn local_reply(status: u16, flag: ResponseFlag, grpc: bool) -> Response<Payl
     headers.insert(FLAGS_HEADER, HeaderValue::from_static(flag.code()));
     if flag == ResponseFlag::Overflow {
         headers.insert("x-envoy-overloaded", HeaderValue::from_static("true"));
+    }
+    if flag == ResponseFlag::RateLimited {
+        // Envoy's local rate limit filter sets it on its 429s (the header the router's
+        // `envoy-ratelimited` retry condition reads).
+        headers.insert("x-envoy-ratelimited", HeaderValue::from_static("true"));
     }
     if grpc {
         *resp.status_mut() = StatusCode::OK;

@@ -180,7 +180,7 @@ impl Sidecar {
         };
         self.count_stat(Stat::Attempts);
         log.attempts = 1;
-        let Some((host, _)) = self.pick(&key, start, &[]) else {
+        let Some((host, _, permit)) = self.pick(&key, start, &[]) else {
             return Err(self.fail(log, ResponseFlag::NoHealthyUpstream));
         };
         let upstream = match pool::connect(&host.address, host.port).await {
@@ -193,6 +193,7 @@ impl Sidecar {
                     wire::now(),
                     start,
                     OutlierOutcome::LocalFailure(LocalFailure::ConnectFailure),
+                    permit,
                 );
                 return Err(self.fail(log, ResponseFlag::ConnectFailure));
             }
@@ -216,7 +217,7 @@ impl Sidecar {
             if flag == Some(ResponseFlag::UpstreamReset) {
                 this.count_stat(Stat::Resets);
             }
-            this.end_request(&key, &host.id, wire::now(), start, outcome);
+            this.end_request(&key, &host.id, wire::now(), start, outcome, permit);
             log.flag = flag;
             log.duration = wire::now().saturating_since(log.start);
             log.tcp = Some(TcpBytes {

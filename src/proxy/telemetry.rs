@@ -46,6 +46,8 @@ pub enum ResponseFlag {
     FaultInjected,
     /// `DI`: the fault filter delayed the request (it went on).
     DelayInjected,
+    /// `RL`: the local rate limit filter refused the request.
+    RateLimited,
 }
 
 impl ResponseFlag {
@@ -62,6 +64,7 @@ impl ResponseFlag {
             ResponseFlag::StreamIdleTimeout => "SI",
             ResponseFlag::FaultInjected => "FI",
             ResponseFlag::DelayInjected => "DI",
+            ResponseFlag::RateLimited => "RL",
         }
     }
 
@@ -78,6 +81,7 @@ impl ResponseFlag {
             "SI" => ResponseFlag::StreamIdleTimeout,
             "FI" => ResponseFlag::FaultInjected,
             "DI" => ResponseFlag::DelayInjected,
+            "RL" => ResponseFlag::RateLimited,
             _ => return None,
         })
     }
@@ -95,6 +99,7 @@ impl ResponseFlag {
             ResponseFlag::StreamIdleTimeout => "stream_idle_timeout",
             ResponseFlag::FaultInjected => "fault_injected",
             ResponseFlag::DelayInjected => "delay_injected",
+            ResponseFlag::RateLimited => "rate_limited",
         }
     }
 }
@@ -224,6 +229,10 @@ pub enum Stat {
     HealthCheckFailures,
     /// Requests the fault filter delayed or aborted.
     FaultsInjected,
+    /// Requests the local rate limit refused (Envoy's `local_rate_limit.enforced`).
+    RateLimited,
+    /// Times a failure-accrual breaker opened on an upstream host.
+    BreakerTrips,
 }
 
 /// The telemetry sink shared by all proxies of a world.
@@ -280,6 +289,7 @@ mod tests {
             ResponseFlag::StreamIdleTimeout,
             ResponseFlag::FaultInjected,
             ResponseFlag::DelayInjected,
+            ResponseFlag::RateLimited,
         ] {
             assert_eq!(ResponseFlag::from_code(f.code()), Some(f));
         }

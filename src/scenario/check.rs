@@ -41,6 +41,7 @@ pub(crate) fn check(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
     }
     models(parts, sink);
     faults(parts, mesh, sink);
+    sidecars(parts, mesh, sink);
     expectations(parts, mesh, sink);
     rollout(parts, mesh, sink);
 }
@@ -50,6 +51,17 @@ pub(crate) fn check(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
 /// between (App Mesh rewrites weights; it cannot add a target).
 fn rollout(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
     let Some(spec) = &parts.rollout else {
+        for (i, entry) in parts.expect.iter().flatten().enumerate() {
+            if entry.as_ref().is_some_and(|e| e.raw.rollout.is_some()) {
+                sink.at_path(
+                    Severity::Error,
+                    "unresolved-reference",
+                    &format!("expect[{i}].rollout"),
+                    "this scenario has no `rollout:` section, so there is no rollout outcome to expect",
+                )
+                .help = Some("add a `rollout:` section (docs/ROLLOUTS.md) or remove this expectation".into());
+            }
+        }
         return;
     };
     if let Err(errors) = spec.build() {
@@ -62,7 +74,6 @@ fn rollout(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
                 at.problem.to_string(),
             );
         }
-        return;
     }
     let Some(mesh) = mesh else {
         return;
@@ -126,6 +137,62 @@ fn rollout(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
                     spec.route,
                     targets.join(", ")
                 ),
+            );
+        }
+    }
+}
+
+/// `sidecars:`: each entry's values as Envoy and Linkerd would check them, and its key a
+/// virtual node of the mesh. A rate limit on a node no task runs is a warning: it would
+/// never refuse anything.
+fn sidecars(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
+    let Some(entries) = &parts.sidecars else {
+        return;
+    };
+    for (node, raw) in entries {
+        let at = join_key("sidecars", node);
+        if let Err(errors) = raw.build() {
+            for (field, problem) in errors {
+                sink.at_path(
+                    Severity::Error,
+                    "invalid-value",
+                    &join_key(&at, &field),
+                    problem,
+                );
+            }
+        }
+        let Some(mesh) = mesh else {
+            continue;
+        };
+        if !mesh.virtual_nodes.contains_key(node) {
+            let help = if mesh.virtual_gateways.contains_key(node) {
+                Some(format!(
+                    "`{node}` is a virtual gateway; sidecar extensions apply to virtual nodes"
+                ))
+            } else {
+                did_you_mean(node, mesh.virtual_nodes.keys().map(String::as_str))
+            };
+            sink.at_path(
+                Severity::Error,
+                "unresolved-reference",
+                &at,
+                format!("mesh `{}` has no virtual node `{node}`", mesh.name),
+            )
+            .help = help;
+            continue;
+        }
+        let runs = parts
+            .tasks
+            .iter()
+            .flatten()
+            .flatten()
+            .any(|t| &t.node == node);
+        if raw.rate_limit.is_some() && parts.tasks.is_some() && !runs {
+            sink.at_path(
+                Severity::Warning,
+                "unused",
+                &join_key(&at, "rate_limit"),
+                format!("no task runs `{node}`, so its rate limit never applies"),
             );
         }
     }

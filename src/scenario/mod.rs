@@ -66,6 +66,8 @@ pub struct Scenario {
     pub faults: Vec<crate::model::fault::Fault>,
     /// A randomised schedule to draw from the run's seed, added to `faults`.
     pub random_faults: Option<crate::model::fault::random::RandomSpec>,
+    /// Sidecar extensions App Mesh lacked (`sidecars:`), by virtual node; empty when absent.
+    pub sidecars: BTreeMap<String, crate::engine::extensions::SidecarExtensions>,
     /// What the run must show (`expect:`): one expectation per threshold, entries in file
     /// order and an entry's thresholds in report.json's order (success rate, p50 … max,
     /// retry amplification); empty when the section is absent.

@@ -10,7 +10,7 @@ use super::de::from_node;
 use super::expect::{ExpectEntry, RawExpectation};
 use super::sections::{
     DEFAULT_SEED, Presence, RawDiscovery, RawFaults, RawMesh, RawMetrics, RawNetwork, RawOrdering,
-    RawTask, SECTIONS,
+    RawSidecar, RawTask, SECTIONS,
 };
 use super::sink::Sink;
 use super::{DiscoverySpec, MetricsSpec, NetworkSpec, OrderingSpec, Scenario, TaskSpec};
@@ -46,6 +46,8 @@ pub(crate) struct Parts {
     pub faults: Vec<(String, usize, FaultSpec)>,
     /// `faults: { random: ... }`.
     pub random_faults: Option<RandomSpec>,
+    /// `sidecars:` entries that read, by virtual node (checked in `check`).
+    pub sidecars: Option<BTreeMap<String, RawSidecar>>,
     /// One slot per `expect:` item as written (for reference checks by `expect[i]`), and the
     /// checks it makes; `None` where the item failed.
     pub expect: Option<Vec<Option<ExpectEntry>>>,
@@ -86,6 +88,12 @@ impl Parts {
                 .filter_map(|(_, i, f)| f.build(*i).ok())
                 .collect(),
             random_faults: self.random_faults.clone(),
+            sidecars: self
+                .sidecars
+                .iter()
+                .flatten()
+                .filter_map(|(node, raw)| Some((node.clone(), raw.build().ok()?)))
+                .collect(),
             expect: match &self.expect {
                 Some(items) => items
                     .iter()
@@ -191,6 +199,7 @@ pub(crate) fn read(root: &Node, sink: &mut Sink<'_>) -> Parts {
     parts.metrics = r.one::<RawMetrics>("metrics").map(Into::into);
     parts.ordering = r.one::<RawOrdering>("ordering").map(Into::into);
     (parts.faults, parts.random_faults) = r.faults();
+    parts.sidecars = r.sidecars();
     parts.expect = r.expect();
     parts.rollout = r.one("rollout");
     parts.complete &= r.complete;
@@ -326,6 +335,19 @@ impl<'n> Reader<'n, '_, '_> {
                 })
                 .collect(),
         )
+    }
+
+    /// `sidecars:`, a mapping from virtual node to its extensions, each entry read on its own.
+    fn sidecars(&mut self) -> Option<BTreeMap<String, RawSidecar>> {
+        let (_, node) = self.shaped("sidecars", false)?;
+        let mut sidecars = BTreeMap::new();
+        for (key, value) in node.as_map().unwrap_or_default() {
+            let path = join_key("sidecars", &key.written);
+            if let Some(s) = self.de(value, &path, Some(key.span)) {
+                sidecars.insert(key.name.clone(), s);
+            }
+        }
+        Some(sidecars)
     }
 
     fn services(&mut self) -> (Option<BTreeMap<String, ServiceConfig>>, BTreeSet<String>) {

@@ -11,6 +11,13 @@ use serde::Deserialize;
 
 use super::de::Text;
 use super::{DiscoverySpec, MeshSource, MetricsSpec, NetworkSpec, OrderingSpec, TaskSpec};
+use crate::engine::SimTime;
+use crate::engine::extensions::SidecarExtensions;
+use crate::engine::failure_accrual::{BreakerConfigError, FailureAccrualConfig, HostBreakers};
+use crate::engine::fault::Percent;
+use crate::engine::ratelimit::{
+    DEFAULT_STATUS, LocalRateLimitConfig, LocalRateLimiter, RateLimitError, TokenBucket,
+};
 use crate::model::duration::HumanDuration;
 
 /// Whether a top-level key must, may or may not yet be written.
@@ -37,6 +44,7 @@ pub(crate) const SECTIONS: &[(&str, Presence)] = &[
     ("metrics", Presence::Optional),
     ("ordering", Presence::Optional),
     ("faults", Presence::Optional),
+    ("sidecars", Presence::Optional),
     ("rollout", Presence::Optional),
     ("expect", Presence::Optional),
 ];
@@ -198,6 +206,141 @@ impl From<RawOrdering> for OrderingSpec {
         match o.catalog {
             Some(catalog) => OrderingSpec { catalog },
             None => OrderingSpec::default_catalog(),
+        }
+    }
+}
+
+/// One `sidecars:` entry as written: the extensions of one virtual node's sidecars.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSidecar {
+    #[serde(default)]
+    pub rate_limit: Option<RawRateLimit>,
+    #[serde(default)]
+    pub failure_accrual: Option<RawFailureAccrual>,
+}
+
+/// `rate_limit:`, Envoy's `local_ratelimit` filter with its field names; the token bucket's
+/// fields are written flat (`max_tokens`, not `token_bucket.max_tokens`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRateLimit {
+    pub max_tokens: u32,
+    #[serde(default = "one")]
+    pub tokens_per_fill: u32,
+    pub fill_interval: HumanDuration,
+    #[serde(default = "default_limited_status")]
+    pub status: u16,
+    #[serde(default = "hundred")]
+    pub filter_enabled: f64,
+    #[serde(default = "hundred")]
+    pub filter_enforced: f64,
+}
+
+fn default_limited_status() -> u16 {
+    DEFAULT_STATUS
+}
+/// Envoy defaults `filter_enabled` and `filter_enforced` to 0 %, which limits nothing; a
+/// scenario that writes a rate limit means it.
+fn hundred() -> f64 {
+    100.0
+}
+
+/// `failure_accrual:`, Linkerd's consecutive failure accrual with its annotation names
+/// (`...-consecutive-max-failures` is `consecutive_failures`); defaults are Linkerd's.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFailureAccrual {
+    #[serde(default = "default_failures")]
+    pub consecutive_failures: u32,
+    #[serde(default = "default_min_penalty")]
+    pub min_penalty: HumanDuration,
+    #[serde(default = "default_max_penalty")]
+    pub max_penalty: HumanDuration,
+    #[serde(default = "default_jitter")]
+    pub jitter_ratio: f64,
+}
+
+fn default_failures() -> u32 {
+    FailureAccrualConfig::default().consecutive_failures
+}
+fn default_min_penalty() -> HumanDuration {
+    HumanDuration(FailureAccrualConfig::default().min_penalty)
+}
+fn default_max_penalty() -> HumanDuration {
+    HumanDuration(FailureAccrualConfig::default().max_penalty)
+}
+fn default_jitter() -> f64 {
+    FailureAccrualConfig::default().jitter_ratio
+}
+
+impl RawSidecar {
+    /// The extensions, checked the way Envoy and Linkerd would check them; errors name the
+    /// field (relative to the entry) and say what is wrong.
+    pub fn build(&self) -> Result<SidecarExtensions, Vec<(String, String)>> {
+        let mut errors = Vec::new();
+        let rate_limit = self.rate_limit.as_ref().and_then(|r| {
+            let field = |f: &str| format!("rate_limit.{f}");
+            let percent = |name: &str, v: f64, errors: &mut Vec<(String, String)>| {
+                Percent::new(v)
+                    .map_err(|e| errors.push((field(name), e.to_string())))
+                    .ok()
+            };
+            let enabled = percent("filter_enabled", r.filter_enabled, &mut errors);
+            let enforced = percent("filter_enforced", r.filter_enforced, &mut errors);
+            let config = LocalRateLimitConfig {
+                token_bucket: TokenBucket {
+                    max_tokens: r.max_tokens,
+                    tokens_per_fill: r.tokens_per_fill,
+                    fill_interval: r.fill_interval.get(),
+                },
+                status: r.status,
+                filter_enabled: enabled?,
+                filter_enforced: enforced?,
+                x_ratelimit_headers: false,
+            };
+            match LocalRateLimiter::new(config, SimTime::ZERO) {
+                Ok(_) => Some(config),
+                Err(e) => {
+                    let name = match e {
+                        RateLimitError::ZeroMaxTokens => "max_tokens",
+                        RateLimitError::ZeroTokensPerFill => "tokens_per_fill",
+                        RateLimitError::FillIntervalTooShort(_) => "fill_interval",
+                        RateLimitError::Status(_) => "status",
+                    };
+                    errors.push((field(name), e.to_string()));
+                    None
+                }
+            }
+        });
+        let failure_accrual = self.failure_accrual.as_ref().and_then(|f| {
+            let config = FailureAccrualConfig {
+                consecutive_failures: f.consecutive_failures,
+                min_penalty: f.min_penalty.get(),
+                max_penalty: f.max_penalty.get(),
+                jitter_ratio: f.jitter_ratio,
+            };
+            match HostBreakers::new(config) {
+                Ok(_) => Some(config),
+                Err(e) => {
+                    let name = match e {
+                        BreakerConfigError::ZeroFailures => "consecutive_failures",
+                        BreakerConfigError::Penalties { min, .. } if min.is_zero() => "min_penalty",
+                        BreakerConfigError::Penalties { .. } => "max_penalty",
+                        BreakerConfigError::Jitter(_) => "jitter_ratio",
+                    };
+                    errors.push((format!("failure_accrual.{name}"), e.to_string()));
+                    None
+                }
+            }
+        });
+        if errors.is_empty() {
+            Ok(SidecarExtensions {
+                rate_limit,
+                failure_accrual,
+            })
+        } else {
+            Err(errors)
         }
     }
 }

@@ -354,6 +354,8 @@ fn drain(
             Stat::NoRoute => Counter::NoRoute,
             Stat::Resets => Counter::Resets,
             Stat::FaultsInjected => Counter::Faults,
+            Stat::RateLimited => Counter::RateLimited,
+            Stat::BreakerTrips => Counter::BreakerTrips,
             Stat::HealthCheckFailures => continue,
         };
         recorder.count(&node, counter, n);

@@ -13,6 +13,7 @@ use crate::app::{App, Databases};
 use crate::config::model::{Mesh, Protocol, ServiceDiscovery};
 use crate::engine::breaker::ListenerPool;
 use crate::engine::discovery::{Instance, Registration, Registry};
+use crate::engine::ratelimit::LocalRateLimiter;
 use crate::engine::{SimTime, seed};
 use crate::metrics::Recorder;
 use crate::model::fault::Effects;
@@ -91,7 +92,9 @@ pub fn build<'a>(
         .simulation_duration(duration + workload.timeout() + Duration::from_secs(3600));
     let mut sim = builder.build();
 
-    let view = Rc::new(MeshView::new(mesh));
+    let mut view = MeshView::new(mesh);
+    view.extensions = scenario.sidecars.clone();
+    let view = Rc::new(view);
     let registry = Rc::new(RefCell::new(Registry::new(
         scenario.discovery.propagation_delay,
     )));
@@ -296,7 +299,7 @@ impl TaskHost {
                     None => (None, None),
                 }
             };
-            let inbound = Rc::new(Inbound::new(
+            let mut inbound = Inbound::new(
                 port,
                 protocol,
                 pool,
@@ -307,7 +310,21 @@ impl TaskHost {
                     _ => app.handler(),
                 },
                 Rc::clone(&self.shared.telemetry),
-            ));
+            );
+            // Each Envoy has its own bucket, full when the task starts.
+            let rate_limit = self
+                .shared
+                .mesh
+                .extensions(&self.task.node)
+                .rate_limit
+                .filter(|_| protocol != Protocol::Tcp);
+            if let Some(config) = rate_limit {
+                let limiter = LocalRateLimiter::new(config, wire::now())
+                    .map_err(|e| format!("rate limit of {}: {e}", self.task.node))?;
+                let stream = format!("ratelimit/{}/{port}", self.task.host);
+                inbound = inbound.with_rate_limit(limiter, seed::stream(self.seed, &stream));
+            }
+            let inbound = Rc::new(inbound);
             serving.push(tokio::task::spawn_local(inbound.serve()));
         }
         register(&self, wire::now());

@@ -20,8 +20,8 @@ use validator::{to_json, validate};
 use super::de::{ErrorKind, from_node};
 use super::expect::{RawExpectation, RolloutOutcome, invariant_names};
 use super::sections::{
-    DEFAULT_SEED, Presence, RawDiscovery, RawFaults, RawMesh, RawMetrics, RawNetwork, RawOrdering,
-    RawTask, SECTIONS,
+    DEFAULT_SEED, Presence, RawDiscovery, RawFailureAccrual, RawFaults, RawMesh, RawMetrics,
+    RawNetwork, RawOrdering, RawRateLimit, RawSidecar, RawTask, SECTIONS,
 };
 use super::{DiscoverySpec, MetricsSpec, NetworkSpec, OrderingSpec, TaskSpec};
 use crate::config::source::SourceFile;
@@ -341,6 +341,13 @@ fn closed_objects_match_the_types_field_for_field() {
         j(r#"{"count": 1, "start": ["0s", "1s"], "duration": ["1s", "2s"]}"#),
         std::convert::identity,
     );
+    c.object::<RawSidecar, _>("/$defs/Sidecar", j("{}"), std::convert::identity);
+    c.object::<RawRateLimit, _>(
+        "/$defs/RateLimit",
+        j(r#"{"max_tokens": 1, "fill_interval": "1s"}"#),
+        std::convert::identity,
+    );
+    c.object::<RawFailureAccrual, _>("/$defs/FailureAccrual", j("{}"), std::convert::identity);
     // `holds` is read as written (so that one written where it means nothing is refused);
     // the loader's default is `true`.
     c.object::<RawExpectation, _>("/$defs/Expectation", j("{}"), |r| RawExpectation {
