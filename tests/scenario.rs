@@ -404,6 +404,12 @@ fn rollout_mistakes_are_placed_at_their_fields() {
                 "rollout.strategy.canary.steps[0].set_weight",
                 "a weight is a percentage from 0 to 100, got 150"
             ),
+            err(
+                "unsupported",
+                "rollout_section.yaml:57:30",
+                "rollout.analysis.checks[0].retry_amplification",
+                "a rehearsal measures each arm at its own sidecars, which do not see the callers' retries, so this check could never fail"
+            ),
         ]
     );
     // `expect` is a section of this version: an empty one is no error.

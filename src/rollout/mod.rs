@@ -1,6 +1,6 @@
 //! Rollouts: canary, blue/green, A/B and mirroring rehearsals driven by simulated time, with
 //! threshold analysis, a statistical judge and a verdict. Sans-IO: this module decides, the
-//! world (issue 6's integration) observes and acts.
+//! world observes and acts (`crate::rehearse` is the pilot that joins them).
 //!
 //! Layering: imports `engine` (simulated time, seeded RNG type), `metrics` (the latency
 //! histograms) and `model::duration`; never `sim`, `proxy`, `app` or `report`. No tokio, no
@@ -81,9 +81,9 @@
 //! - **Observations** of every arm: [`Rollout::record`] per request or [`Rollout::observe`]
 //!   per batch, with the time the request ended, pushed before `poll` at a later time. An
 //!   error is a 5xx or a request with no response; `attempts` counts upstream tries (for
-//!   retry amplification). Which view (the callers' sidecars, or the arm's own inbound
-//!   listener) is the world's choice; the callers' view is what Flagger's App Mesh metrics
-//!   read (Envoy's upstream stats).
+//!   retry amplification). The world's pilot feeds each arm's own inbound view
+//!   (Flagger's App Mesh metrics read the canary pods' Envoy statistics), so a canary's errors
+//!   count even when the callers' retries hide them.
 //! - **Route changes** through the [`ControlPlane`], applied to each sidecar's route table
 //!   when [`ControlPlane::poll`] delivers them. The route's weighted targets must already list
 //!   the stable, candidate and baseline nodes (weight 0 is fine), as App Mesh requires.

@@ -75,6 +75,22 @@ fn rollout(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
             );
         }
     }
+    // The pilot reads each arm's own inbound listeners, which see requests, not the callers'
+    // attempts; a retry-amplification check would always read 1 and could never fail.
+    let checks = spec.analysis.iter().flat_map(|a| a.checks.iter());
+    for (i, c) in checks.enumerate() {
+        if c.retry_amplification.is_some() {
+            sink.at_path(
+                Severity::Error,
+                "unsupported",
+                &format!("rollout.analysis.checks[{i}].retry_amplification"),
+                "a rehearsal measures each arm at its own sidecars, which do not see the callers' retries, so this check could never fail",
+            )
+            .help = Some(
+                "gate on retry amplification with an `expect:` entry (`route:` with `retry_amplification`) instead".into(),
+            );
+        }
+    }
     let Some(mesh) = mesh else {
         return;
     };
