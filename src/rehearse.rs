@@ -31,7 +31,7 @@ pub struct Rehearsal {
 }
 
 impl Rehearsal {
-    /// Whether the rollout (if any) reached a decision other than `inconclusive`.
+    /// How the rollout ended (`None` without one).
     pub fn outcome(&self) -> Option<Outcome> {
         self.rollout.as_ref().map(|r| r.outcome)
     }
