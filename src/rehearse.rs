@@ -63,9 +63,24 @@ pub fn rehearse(
     pilot
         .rollout
         .finish(SimTime::from_duration(run.simulated.max(run.duration)));
+    let mut report = pilot.rollout.report().clone();
+    // Time to detect, from the latest fault that had started by the detection: the one the
+    // rollback most plausibly answered (a fault in force from the start of the run counts
+    // from then, before the candidate had any traffic).
+    if let Some(detected) = report.detected_at_s {
+        let started = run
+            .faults
+            .iter()
+            .map(|f| f.window.start.as_secs_f64())
+            .filter(|s| *s <= detected)
+            .fold(None, |latest: Option<f64>, s| {
+                Some(latest.map_or(s, |l| l.max(s)))
+            });
+        report.time_to_detect_s = started.map(|s| detected - s);
+    }
     Ok(Rehearsal {
         run,
-        rollout: Some(pilot.rollout.report().clone()),
+        rollout: Some(report),
     })
 }
 

@@ -73,6 +73,7 @@ fn a_healthy_canary_moves_the_traffic_step_by_step_and_is_promoted() {
     let (scenario, r) = rehearsal("");
     let report = r.rollout.as_ref().expect("a rollout report");
     assert_eq!(report.outcome, Outcome::Promoted, "{report:?}");
+    assert_eq!(report.time_to_detect_s, None, "nothing to detect");
     // Flagger: the first tick at 5 s sets 25 %, each later passing tick adds 25 %, the one
     // after 100 % promotes: 5 s + 4 × 5 s.
     assert_eq!(report.decided_at_s, Some(25.0));
@@ -111,6 +112,12 @@ fn a_failing_canary_is_rolled_back_and_its_traffic_returns_to_stable() {
     assert_eq!(report.outcome, Outcome::RolledBack, "{report:?}");
     let decided = report.decided_at_s.expect("decided");
     assert!(decided <= 15.0, "rolled back at {decided}");
+    let detected = report.detected_at_s.expect("detected");
+    assert_eq!(
+        report.time_to_detect_s,
+        Some(detected),
+        "the fault was in force from 0 s"
+    );
     let value = report.value.expect("the failing value");
     assert!((55.0..=85.0).contains(&value), "v2's success rate {value}");
     // Once the rollback reached the UI's sidecars, no request goes to v2.

@@ -114,6 +114,7 @@ impl Rollout {
             value: None,
             threshold: None,
             detected_at_s: None,
+            time_to_detect_s: None,
             failed_step: None,
             reason: None,
             steps: Vec::new(),

@@ -126,6 +126,11 @@ pub struct RolloutReport {
     /// Rolled back: when the limit was crossed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detected_at_s: Option<f64>,
+    /// Rolled back: seconds from the start of the fault the rollback answered (the latest
+    /// fault that started before the detection) to the detection; set by the world, which
+    /// knows the faults.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_to_detect_s: Option<f64>,
     /// Rolled back: the step index.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_step: Option<usize>,
@@ -143,11 +148,6 @@ pub struct RolloutReport {
 }
 
 impl RolloutReport {
-    /// Time from `since` (a fault's start) to the detection of a rollback, in seconds.
-    pub fn time_to_detect_s(&self, since: SimTime) -> Option<f64> {
-        self.detected_at_s.map(|d| d - secs(since))
-    }
-
     pub(crate) fn set_verdict(&mut self, v: &Verdict, decided_at: SimTime) {
         self.outcome = v.outcome();
         self.decided_at_s = Some(secs(decided_at));
