@@ -65,6 +65,7 @@ pub mod pool;
 pub mod route;
 pub mod service;
 pub mod service_time;
+pub mod threshold;
 pub mod workload;
 
 pub use behaviour::{Behaviour, Decision, Outcome};

@@ -376,7 +376,7 @@ impl Run {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rollout::threshold::{Quantity, RawBound, Threshold};
+    use crate::model::threshold::{Quantity, RawBound, Threshold};
 
     fn check(metric: Metric, q: Quantity, bound: &str) -> Check {
         Check {

@@ -15,9 +15,9 @@ use super::spec::{
     AnalysisSpec, CheckSpec, JudgeMetricName, JudgeSpec, PipelineName, PipelineSpec, RolloutSpec,
     StrategySpec,
 };
-use super::threshold::{Quantity, RawBound, Threshold};
 use super::{ab_test, blue_green, canary, mirror};
 use crate::model::duration::HumanDuration;
+use crate::model::threshold::{Quantity, RawBound, Threshold};
 
 /// A problem in a `rollout:` section, at a field path relative to the section
 /// (`strategy.canary.steps[2].set_weight`; empty for the section itself).

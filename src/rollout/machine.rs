@@ -89,8 +89,8 @@ impl Rollout {
                 arm: Arm::Candidate,
                 threshold: format!(
                     "score >= {} (marginal {})",
-                    super::threshold::decimal(j.pass_score),
-                    super::threshold::decimal(j.marginal_score)
+                    crate::model::threshold::decimal(j.pass_score, 6),
+                    crate::model::threshold::decimal(j.marginal_score, 6)
                 ),
             });
         }

@@ -109,7 +109,6 @@ pub mod preset;
 pub mod propagation;
 pub mod route;
 pub mod spec;
-pub mod threshold;
 pub mod timeline;
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use serde::Serialize;
 use super::Arm;
 use super::judge::JudgeConfig;
 use super::preset::PresetName;
-use super::threshold::Threshold;
 pub use crate::engine::request_match::{RequestMatch, ValueMatch};
+use crate::model::threshold::Threshold;
 
 /// Defaults, with where they come from.
 pub mod defaults {
@@ -158,7 +158,7 @@ impl Step {
 
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = |d: &Duration| super::threshold::decimal(d.as_secs_f64());
+        let secs = |d: &Duration| crate::model::threshold::decimal(d.as_secs_f64(), 6);
         match self {
             Step::SetWeight(w) => write!(f, "set_weight {w}"),
             Step::SetMirror(p) => write!(f, "set_mirror {p}%"),

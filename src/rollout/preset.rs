@@ -37,8 +37,8 @@ use serde::{Deserialize, Serialize};
 use super::spec::{
     AbTestSpec, AnalysisSpec, CanarySpec, CheckSpec, MatchSpec, PauseSpec, StepSpec, StrategySpec,
 };
-use super::threshold::RawBound;
 use crate::model::duration::HumanDuration;
+use crate::model::threshold::RawBound;
 
 /// A preset's name as written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]

@@ -39,8 +39,8 @@ use serde::de::{self, MapAccess, Visitor};
 
 use super::Arm;
 use super::preset::PresetName;
-use super::threshold::RawBound;
 use crate::model::duration::HumanDuration;
+use crate::model::threshold::RawBound;
 
 /// `rollout:` as written.
 #[derive(Clone, Debug, PartialEq, Deserialize)]

@@ -36,8 +36,9 @@ use serde::de::{self, Visitor};
 use super::sink::Sink;
 use crate::config::diagnostic::Severity;
 use crate::config::tree::join_key;
-use crate::model::duration::{HumanDuration, parse_duration};
 use crate::model::ordering::INVARIANT_NAMES;
+pub use crate::model::threshold::{Comparison, Threshold, decimal};
+use crate::model::threshold::{Quantity, RawBound};
 
 /// The `service:` name for the users' own view (the load generator's ledger).
 pub const USERS: &str = "users";
@@ -131,64 +132,6 @@ pub enum Percentile {
     Max,
 }
 
-/// How an observed value must compare with a threshold's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Comparison {
-    /// `>=`
-    AtLeast,
-    /// `<=`
-    AtMost,
-    /// `>`
-    Above,
-    /// `<`
-    Below,
-}
-
-/// A bound on a metric.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Threshold {
-    /// How the observed value must compare.
-    pub comparison: Comparison,
-    /// In the metric's unit: percent for a success rate, milliseconds for a latency, attempts
-    /// per request for retry amplification.
-    pub value: f64,
-    /// The bound as shown in names and reports (`>= 99.5%`, `<= 250ms`, `<= 1.5`).
-    pub text: String,
-}
-
-impl Threshold {
-    /// Whether an observed value (in the metric's unit) respects the bound.
-    pub fn admits(&self, observed: f64) -> bool {
-        match self.comparison {
-            Comparison::AtLeast => observed >= self.value,
-            Comparison::AtMost => observed <= self.value,
-            Comparison::Above => observed > self.value,
-            Comparison::Below => observed < self.value,
-        }
-    }
-}
-
-impl Comparison {
-    /// The symbol shown.
-    pub fn symbol(self) -> &'static str {
-        match self {
-            Comparison::AtLeast => ">=",
-            Comparison::AtMost => "<=",
-            Comparison::Above => ">",
-            Comparison::Below => "<",
-        }
-    }
-
-    fn words(self) -> &'static str {
-        match self {
-            Comparison::AtLeast => "at least",
-            Comparison::AtMost => "at most",
-            Comparison::Above => "above",
-            Comparison::Below => "below",
-        }
-    }
-}
-
 impl Percentile {
     /// Every percentile, in the order report.json lists them.
     pub const ALL: [Percentile; 5] = [
@@ -240,16 +183,6 @@ impl Metric {
             Metric::Latency(Percentile::Max) => "largest latency",
             Metric::RetryAmplification => "attempts per request",
         }
-    }
-}
-
-/// `value` with at most `places` decimals, trailing zeros dropped: `99.5`, `100`, `0.25`.
-pub fn decimal(value: f64, places: usize) -> String {
-    let s = format!("{value:.places$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
     }
 }
 
@@ -454,32 +387,6 @@ impl<'de> Deserialize<'de> for RatioBound {
     }
 }
 
-/// What a threshold bounds, for parsing it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Quantity {
-    Rate,
-    Latency,
-    Ratio,
-}
-
-impl Quantity {
-    /// Without a comparison, a success rate is a floor and the rest are ceilings.
-    fn default_comparison(self) -> Comparison {
-        match self {
-            Quantity::Rate => Comparison::AtLeast,
-            Quantity::Latency | Quantity::Ratio => Comparison::AtMost,
-        }
-    }
-
-    fn example(self) -> &'static str {
-        match self {
-            Quantity::Rate => "\">= 99.5%\" or 0.995",
-            Quantity::Latency => "\"<= 250ms\"",
-            Quantity::Ratio => "\"<= 1.5\"",
-        }
-    }
-}
-
 struct BoundVisitor(Quantity);
 
 impl Visitor<'_> for BoundVisitor {
@@ -490,18 +397,11 @@ impl Visitor<'_> for BoundVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Threshold, E> {
-        parse_threshold(v, self.0).map_err(E::custom)
+        Threshold::parse(&RawBound::Text(v.to_string()), self.0).map_err(E::custom)
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Threshold, E> {
-        match self.0 {
-            Quantity::Latency => Err(E::custom(format!(
-                "a latency threshold needs a unit, like \"<= {v}ms\"; a bare number could be \
-                 seconds or milliseconds"
-            ))),
-            q => number_threshold(v, false, q.default_comparison(), &v.to_string(), q)
-                .map_err(E::custom),
-        }
+        Threshold::parse(&RawBound::Number(v), self.0).map_err(E::custom)
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Threshold, E> {
@@ -511,111 +411,6 @@ impl Visitor<'_> for BoundVisitor {
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Threshold, E> {
         self.visit_f64(v as f64)
     }
-}
-
-/// Parses `[comparison] value` for a quantity.
-fn parse_threshold(text: &str, q: Quantity) -> Result<Threshold, String> {
-    let trimmed = text.trim();
-    let (comparison, rest) = split_comparison(trimmed).unwrap_or((q.default_comparison(), trimmed));
-    let rest = rest.trim_start();
-    if rest.is_empty() {
-        return Err(format!(
-            "threshold \"{text}\" has no value; write one like {}",
-            q.example()
-        ));
-    }
-    match q {
-        Quantity::Latency => {
-            let d = parse_duration(rest).map_err(|e| format!("latency threshold: {e}"))?;
-            Ok(Threshold {
-                comparison,
-                value: d.as_nanos() as f64 / 1e6,
-                text: format!("{} {}", comparison.symbol(), HumanDuration(d)),
-            })
-        }
-        Quantity::Rate | Quantity::Ratio => {
-            let (number, percent) = match rest.strip_suffix('%') {
-                Some(n) if q == Quantity::Rate => (n.trim_end(), true),
-                _ => (rest, false),
-            };
-            let value = number
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite())
-                .ok_or_else(|| {
-                    format!(
-                        "threshold \"{text}\" is not a comparison and a number; write one like {}",
-                        q.example()
-                    )
-                })?;
-            number_threshold(value, percent, comparison, text, q)
-        }
-    }
-}
-
-/// The comparison a threshold starts with, and the rest.
-fn split_comparison(text: &str) -> Option<(Comparison, &str)> {
-    [
-        (">=", Comparison::AtLeast),
-        ("<=", Comparison::AtMost),
-        ("≥", Comparison::AtLeast),
-        ("≤", Comparison::AtMost),
-        (">", Comparison::Above),
-        ("<", Comparison::Below),
-    ]
-    .into_iter()
-    .find_map(|(symbol, c)| text.strip_prefix(symbol).map(|rest| (c, rest)))
-}
-
-/// A success rate (a fraction, or percent when `percent`) or an amplification ratio, checked.
-fn number_threshold(
-    value: f64,
-    percent: bool,
-    comparison: Comparison,
-    text: &str,
-    q: Quantity,
-) -> Result<Threshold, String> {
-    let value = match q {
-        Quantity::Rate => {
-            let pct = if percent { value } else { value * 100.0 };
-            if percent && !(0.0..=100.0).contains(&value) {
-                return Err(format!(
-                    "a success rate is between 0% and 100%, got \"{text}\""
-                ));
-            }
-            if !percent && !(0.0..=1.0).contains(&value) {
-                let hint = if (1.0..=100.0).contains(&value) {
-                    format!("; write \"{value}%\" for a percentage")
-                } else {
-                    String::new()
-                };
-                return Err(format!(
-                    "a success rate is a fraction from 0 to 1 (or a percentage), got \"{text}\"{hint}"
-                ));
-            }
-            // 0.995 × 100 is 99.49999999999999 in binary: round off the representation noise
-            // so that a rate written either way means the same bound.
-            (pct * 1e9).round() / 1e9
-        }
-        _ => {
-            if value < 1.0 {
-                return Err(format!(
-                    "retry amplification counts attempts per request, so it is at least 1; \
-                     got \"{text}\""
-                ));
-            }
-            value
-        }
-    };
-    let shown = match q {
-        Quantity::Rate => format!("{}%", decimal(value, 6)),
-        _ => decimal(value, 6),
-    };
-    Ok(Threshold {
-        comparison,
-        value,
-        text: format!("{} {shown}", comparison.symbol()),
-    })
 }
 
 /// The keys that name an entry's subject.
@@ -828,7 +623,7 @@ mod tests {
     use crate::scenario::de::from_node;
 
     fn threshold(text: &str, q: Quantity) -> Result<Threshold, String> {
-        parse_threshold(text, q)
+        Threshold::parse(&RawBound::Text(text.to_string()), q)
     }
 
     #[test]
@@ -955,7 +750,7 @@ mod tests {
                     from: Some("order-v1".into())
                 },
                 metric: Metric::Latency(Percentile::Max),
-                threshold: parse_threshold("2s", Quantity::Latency).expect("valid"),
+                threshold: threshold("2s", Quantity::Latency).expect("valid"),
             }
         );
     }
@@ -1048,7 +843,7 @@ mod tests {
         let check = |subject, metric, text: &str, q| Check::Slo {
             subject,
             metric,
-            threshold: parse_threshold(text, q).expect("valid"),
+            threshold: threshold(text, q).expect("valid"),
         };
         assert_eq!(
             check(Subject::Users, Metric::SuccessRate, "99.5%", Quantity::Rate).describe(),

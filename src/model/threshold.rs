@@ -1,11 +1,8 @@
-//! Thresholds of analysis checks, as written (`">= 99%"`, `"<= 500ms"`, `"<= 10"`, `0.99`).
-//!
-//! The grammar is the one `expect:` uses (a comparison, then a value in the metric's unit; a
-//! latency needs a unit), so a scenario states an SLO and a rollout check the same way. It is
-//! parsed here rather than shared with `scenario::expect`, because `rollout` sits below the
-//! scenario layer and may not import it. Parsing happens in [`build`](super::RolloutSpec::build),
-//! not while deserializing, so a bad threshold is one typed error with its field path among the
-//! others, instead of the first and only error of the section.
+//! Thresholds as written (`">= 99.5%"`, `"<= 250ms"`, `"<= 10"`, `0.995`): one grammar for
+//! `expect:` entries and a rollout's analysis checks (a comparison, then a value in the
+//! metric's unit; a latency needs a unit), so a scenario states an SLO and a rollout check the
+//! same way. `expect:` parses while deserializing; a rollout keeps the [`RawBound`] and parses
+//! in its `build`, so a bad threshold is one typed error among the section's others.
 
 use std::fmt;
 
@@ -28,7 +25,7 @@ impl<'de> de::Deserialize<'de> for RawBound {
         impl Visitor<'_> for V {
             type Value = RawBound;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a threshold like \">= 99%\" or \"<= 250ms\"")
+                f.write_str("a threshold like \">= 99.5%\" or \"<= 250ms\"")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawBound, E> {
                 Ok(RawBound::Text(v.to_string()))
@@ -70,6 +67,16 @@ impl Comparison {
             Comparison::Below => "<",
         }
     }
+
+    /// The comparison in words, for sentences.
+    pub fn words(self) -> &'static str {
+        match self {
+            Comparison::AtLeast => "at least",
+            Comparison::AtMost => "at most",
+            Comparison::Above => "above",
+            Comparison::Below => "below",
+        }
+    }
 }
 
 /// What a threshold bounds, which decides its unit and its default comparison.
@@ -86,17 +93,19 @@ pub enum Quantity {
 }
 
 impl Quantity {
-    fn default_comparison(self) -> Comparison {
+    /// Without a comparison, a success rate is a floor and the rest are ceilings.
+    pub fn default_comparison(self) -> Comparison {
         match self {
             Quantity::Rate => Comparison::AtLeast,
             _ => Comparison::AtMost,
         }
     }
 
-    fn example(self) -> &'static str {
+    /// How one is written.
+    pub fn example(self) -> &'static str {
         match self {
-            Quantity::Rate => "\">= 99%\" or 0.99",
-            Quantity::Latency => "\"<= 500ms\"",
+            Quantity::Rate => "\">= 99.5%\" or 0.995",
+            Quantity::Latency => "\"<= 250ms\"",
             Quantity::Count => "\"<= 10\"",
             Quantity::Ratio => "\"<= 1.5\"",
         }
@@ -236,8 +245,8 @@ fn number(
         Quantity::Latency => value,
     };
     let shown = match q {
-        Quantity::Rate => format!("{}%", decimal(value)),
-        _ => decimal(value),
+        Quantity::Rate => format!("{}%", decimal(value, 6)),
+        _ => decimal(value, 6),
     };
     Ok(Threshold {
         comparison,
@@ -246,9 +255,9 @@ fn number(
     })
 }
 
-/// Up to six decimals, trailing zeros dropped.
-pub(crate) fn decimal(value: f64) -> String {
-    let s = format!("{value:.6}");
+/// `value` with at most `places` decimals, trailing zeros dropped: `99.5`, `100`, `0.25`.
+pub fn decimal(value: f64, places: usize) -> String {
+    let s = format!("{value:.places$}");
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
