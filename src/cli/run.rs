@@ -35,6 +35,10 @@ pub(super) struct RunArgs {
     /// [default: reports/<scenario>/<seed>/].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Which report files to write, comma-separated: json, summary, hgrm; `default` is
+    /// json,summary,hgrm and `all` is everything.
+    #[arg(long = "report", value_name = "OUTPUTS", default_value = "default", value_parser = report::Outputs::parse)]
+    outputs: report::Outputs,
     /// Also write the verdicts on the scenario's expectations as JUnit XML (one test case
     /// per expectation), for CI systems.
     #[arg(long, value_name = "FILE")]
@@ -118,8 +122,11 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         .out
         .clone()
         .unwrap_or_else(|| report::default_dir(&scenario.name, result.seed));
-    match report::write(&dir, &report, result) {
-        Ok(_) => println!("\nreport: {}", dir.join("report.json").display()),
+    match report::write(&dir, &report, result, &args.outputs) {
+        Ok(written) => match written.iter().find(|p| p.ends_with("report.json")) {
+            Some(json) => println!("\nreport: {}", json.display()),
+            None => println!("\nreport: {}", dir.display()),
+        },
         Err(e) => {
             eprintln!("meshsim: cannot write the report to {}: {e}", dir.display());
             return ExitCode::from(RUN_FAILED);

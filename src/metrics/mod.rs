@@ -238,6 +238,9 @@ pub struct Recorder {
     totals: BTreeMap<SeriesKey, Latencies>,
     windows: BTreeMap<u64, BTreeMap<SeriesKey, Latencies>>,
     counters: BTreeMap<(String, Counter), u64>,
+    /// The same counters by the window they were counted in, for charts and interval logs
+    /// of retries, ejections and overflows over time.
+    window_counters: BTreeMap<u64, BTreeMap<(String, Counter), u64>>,
     /// Attempts per (calling node, route series): what per-route retry amplification is
     /// made of (the node-wide counters cannot tell routes apart).
     attempts: BTreeMap<(String, String), u64>,
@@ -251,6 +254,7 @@ impl Recorder {
             totals: BTreeMap::new(),
             windows: BTreeMap::new(),
             counters: BTreeMap::new(),
+            window_counters: BTreeMap::new(),
             attempts: BTreeMap::new(),
         }
     }
@@ -283,6 +287,24 @@ impl Recorder {
             .counters
             .entry((node.to_string(), counter))
             .or_default() += n;
+    }
+
+    /// Adds `n` to a counter of a virtual node, counted at `at` (so it also lands in that
+    /// instant's window).
+    pub fn count_at(&mut self, at: SimTime, node: &str, counter: Counter, n: u64) {
+        self.count(node, counter, n);
+        let window = self.window_of(at);
+        *self
+            .window_counters
+            .entry(window)
+            .or_default()
+            .entry((node.to_string(), counter))
+            .or_default() += n;
+    }
+
+    /// Counters per window, in time order (only what [`Recorder::count_at`] counted).
+    pub fn window_counters(&self) -> &BTreeMap<u64, BTreeMap<(String, Counter), u64>> {
+        &self.window_counters
     }
 
     /// Adds the attempts one request took on a route (`route` as in [`SeriesKey::route`]).

@@ -7,6 +7,7 @@
 
 pub mod expect;
 pub mod junit;
+pub mod output;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use expect::{Observed, Verdict};
+pub use output::{Files, Output, Outputs};
 
 use crate::metrics::{Latencies, LatencySummary, OutcomeClass, Recorder, percentile_distribution};
 use crate::model::fault::Fault;
@@ -531,28 +533,35 @@ pub fn default_dir(scenario: &str, seed: u64) -> PathBuf {
     Path::new("reports").join(scenario).join(seed.to_string())
 }
 
-/// Writes `report.json`, `summary.md` and the `.hgrm` files into `dir`; returns the paths
-/// written.
-pub fn write(dir: &Path, report: &Report, run: &RunResult) -> std::io::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)?;
-    let mut written = Vec::new();
-    let mut put = |name: &str, text: &str| -> std::io::Result<()> {
-        let path = dir.join(name);
-        std::fs::write(&path, text)?;
-        written.push(path);
-        Ok(())
-    };
-    put("report.json", &report.to_json())?;
-    put("summary.md", &report.markdown())?;
-    put(
-        "users.hgrm",
-        &percentile_distribution(&run.ledger.latencies),
-    )?;
-    for name in report.services.keys() {
-        let lat = run
-            .recorder
-            .merged(|k| &k.node == name && k.route == "inbound");
-        put(&format!("{name}.hgrm"), &percentile_distribution(&lat))?;
+/// Writes the chosen outputs into `dir`, each file atomically and `report.json` last;
+/// returns the paths written.
+pub fn write(
+    dir: &Path,
+    report: &Report,
+    run: &RunResult,
+    outputs: &Outputs,
+) -> std::io::Result<Vec<PathBuf>> {
+    files(report, run, outputs).commit(dir)
+}
+
+/// The chosen outputs' files, in memory, in the order they are written (`report.json`
+/// last, so its presence means the set is complete).
+pub fn files(report: &Report, run: &RunResult, outputs: &Outputs) -> Files {
+    let mut files = Files::new();
+    if outputs.has(Output::Summary) {
+        files.add("summary.md", report.markdown());
     }
-    Ok(written)
+    if outputs.has(Output::Hgrm) {
+        files.add("users.hgrm", percentile_distribution(&run.ledger.latencies));
+        for name in report.services.keys() {
+            let lat = run
+                .recorder
+                .merged(|k| &k.node == name && k.route == "inbound");
+            files.add(format!("{name}.hgrm"), percentile_distribution(&lat));
+        }
+    }
+    if outputs.has(Output::Json) {
+        files.add("report.json", report.to_json());
+    }
+    files
 }

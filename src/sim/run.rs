@@ -228,7 +228,7 @@ pub fn run_with(
             }
         }
         if now >= next_report || done {
-            drain(&state, options.keep_access_log, &mut kept, controller);
+            drain(&state, now, options.keep_access_log, &mut kept, controller);
             for change in controller.tick(now) {
                 apply(&state, &mut sim, now, change);
             }
@@ -246,7 +246,8 @@ pub fn run_with(
             break;
         }
     }
-    drain(&state, options.keep_access_log, &mut kept, controller);
+    let end = SimTime::from_duration(sim.elapsed());
+    drain(&state, end, options.keep_access_log, &mut kept, controller);
     let invariants = {
         let db = state.databases.borrow();
         check_invariants(&db.inventory, &db.orders)
@@ -294,9 +295,11 @@ fn apply(state: &world::WorldState, sim: &mut turmoil::Sim<'_>, now: SimTime, ch
 }
 
 /// Moves the proxies' access-log lines and counters into the recorder, showing the lines
-/// to the controller on the way.
+/// to the controller on the way. Counters land in the window of `now`: drained once a
+/// simulated second, a counter may be placed up to a second after it happened.
 fn drain(
     state: &world::WorldState,
+    now: SimTime,
     keep: bool,
     kept: &mut Vec<AccessLogEntry>,
     controller: &mut dyn Controller,
@@ -358,7 +361,7 @@ fn drain(
             Stat::BreakerTrips => Counter::BreakerTrips,
             Stat::HealthCheckFailures => continue,
         };
-        recorder.count(&node, counter, n);
+        recorder.count_at(now, &node, counter, n);
     }
     if keep {
         kept.extend(lines);
