@@ -108,7 +108,9 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
     if !quiet {
         eprintln!();
     }
-    let report = Report::of_rehearsal(scenario, &rehearsal);
+    let mut report = Report::of_rehearsal(scenario, &rehearsal);
+    report.command = Some(rerun_command(args, seed));
+    report.config_sha256 = Some(report::config_sha256(&loaded.sources));
     let result = &rehearsal.run;
     print!("{}", report.table());
     if let Some(line) = report.rollout_line() {
@@ -160,6 +162,17 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         );
         ExitCode::from(EXPECTATIONS_FAILED)
     }
+}
+
+/// `meshsim run PATH --seed N [--duration D]`: what reruns this run (report choices and
+/// output places do not change the results, so they are left out).
+fn rerun_command(args: &RunArgs, seed: u64) -> String {
+    let mut cmd = format!("meshsim run {} --seed {seed}", args.scenario.display());
+    if let Some(d) = args.duration {
+        // Whole milliseconds always parse back (`1500ms`); the flag takes no finer unit.
+        cmd.push_str(&format!(" --duration {}ms", d.as_millis()));
+    }
+    cmd
 }
 
 /// Writes the JUnit file, creating its directory (CI jobs often name a fresh one).

@@ -38,6 +38,14 @@ pub struct Report {
     pub seed: u64,
     /// `wire`: real HTTP over turmoil.
     pub mode: &'static str,
+    /// The command that reruns this exact run (set by the CLI, which knows the path it was
+    /// given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// SHA-256 of the scenario and mesh files as loaded, so two reports of "the same"
+    /// scenario can be told apart when a file changed in between.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_sha256: Option<String>,
     /// Arrivals stopped after this many simulated seconds.
     pub duration_seconds: f64,
     /// Simulated seconds until the last user request ended.
@@ -215,6 +223,8 @@ impl Report {
             scenario: scenario.to_string(),
             seed: run.seed,
             mode: "wire",
+            command: None,
+            config_sha256: None,
             duration_seconds: run.duration.as_secs_f64(),
             simulated_seconds: run.simulated.as_secs_f64(),
             requests: Requests {
@@ -518,6 +528,24 @@ fn intervals(run: &RunResult) -> Vec<Interval> {
             }
         })
         .collect()
+}
+
+/// SHA-256 over the loaded files' texts in load order (each preceded by its length, so no
+/// two different sets of files hash alike), as lowercase hex.
+pub fn config_sha256(sources: &crate::config::source::SourceMap) -> String {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    for (_, f) in sources.iter() {
+        hasher.update((f.text().len() as u64).to_le_bytes());
+        hasher.update(f.text().as_bytes());
+    }
+    hasher
+        .finalize()
+        .iter()
+        .fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 fn percent(part: u64, whole: u64) -> f64 {
