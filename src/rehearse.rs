@@ -14,7 +14,9 @@ use crate::proxy::control::{Mirror, RouteOverride, Steer};
 use crate::proxy::{AccessLogEntry, Direction};
 use crate::rollout::{Action, ControlPlane, Outcome, Plan, Rollout, RolloutReport, RouteConfig};
 use crate::scenario::Scenario;
-use crate::sim::{self, Change, Controller, Progress, ProxyRef, RunOptions, RunResult, SimError};
+use crate::sim::{
+    self, Change, Controller, Progress, ProxyRef, RunOptions, RunResult, SimError, WorldView,
+};
 
 /// Blue/green preview traffic is the testers' requests, which a simulation does not have: it
 /// is modelled as copies of this share of the live requests on the route, sent to the
@@ -44,8 +46,81 @@ pub fn rehearse(
     options: &RunOptions,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Rehearsal, SimError> {
+    rehearse_watched(scenario, mesh, options, progress, &mut Unwatched)
+}
+
+/// What watches a rehearsal as it runs, and may answer with changes of its own (the TUI:
+/// live fault injection, ending the run early). It sees what the rollout's pilot sees, after
+/// the pilot, so a watcher that changes nothing leaves the run exactly as [`rehearse`] runs it.
+pub trait Watcher {
+    /// Access-log lines drained since the last call, as [`Controller::observe`] has them.
+    fn observe(&mut self, _lines: &[AccessLogEntry]) {}
+    /// Once per simulated second, after the rollout's own changes: the world's records and
+    /// the rollout as it stands.
+    fn watch(
+        &mut self,
+        now: SimTime,
+        world: &WorldView<'_>,
+        rollout: Option<&Rollout>,
+    ) -> Vec<Change>;
+}
+
+/// Watches nothing.
+struct Unwatched;
+
+impl Watcher for Unwatched {
+    fn watch(&mut self, _: SimTime, _: &WorldView<'_>, _: Option<&Rollout>) -> Vec<Change> {
+        Vec::new()
+    }
+}
+
+/// The pilot (if the scenario has a rollout) with a watcher behind it.
+struct Watched<'a> {
+    pilot: Option<Pilot>,
+    watcher: &'a mut dyn Watcher,
+}
+
+impl Controller for Watched<'_> {
+    fn start(&mut self, proxies: &[ProxyRef]) {
+        if let Some(p) = &mut self.pilot {
+            p.start(proxies);
+        }
+    }
+
+    fn observe(&mut self, lines: &[AccessLogEntry]) {
+        if let Some(p) = &mut self.pilot {
+            p.observe(lines);
+        }
+        self.watcher.observe(lines);
+    }
+
+    fn tick(&mut self, now: SimTime) -> Vec<Change> {
+        match &mut self.pilot {
+            Some(p) => p.tick(now),
+            None => Vec::new(),
+        }
+    }
+
+    fn watch(&mut self, now: SimTime, world: &WorldView<'_>) -> Vec<Change> {
+        let rollout = self.pilot.as_ref().map(|p| &p.rollout);
+        self.watcher.watch(now, world, rollout)
+    }
+}
+
+/// [`rehearse`], with `watcher` looking on (and perhaps steering) once per simulated second.
+pub fn rehearse_watched(
+    scenario: &Scenario,
+    mesh: &Mesh,
+    options: &RunOptions,
+    progress: &mut dyn FnMut(&Progress),
+    watcher: &mut dyn Watcher,
+) -> Result<Rehearsal, SimError> {
     let Some(spec) = &scenario.rollout else {
-        let run = sim::run(scenario, mesh, options, progress)?;
+        let mut watched = Watched {
+            pilot: None,
+            watcher,
+        };
+        let run = sim::run_with(scenario, mesh, options, progress, &mut watched)?;
         return Ok(Rehearsal { run, rollout: None });
     };
     let plan = spec.build().map_err(|errors| {
@@ -58,8 +133,14 @@ pub fn rehearse(
         )
     })?;
     let seed = options.seed.unwrap_or(scenario.seed);
-    let mut pilot = Pilot::new(plan, seed);
-    let run = sim::run_with(scenario, mesh, options, progress, &mut pilot)?;
+    let mut watched = Watched {
+        pilot: Some(Pilot::new(plan, seed)),
+        watcher,
+    };
+    let run = sim::run_with(scenario, mesh, options, progress, &mut watched)?;
+    let Some(mut pilot) = watched.pilot else {
+        return Err(SimError::Invalid("the rollout's pilot went missing".into()));
+    };
     pilot
         .rollout
         .finish(SimTime::from_duration(run.simulated.max(run.duration)));

@@ -25,7 +25,7 @@ use rand::Rng as _;
 use crate::engine::discovery::Registry;
 use crate::engine::{SimTime, seed};
 use crate::model::fault::plan::Reach;
-use crate::model::fault::{Effects, FaultKind, LinkVerdict, Plan};
+use crate::model::fault::{Effects, Fault, FaultKind, LinkVerdict, Plan, TaskRef};
 
 /// Linux's minimum retransmission timeout.
 const MIN_RTO: Duration = Duration::from_millis(200);
@@ -98,69 +98,8 @@ impl Chaos {
     ) -> Chaos {
         let mut host_actions = Vec::new();
         let mut cut_pairs = BTreeSet::new();
-        for (i, (f, r)) in plan.faults.iter().zip(&plan.reach).enumerate() {
-            let at = |d: Duration| SimTime::from_duration(d);
-            match (&f.kind, r) {
-                (
-                    FaultKind::Crash {
-                        restart_after,
-                        deregistration_lag,
-                    },
-                    Reach::Hosts(hosts),
-                ) => {
-                    for h in hosts {
-                        let start = f.window.start;
-                        host_actions.push((at(start), HostAction::Crash, h.clone(), i));
-                        host_actions.push((
-                            at(start + *deregistration_lag),
-                            HostAction::Deregister,
-                            h.clone(),
-                            i,
-                        ));
-                        if let Some(r) = restart_after {
-                            host_actions.push((at(start + *r), HostAction::Restart, h.clone(), i));
-                        }
-                    }
-                }
-                (
-                    FaultKind::RollingRestart {
-                        interval,
-                        downtime,
-                        deregistration_lag,
-                    },
-                    Reach::Hosts(hosts),
-                ) => {
-                    for (n, h) in hosts.iter().enumerate() {
-                        let start = f.window.start + *interval * n as u32;
-                        host_actions.push((at(start), HostAction::Crash, h.clone(), i));
-                        if deregistration_lag < downtime {
-                            host_actions.push((
-                                at(start + *deregistration_lag),
-                                HostAction::Deregister,
-                                h.clone(),
-                                i,
-                            ));
-                        }
-                        host_actions.push((
-                            at(start + *downtime),
-                            HostAction::Restart,
-                            h.clone(),
-                            i,
-                        ));
-                    }
-                }
-                (FaultKind::Partition { .. } | FaultKind::Hold, Reach::Link(pairs)) => {
-                    // Undirected: two faults naming one link either way round are one link.
-                    cut_pairs.extend(pairs.iter().map(|(a, b)| {
-                        if a <= b {
-                            (a.clone(), b.clone())
-                        } else {
-                            (b.clone(), a.clone())
-                        }
-                    }));
-                }
-                _ => {}
-            }
+        for i in 0..plan.faults.len() {
+            schedule(&plan, i, &mut host_actions, &mut cut_pairs);
         }
         host_actions.sort();
         host_actions.reverse();
@@ -187,6 +126,51 @@ impl Chaos {
             last_crash: BTreeMap::new(),
             log: Vec::new(),
         }
+    }
+
+    /// The faults in the plan: the schedule the run started with, then any added while it
+    /// ran.
+    pub fn faults(&self) -> &[Fault] {
+        &self.plan.faults
+    }
+
+    /// Adds `fault` to the plan at `now`, as though it had been written there from the start:
+    /// it must start after `now`, so every moment it touches (its start, end, host actions) is
+    /// still ahead and is met at the same step a run with it in the scenario meets it. The
+    /// state built from the plan is extended in the order [`Chaos::new`] builds it, so the
+    /// rest of the run is the one its scenario file would give. Returns why it cannot join.
+    pub fn inject(&mut self, fault: Fault, tasks: &[TaskRef], now: SimTime) -> Result<(), String> {
+        let since = now.since_start();
+        if fault.window.start <= since {
+            return Err(format!(
+                "{} would start at {:?}, not after the current moment {:?}",
+                fault.name, fault.window.start, since
+            ));
+        }
+        let mut faults = self.plan.faults.clone();
+        faults.push(fault);
+        let plan = Plan::new(faults, tasks).map_err(|errors| {
+            errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+        let i = plan.faults.len() - 1;
+        let mut cut: BTreeSet<(String, String)> = self.cut_pairs.iter().cloned().collect();
+        schedule(&plan, i, &mut self.host_actions, &mut cut);
+        self.host_actions.sort();
+        self.host_actions.reverse();
+        self.cut_pairs = cut.into_iter().collect();
+        let mut boundaries: Vec<Duration> =
+            plan.boundaries().into_iter().filter(|b| *b > since).collect();
+        boundaries.reverse();
+        self.boundaries = boundaries;
+        for pair in plan.shaped_pairs() {
+            self.shaped.entry(pair).or_default();
+        }
+        self.plan = plan;
+        Ok(())
     }
 
     /// Whether there is nothing to do.
@@ -493,5 +477,74 @@ impl Chaos {
         }
         self.host_actions.sort();
         self.host_actions.reverse();
+    }
+}
+
+/// What fault `i` of `plan` puts on the host-action queue and the list of links it may cut.
+fn schedule(
+    plan: &Plan,
+    i: usize,
+    host_actions: &mut Vec<(SimTime, HostAction, String, usize)>,
+    cut_pairs: &mut BTreeSet<(String, String)>,
+) {
+    let (Some(f), Some(r)) = (plan.faults.get(i), plan.reach.get(i)) else {
+        return;
+    };
+    let at = |d: Duration| SimTime::from_duration(d);
+    match (&f.kind, r) {
+        (
+            FaultKind::Crash {
+                restart_after,
+                deregistration_lag,
+            },
+            Reach::Hosts(hosts),
+        ) => {
+            for h in hosts {
+                let start = f.window.start;
+                host_actions.push((at(start), HostAction::Crash, h.clone(), i));
+                host_actions.push((
+                    at(start + *deregistration_lag),
+                    HostAction::Deregister,
+                    h.clone(),
+                    i,
+                ));
+                if let Some(r) = restart_after {
+                    host_actions.push((at(start + *r), HostAction::Restart, h.clone(), i));
+                }
+            }
+        }
+        (
+            FaultKind::RollingRestart {
+                interval,
+                downtime,
+                deregistration_lag,
+            },
+            Reach::Hosts(hosts),
+        ) => {
+            for (n, h) in hosts.iter().enumerate() {
+                let start = f.window.start + *interval * n as u32;
+                host_actions.push((at(start), HostAction::Crash, h.clone(), i));
+                if deregistration_lag < downtime {
+                    host_actions.push((
+                        at(start + *deregistration_lag),
+                        HostAction::Deregister,
+                        h.clone(),
+                        i,
+                    ));
+                }
+                host_actions.push((at(start + *downtime), HostAction::Restart, h.clone(), i));
+            }
+        }
+        (FaultKind::Partition { .. } | FaultKind::Hold, Reach::Link(pairs)) => {
+            // Undirected: two faults naming one link either way round are one link.
+            cut_pairs.extend(pairs.iter().map(|(a, b)| {
+                if a <= b {
+                    (a.clone(), b.clone())
+                } else {
+                    (b.clone(), a.clone())
+                }
+            }));
+        }
+        _ => {}
     }
 }

@@ -9,8 +9,13 @@
 use std::rc::Rc;
 
 use crate::engine::SimTime;
+use crate::metrics::Recorder;
+use crate::model::fault::Fault;
 use crate::proxy::AccessLogEntry;
 use crate::proxy::control::RouteOverride;
+
+use super::chaos::ChaosEvent;
+use super::ledger::UserLedger;
 
 /// A proxy the control plane configures.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -40,6 +45,27 @@ pub enum Change {
         /// Virtual node.
         node: String,
     },
+    /// A fault added to the run's plan while it runs (a teacher's "kill a task now"). It must
+    /// start after the moment it is sent, so the chaos layer meets its start at a step boundary
+    /// exactly as it would have had the fault been written in the scenario from the start:
+    /// that is what makes a run with it replayable from a scenario file. A fault that cannot
+    /// join the plan (no such task, a contradiction) is refused with a fault event saying why.
+    Fault(Fault),
+    /// End the run now, as if its time were up; the result covers what ran (a viewer that
+    /// quits or restarts does not wait for the rest).
+    Halt,
+}
+
+/// The world's records so far, read-only: what a controller that also shows the run (the
+/// TUI) reads once per simulated second.
+#[derive(Clone, Copy, Debug)]
+pub struct WorldView<'a> {
+    /// Latencies and counters recorded so far.
+    pub recorder: &'a Recorder,
+    /// What the faults did so far.
+    pub chaos: &'a [ChaosEvent],
+    /// The users' ledger so far.
+    pub ledger: &'a UserLedger,
 }
 
 /// What steers a running world.
@@ -50,6 +76,12 @@ pub trait Controller {
     fn observe(&mut self, lines: &[AccessLogEntry]);
     /// About once per simulated second: the changes to make now.
     fn tick(&mut self, now: SimTime) -> Vec<Change>;
+    /// Right after each tick's changes are made: the world's records so far, for a
+    /// controller that shows the run; it may answer with changes of its own. Steering needs
+    /// none of it, so by default nothing is read and nothing changes.
+    fn watch(&mut self, _now: SimTime, _world: &WorldView<'_>) -> Vec<Change> {
+        Vec::new()
+    }
 }
 
 /// Steers nothing.

@@ -21,7 +21,7 @@ pub mod run;
 pub mod world;
 
 pub use chaos::ChaosEvent;
-pub use control::{Change, Controller, ProxyRef, Uncontrolled};
+pub use control::{Change, Controller, ProxyRef, Uncontrolled, WorldView};
 pub use ledger::{UserLedger, UserOutcome};
 pub use run::{Progress, RunOptions, RunResult, Stall, fault_schedule, run, run_with};
 

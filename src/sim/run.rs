@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use super::SimError;
 use super::chaos::{Chaos, ChaosEvent};
-use super::control::{Change, Controller, ProxyRef, Uncontrolled};
+use super::control::{Change, Controller, ProxyRef, Uncontrolled, WorldView};
 use super::ledger::UserLedger;
 use super::world::{self, TaskInfo};
 use crate::config::model::Mesh;
@@ -79,7 +79,8 @@ pub struct RunResult {
     pub invariants: Vec<Invariant>,
     /// Every access-log line, if asked for.
     pub access_log: Vec<AccessLogEntry>,
-    /// The fault schedule in force: the written faults, then the drawn ones.
+    /// The fault schedule in force: the written faults, then the drawn ones, then any a
+    /// controller added while the world ran ([`Change::Fault`]).
     pub faults: Vec<Fault>,
     /// What the faults did, in order (crashes, partitions, restarts, ...).
     pub chaos: Vec<ChaosEvent>,
@@ -142,7 +143,7 @@ pub fn run_with(
     let (mut sim, state) = world::build(scenario, mesh, seed, duration)?;
     let task_refs = task_refs(scenario, mesh);
     let faults = fault_schedule(scenario, mesh, seed);
-    let plan = Plan::new(faults.clone(), &task_refs).map_err(|errors| {
+    let plan = Plan::new(faults, &task_refs).map_err(|errors| {
         SimError::Invalid(
             errors
                 .iter()
@@ -229,8 +230,22 @@ pub fn run_with(
         }
         if now >= next_report || done {
             drain(&state, now, options.keep_access_log, &mut kept, controller);
+            let mut halt = false;
             for change in controller.tick(now) {
-                apply(&state, &mut sim, now, change);
+                halt |= apply(&state, &mut sim, now, change, &mut chaos, &task_refs);
+            }
+            let watched = {
+                let recorder = state.recorder.borrow();
+                let ledger = state.ledger.borrow();
+                let world = WorldView {
+                    recorder: &recorder,
+                    chaos: &chaos.log,
+                    ledger: &ledger,
+                };
+                controller.watch(now, &world)
+            };
+            for change in watched {
+                halt |= apply(&state, &mut sim, now, change, &mut chaos, &task_refs);
             }
             let ledger = state.ledger.borrow();
             progress(&Progress {
@@ -241,6 +256,9 @@ pub fn run_with(
                 succeeded: ledger.succeeded,
             });
             next_report = now + Duration::from_secs(1);
+            if halt {
+                break;
+            }
         }
         if done {
             break;
@@ -266,13 +284,20 @@ pub fn run_with(
         tasks: state.tasks,
         invariants,
         access_log: kept,
-        faults,
+        faults: chaos.faults().to_vec(),
         chaos: chaos.log,
     })
 }
 
-/// Carries out a controller's change.
-fn apply(state: &world::WorldState, sim: &mut turmoil::Sim<'_>, now: SimTime, change: Change) {
+/// Carries out a controller's change; returns whether it asks the run to end.
+fn apply(
+    state: &world::WorldState,
+    sim: &mut turmoil::Sim<'_>,
+    now: SimTime,
+    change: Change,
+    chaos: &mut Chaos,
+    tasks: &[TaskRef],
+) -> bool {
     match change {
         Change::Route {
             router,
@@ -291,7 +316,19 @@ fn apply(state: &world::WorldState, sim: &mut turmoil::Sim<'_>, now: SimTime, ch
                 sim.crash(t.host.as_str());
             }
         }
+        Change::Fault(fault) => {
+            let name = fault.name.clone();
+            if let Err(why) = chaos.inject(fault, tasks, now) {
+                chaos.log.push(ChaosEvent {
+                    at: now,
+                    what: format!("refused: {why}"),
+                    fault: name,
+                });
+            }
+        }
+        Change::Halt => return true,
     }
+    false
 }
 
 /// Moves the proxies' access-log lines and counters into the recorder, showing the lines
