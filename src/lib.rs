@@ -19,8 +19,8 @@
 //!   `metrics` and `model::duration`.
 //! - [`report`]: `report.json`, `summary.md`, `.hgrm` files, verdicts on expectations, JUnit
 //!   XML.
-//!
-//! Planned (see docs/ARCHITECTURE.md): `tui`.
+//! - [`tui`]: `meshsim tui`, a rehearsal watched and steered live; the top layer, imported by
+//!   nothing.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -37,3 +37,4 @@ pub mod report;
 pub mod rollout;
 pub mod scenario;
 pub mod sim;
+pub mod tui;

@@ -3,6 +3,7 @@
 mod diagnostics;
 mod run;
 mod show;
+mod tui;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -66,6 +67,17 @@ Writes report.json, summary.md and one .hgrm per service to --out
 Exit code 0 when every expectation held (or there are none), 1 when any failed,
 2 for a bad scenario, 3 if the simulation failed.")]
     Run(run::RunArgs),
+    /// Watch and steer a rehearsal live: service graph, latency, rollout, faults, events.
+    #[command(after_help = "Examples:
+  meshsim tui scenarios/canary-bad-errors.yaml
+  meshsim tui scenarios/canary.yaml --seed 7 --speed 1 --save-scenario /tmp/canary-live.yaml
+
+Keys: space pause, . step, +/- speed (1x, 10x, 100x, max), f inject a fault, r restart,
+tab switch panel, left/right scrub, ? help, q or Ctrl-C quit and print the summary.
+The world runs in simulated time; the screen only paces it. Without injected faults the
+report is the one `meshsim run` writes with that seed. When standard output is not a
+terminal, runs `meshsim run` instead. Exit codes as for `meshsim run`.")]
+    Tui(tui::TuiArgs),
 }
 
 /// Flags shared by every command that loads App Mesh files.
@@ -144,6 +156,7 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Validate(args) => validate(&args),
         Command::Run(args) => run::run(&args),
+        Command::Tui(args) => tui::tui(&args),
         Command::Show { load, format } => {
             let loaded = load.load();
             diagnostics::print(&loaded, load.diagnostics);

@@ -17,41 +17,41 @@ use meshsim::sim::{self, Progress, RunOptions};
 use super::{BAD_INPUT, DiagnosticStyle, EXPECTATIONS_FAILED, OK, diagnostics};
 
 /// Exit code: the simulation itself failed (a host crashed unexpectedly, an I/O error).
-const RUN_FAILED: u8 = 3;
+pub(super) const RUN_FAILED: u8 = 3;
 
 /// Flags of `meshsim run`.
 #[derive(clap::Args, Debug)]
 pub(super) struct RunArgs {
     /// The scenario file (see docs/SCENARIOS.md).
     #[arg(value_name = "SCENARIO")]
-    scenario: PathBuf,
+    pub(super) scenario: PathBuf,
     /// Seed (overrides the scenario's).
     #[arg(long)]
-    seed: Option<u64>,
+    pub(super) seed: Option<u64>,
     /// Simulated time to send requests for, like `90s` or `10m` (overrides the scenario's).
     #[arg(long, value_parser = duration)]
-    duration: Option<Duration>,
+    pub(super) duration: Option<Duration>,
     /// Where to write report.json, summary.md and the .hgrm files
     /// [default: reports/<scenario>/<seed>/].
     #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
+    pub(super) out: Option<PathBuf>,
     /// Which report files to write, comma-separated: json, summary, hgrm; `default` is
     /// json,summary,hgrm and `all` is everything.
     #[arg(long = "report", value_name = "OUTPUTS", default_value = "default", value_parser = report::Outputs::parse)]
-    outputs: report::Outputs,
+    pub(super) outputs: report::Outputs,
     /// Also write the verdicts on the scenario's expectations as JUnit XML (one test case
     /// per expectation), for CI systems.
     #[arg(long, value_name = "FILE")]
-    junit: Option<PathBuf>,
+    pub(super) junit: Option<PathBuf>,
     /// No progress line on stderr.
     #[arg(long, short)]
-    quiet: bool,
+    pub(super) quiet: bool,
     /// How to print diagnostics.
     #[arg(long, value_enum, default_value_t = DiagnosticStyle::Human)]
-    diagnostics: DiagnosticStyle,
+    pub(super) diagnostics: DiagnosticStyle,
 }
 
-fn duration(s: &str) -> Result<Duration, String> {
+pub(super) fn duration(s: &str) -> Result<Duration, String> {
     parse_duration(s).map_err(|e| e.to_string())
 }
 
@@ -166,7 +166,7 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
 
 /// `meshsim run PATH --seed N [--duration D]`: what reruns this run (report choices and
 /// output places do not change the results, so they are left out).
-fn rerun_command(args: &RunArgs, seed: u64) -> String {
+pub(super) fn rerun_command(args: &RunArgs, seed: u64) -> String {
     let mut cmd = format!("meshsim run {} --seed {seed}", args.scenario.display());
     if let Some(d) = args.duration {
         // Whole milliseconds always parse back (`1500ms`); the flag takes no finer unit.

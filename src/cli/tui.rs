@@ -1,0 +1,125 @@
+//! `meshsim tui`: the rehearsal on a live screen; without a terminal, `meshsim run`.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use meshsim::report;
+use meshsim::scenario;
+use meshsim::sim::{self, RunOptions};
+use meshsim::tui::{self, App, Job, Speed};
+
+use super::run::{self, RUN_FAILED, RunArgs};
+use super::{BAD_INPUT, DiagnosticStyle, EXPECTATIONS_FAILED, OK, diagnostics};
+
+/// Flags of `meshsim tui`.
+#[derive(clap::Args, Debug)]
+pub(super) struct TuiArgs {
+    /// The scenario file (see docs/SCENARIOS.md).
+    #[arg(value_name = "SCENARIO")]
+    scenario: PathBuf,
+    /// Seed (overrides the scenario's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Simulated time to send requests for, like `90s` or `10m` (overrides the scenario's).
+    #[arg(long, value_parser = run::duration)]
+    duration: Option<Duration>,
+    /// Where to write the report files at the end [default: reports/<scenario>/<seed>/].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Which report files to write (as for `meshsim run`).
+    #[arg(long = "report", value_name = "OUTPUTS", default_value = "default", value_parser = report::Outputs::parse)]
+    outputs: report::Outputs,
+    /// At the end, write the scenario with the faults injected from the screen added to its
+    /// `faults:` section, so `meshsim run FILE` replays this run.
+    #[arg(long, value_name = "FILE")]
+    save_scenario: Option<PathBuf>,
+    /// Starting pace: 1, 10, 100 (simulated seconds per second) or max.
+    #[arg(long, default_value = "10", value_parser = speed)]
+    speed: Speed,
+    /// Start paused (space starts the clock).
+    #[arg(long)]
+    paused: bool,
+    /// How to print diagnostics.
+    #[arg(long, value_enum, default_value_t = DiagnosticStyle::Human)]
+    diagnostics: DiagnosticStyle,
+}
+
+fn speed(s: &str) -> Result<Speed, String> {
+    match s {
+        "1" | "1x" => Ok(Speed::X1),
+        "10" | "10x" => Ok(Speed::X10),
+        "100" | "100x" => Ok(Speed::X100),
+        "max" => Ok(Speed::Max),
+        _ => Err(format!("expected 1, 10, 100 or max, found `{s}`")),
+    }
+}
+
+impl TuiArgs {
+    /// The same run as `meshsim run` flags.
+    fn as_run(&self) -> RunArgs {
+        RunArgs {
+            scenario: self.scenario.clone(),
+            seed: self.seed,
+            duration: self.duration,
+            out: self.out.clone(),
+            outputs: self.outputs.clone(),
+            junit: None,
+            quiet: false,
+            diagnostics: self.diagnostics,
+        }
+    }
+}
+
+pub(super) fn tui(args: &TuiArgs) -> ExitCode {
+    if !std::io::stdout().is_terminal() {
+        eprintln!(
+            "meshsim tui: standard output is not a terminal; running `meshsim run` with a progress line instead"
+        );
+        return run::run(&args.as_run());
+    }
+    let loaded = scenario::load(&args.scenario);
+    diagnostics::print_all(&loaded.diagnostics, &loaded.sources, args.diagnostics);
+    let Some((scenario, mesh)) = loaded.runnable() else {
+        eprintln!("meshsim: the scenario has errors; nothing was run");
+        return ExitCode::from(BAD_INPUT);
+    };
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let duration = args.duration.unwrap_or(scenario.duration);
+    let schedule = sim::fault_schedule(scenario, mesh, seed);
+    let mut app = App::new(scenario, seed, duration.as_secs_f64(), &schedule);
+    app.speed = args.speed;
+    app.paused = args.paused;
+    let mut template = args.as_run();
+    template.scenario = PathBuf::from("{scenario}");
+    let job = Job {
+        scenario: args.scenario.clone(),
+        options: RunOptions {
+            seed: args.seed,
+            duration: args.duration,
+            ..RunOptions::default()
+        },
+        out: args.out.clone(),
+        outputs: args.outputs.clone(),
+        save_scenario: args.save_scenario.clone(),
+        command: run::rerun_command(&template, seed),
+    };
+    let outcome = match tui::run(&job, app) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("meshsim tui: {e}");
+            return ExitCode::from(RUN_FAILED);
+        }
+    };
+    print!("{}", outcome.summary);
+    if let Some(e) = &outcome.error {
+        eprintln!("meshsim: {e}");
+        return ExitCode::from(RUN_FAILED);
+    }
+    if outcome.held {
+        ExitCode::from(OK)
+    } else {
+        ExitCode::from(EXPECTATIONS_FAILED)
+    }
+}

@@ -1,0 +1,129 @@
+//! The terminal's side: raw mode and the alternate screen, restored on every way out (quit,
+//! Ctrl-C, an error, a panic); keys turned into [`Effect`]s; the simulation's thread started
+//! again on restart.
+
+use std::io::{self, Stdout, Write as _};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossterm::cursor::Show;
+use crossterm::event::{self, Event as TermEvent};
+use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+use super::app::{App, Effect, Update};
+use super::render::render;
+use super::session::{Job, Outcome, Pacer, simulate};
+
+/// Why the screen could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum TuiError {
+    /// The terminal refused raw mode, the alternate screen, or a draw.
+    #[error("the terminal: {0}")]
+    Terminal(#[from] io::Error),
+    /// The simulation's thread could not start or died.
+    #[error("the simulation's thread: {0}")]
+    Thread(String),
+}
+
+/// Puts the terminal back as it was: cooked mode, the main screen, a visible cursor. Safe to
+/// call twice (the panic hook and the guard may both run).
+pub fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
+}
+
+/// Restores the terminal when dropped, so an early `?` return cannot leave it raw.
+struct Guard;
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+/// Restores the terminal before the default panic message, so the message is readable and
+/// the shell usable.
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        previous(info);
+    }));
+}
+
+/// One simulation thread and the channel it reports on.
+struct Running {
+    pacer: Arc<Pacer>,
+    rx: Receiver<Update>,
+    handle: JoinHandle<Outcome>,
+}
+
+fn start(job: &Job, app: &App) -> Result<Running, TuiError> {
+    let pacer = Pacer::new(app.speed, app.paused);
+    let (tx, rx) = mpsc::channel();
+    let job = job.clone();
+    let p = Arc::clone(&pacer);
+    let handle = std::thread::Builder::new()
+        .name("simulation".into())
+        .spawn(move || simulate(&job, p, tx))
+        .map_err(|e| TuiError::Thread(e.to_string()))?;
+    Ok(Running { pacer, rx, handle })
+}
+
+/// Halts a run and waits for its thread (within one simulated second of work).
+fn stop(running: Running) -> Result<Outcome, TuiError> {
+    running.pacer.halt();
+    drop(running.rx);
+    running
+        .handle
+        .join()
+        .map_err(|_| TuiError::Thread("it panicked".into()))
+}
+
+/// Runs the screen until the user quits; returns how the last run ended.
+pub fn run(job: &Job, mut app: App) -> Result<Outcome, TuiError> {
+    install_panic_hook();
+    enable_raw_mode()?;
+    let _guard = Guard;
+    execute!(io::stdout(), EnterAlternateScreen)?;
+    let mut terminal: Terminal<CrosstermBackend<Stdout>> =
+        Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    terminal.clear()?;
+    let mut running = start(job, &app)?;
+    loop {
+        while let Ok(update) = running.rx.try_recv() {
+            app.update(update);
+        }
+        terminal.draw(|f| render(f, &app))?;
+        if !event::poll(Duration::from_millis(50))? {
+            continue;
+        }
+        let TermEvent::Key(key) = event::read()? else {
+            // A resize: the next draw lays the screen out again.
+            continue;
+        };
+        for effect in app.handle_key(key) {
+            match effect {
+                Effect::Quit => {
+                    let outcome = stop(running)?;
+                    drop(terminal);
+                    restore_terminal();
+                    let _ = io::stdout().flush();
+                    return Ok(outcome);
+                }
+                Effect::Restart => {
+                    let _ = stop(running)?;
+                    running = start(job, &app)?;
+                }
+                other => running.pacer.apply(&other),
+            }
+        }
+    }
+}

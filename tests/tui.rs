@@ -1,0 +1,414 @@
+//! `meshsim tui` without a terminal: frames drawn from a real rehearsal at fixed simulated
+//! times (insta snapshots on ratatui's TestBackend), the report a TUI run writes against
+//! `meshsim run`'s, faults injected live replayed from the saved scenario, and the fallback
+//! when standard output is not a terminal.
+//!
+//! The canary runs are shortened to 80 simulated seconds (the scenario's 12 minutes take
+//! minutes in a debug build): the rollout starts at 60 s, so the frames show the canary at
+//! its first 10 % step with the candidate's errors, not the rollback at 600 s (the README's
+//! demo shows that, recorded from a full run).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use meshsim::rehearse::rehearse;
+use meshsim::report::{self, Report};
+use meshsim::scenario::{self, ScenarioLoad};
+use meshsim::sim::{self, RunOptions};
+use meshsim::tui::app::{Effect, Panel, Update};
+use meshsim::tui::inject::{InjectKind, Injection, Target};
+use meshsim::tui::{App, Job, Outcome, Pacer, Speed, render, simulate};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+const CANARY: &str = "scenarios/canary-bad-errors.yaml";
+const SHORT: Duration = Duration::from_secs(80);
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("meshsim-tui-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch folder");
+    dir
+}
+
+fn load(path: &Path) -> ScenarioLoad {
+    let loaded = scenario::load(path);
+    assert!(loaded.is_valid(), "{} does not load", path.display());
+    loaded
+}
+
+/// A job as `meshsim tui SCENARIO --duration D --out OUT` makes it.
+fn job(scenario: &Path, duration: Duration, out: &Path) -> Job {
+    Job {
+        scenario: scenario.to_path_buf(),
+        options: RunOptions {
+            duration: Some(duration),
+            ..RunOptions::default()
+        },
+        out: Some(out.to_path_buf()),
+        outputs: report::Outputs::default(),
+        save_scenario: None,
+        command: format!(
+            "meshsim run {{scenario}} --seed 42 --duration {}ms",
+            duration.as_millis()
+        ),
+    }
+}
+
+struct Recorded {
+    updates: Vec<Update>,
+    outcome: Outcome,
+    out: PathBuf,
+}
+
+/// The shortened canary, run once at full speed for every test that needs it.
+fn canary() -> &'static Recorded {
+    static RUN: OnceLock<Recorded> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let out = scratch("canary");
+        let (tx, rx) = mpsc::channel();
+        let outcome = simulate(
+            &job(Path::new(CANARY), SHORT, &out),
+            Pacer::new(Speed::Max, false),
+            tx,
+        );
+        Recorded {
+            updates: rx.try_iter().collect(),
+            outcome,
+            out,
+        }
+    })
+}
+
+/// The screen as it stood at simulated second `t` (every update up to the first sample
+/// past it), or at the end with `t` = infinity.
+fn app_at(t: f64) -> App {
+    let loaded = load(Path::new(CANARY));
+    let (scenario, mesh) = loaded.runnable().expect("runnable");
+    let schedule = sim::fault_schedule(scenario, mesh, 42);
+    let mut app = App::new(scenario, 42, SHORT.as_secs_f64(), &schedule);
+    for u in &canary().updates {
+        if let Update::Sample(s) = u
+            && s.t > t
+        {
+            break;
+        }
+        app.update(u.clone());
+    }
+    app
+}
+
+/// The frame's text, one line per row (colours are not in it).
+fn draw(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("a test terminal");
+    terminal
+        .draw(|f| render::render(f, app))
+        .expect("the frame draws");
+    let buffer = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..height {
+        let mut line = String::new();
+        for x in 0..width {
+            line.push_str(buffer[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn frames_at_fixed_simulated_times_120x40() {
+    let before = app_at(30.5);
+    assert!((before.now() - 30.0).abs() < 0.1, "{}", before.now());
+    insta::assert_snapshot!("canary_30s_120x40", draw(&before, 120, 40));
+    let canary_on = app_at(75.5);
+    insta::assert_snapshot!("canary_75s_120x40", draw(&canary_on, 120, 40));
+}
+
+#[test]
+fn frames_at_fixed_simulated_times_80x24() {
+    let app = app_at(75.5);
+    let frame = draw(&app, 80, 24);
+    for panel in [
+        "Service graph",
+        "Rollout",
+        "latency p50",
+        "users ok",
+        "retries/s",
+        "q quit",
+    ] {
+        assert!(frame.contains(panel), "{panel} missing at 80x24:\n{frame}");
+    }
+    insta::assert_snapshot!("canary_75s_80x24", frame);
+    let mut events = app.clone();
+    events.panel = Panel::Events;
+    insta::assert_snapshot!("canary_75s_80x24_events", draw(&events, 80, 24));
+    let mut faults = app.clone();
+    faults.panel = Panel::Faults;
+    insta::assert_snapshot!("canary_75s_80x24_faults", draw(&faults, 80, 24));
+    let mut menu = app;
+    menu.handle_key(key('f'));
+    menu.handle_key(key('1'));
+    insta::assert_snapshot!("canary_75s_80x24_kill_menu", draw(&menu, 80, 24));
+}
+
+#[test]
+fn the_verdict_stays_after_the_run_and_scrubbing_shows_an_earlier_second() {
+    let mut app = app_at(f64::INFINITY);
+    assert!(app.finished.is_some(), "the run ended");
+    let end = draw(&app, 80, 24);
+    assert!(end.contains("VERDICT"), "{end}");
+    insta::assert_snapshot!("canary_end_80x24", end);
+    for _ in 0..20 {
+        app.handle_key(arrow_left());
+    }
+    let earlier = app.now();
+    assert!(earlier < 70.0, "{earlier}");
+    let scrubbed = draw(&app, 80, 24);
+    assert!(scrubbed.contains("scrubbing"), "{scrubbed}");
+    assert!(
+        scrubbed.contains("VERDICT"),
+        "the verdict stays while scrubbing"
+    );
+}
+
+#[test]
+fn help_overlay_lists_every_key() {
+    let mut app = app_at(10.5);
+    app.handle_key(key('?'));
+    let frame = draw(&app, 80, 24);
+    for k in [
+        "space",
+        "+ / -",
+        "inject a fault",
+        "restart",
+        "tab",
+        "scrub",
+        "quit",
+    ] {
+        assert!(frame.contains(k), "{k} missing from help:\n{frame}");
+    }
+    insta::assert_snapshot!("help_80x24", frame);
+}
+
+fn key(c: char) -> ratatui::crossterm::event::KeyEvent {
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+fn arrow_left() -> ratatui::crossterm::event::KeyEvent {
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    KeyEvent::new(KeyCode::Left, KeyModifiers::NONE)
+}
+
+#[test]
+fn a_tui_run_writes_the_report_meshsim_run_writes() {
+    let rec = canary();
+    assert!(rec.outcome.error.is_none(), "{:?}", rec.outcome.error);
+    let tui = std::fs::read_to_string(rec.out.join("report.json")).expect("the TUI's report");
+    let out = scratch("run");
+    let status = Command::new(env!("CARGO_BIN_EXE_meshsim"))
+        .args(["run", CANARY, "--duration", "80s", "--quiet", "--out"])
+        .arg(&out)
+        .output()
+        .expect("meshsim run starts");
+    assert!(
+        matches!(status.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let run = std::fs::read_to_string(out.join("report.json")).expect("run's report");
+    assert!(
+        tui.contains("\"rollout\""),
+        "the canary's rollout is in the report"
+    );
+    assert_eq!(tui, run, "the TUI paced the run but must not change it");
+    // Every simulated second was shown, in order.
+    let ts: Vec<f64> = rec
+        .updates
+        .iter()
+        .filter_map(|u| match u {
+            Update::Sample(s) => Some(s.t),
+            _ => None,
+        })
+        .collect();
+    assert!(ts.len() >= 80, "{} samples", ts.len());
+    assert!(ts.windows(2).all(|w| w[1] > w[0]));
+}
+
+/// Runs `job` on a thread, paused, stepping one simulated second at a time until `at`,
+/// then injecting `injections` and letting it run out.
+fn run_injecting(job: Job, at: f64, injections: Vec<Injection>) -> (Outcome, Vec<Update>) {
+    let pacer = Pacer::new(Speed::Max, true);
+    let (tx, rx) = mpsc::channel();
+    let p = Arc::clone(&pacer);
+    let handle = std::thread::spawn(move || simulate(&job, p, tx));
+    let mut updates = Vec::new();
+    let mut injected = false;
+    for u in rx.iter() {
+        if let Update::Sample(s) = &u {
+            if s.t < at {
+                pacer.apply(&Effect::Step);
+            } else if !injected {
+                injected = true;
+                for i in &injections {
+                    pacer.apply(&Effect::Inject(i.clone()));
+                }
+                pacer.apply(&Effect::Resume);
+            }
+        }
+        updates.push(u);
+    }
+    (handle.join().expect("the simulation thread"), updates)
+}
+
+fn without_provenance(json: &str) -> serde_json::Value {
+    let mut v: serde_json::Value = serde_json::from_str(json).expect("report.json parses");
+    if let Some(o) = v.as_object_mut() {
+        o.remove("command");
+        o.remove("config_sha256");
+    }
+    v
+}
+
+#[test]
+fn faults_injected_live_are_reported_saved_and_replay_to_the_same_report() {
+    let dir = scratch("inject");
+    let saved = dir.join("saved/canary-live.yaml");
+    let duration = Duration::from_secs(30);
+    let mut job = job(Path::new(CANARY), duration, &dir.join("live"));
+    job.save_scenario = Some(saved.clone());
+    let injections = vec![
+        Injection {
+            kind: InjectKind::Kill,
+            target: Target::Task("inventory-v1-1".into()),
+        },
+        Injection {
+            kind: InjectKind::Loss,
+            target: Target::Link("order-v1".into(), "inventory-v1".into()),
+        },
+    ];
+    let (outcome, updates) = run_injecting(job, 10.0, injections);
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert!(!outcome.halted);
+    let injected: Vec<_> = updates
+        .iter()
+        .filter_map(|u| match u {
+            Update::Injected(lines) => Some(lines.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(injected.len(), 2, "{injected:?}");
+    assert!(injected.iter().all(|l| l.start == 11.0), "{injected:?}");
+
+    let live_json = std::fs::read_to_string(dir.join("live/report.json")).expect("report");
+    let v: serde_json::Value = serde_json::from_str(&live_json).expect("parses");
+    let names: Vec<&str> = v["faults"]
+        .as_array()
+        .expect("faults in the report")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "v2-returns-500s",
+            "live-1-kill-inventory-v1-1",
+            "live-2-loss-order-v1-inventory-v1"
+        ]
+    );
+    let crash = v["fault_events"]
+        .as_array()
+        .expect("fault events")
+        .iter()
+        .find(|e| e["what"] == "crash inventory-v1-1")
+        .expect("the injected crash happened");
+    assert_eq!(crash["at_seconds"].as_f64(), Some(11.0));
+    assert_eq!(
+        v["command"].as_str(),
+        Some(
+            format!(
+                "meshsim run {} --seed 42 --duration 30000ms",
+                saved.display()
+            )
+            .as_str()
+        )
+    );
+
+    // The saved scenario replays the run: the same report, command and hashes aside.
+    let replay = load(&saved);
+    let (scenario, mesh) = replay.runnable().expect("the saved scenario runs");
+    let options = RunOptions {
+        duration: Some(duration),
+        ..RunOptions::default()
+    };
+    let rehearsal = rehearse(scenario, mesh, &options, &mut |_| {}).expect("replay runs");
+    let replayed = Report::of_rehearsal(scenario, &rehearsal).to_json();
+    assert_eq!(
+        without_provenance(&live_json),
+        without_provenance(&replayed)
+    );
+
+    // And the injection mattered: without it the report differs.
+    let plain = load(Path::new(CANARY));
+    let (scenario, mesh) = plain.runnable().expect("runnable");
+    let rehearsal = rehearse(scenario, mesh, &options, &mut |_| {}).expect("runs");
+    let untouched = Report::of_rehearsal(scenario, &rehearsal).to_json();
+    assert_ne!(
+        without_provenance(&live_json),
+        without_provenance(&untouched)
+    );
+}
+
+#[test]
+fn a_halted_run_writes_nothing() {
+    let dir = scratch("halt");
+    let job = job(Path::new(CANARY), Duration::from_secs(30), &dir.join("out"));
+    let pacer = Pacer::new(Speed::Max, true);
+    let (tx, rx) = mpsc::channel();
+    let p = Arc::clone(&pacer);
+    let handle = std::thread::spawn(move || simulate(&job, p, tx));
+    for u in rx.iter() {
+        if let Update::Sample(s) = &u {
+            if s.t < 3.0 {
+                pacer.apply(&Effect::Step);
+            } else {
+                pacer.halt();
+            }
+        }
+    }
+    let outcome = handle.join().expect("the simulation thread");
+    assert!(outcome.halted);
+    assert!(
+        outcome.summary.contains("stopped at 3 s of 30 s"),
+        "{}",
+        outcome.summary
+    );
+    assert!(!dir.join("out/report.json").exists());
+}
+
+#[test]
+fn without_a_terminal_tui_says_so_and_runs() {
+    let out = scratch("notty");
+    let output = Command::new(env!("CARGO_BIN_EXE_meshsim"))
+        .args([
+            "tui",
+            "scenarios/baseline.yaml",
+            "--duration",
+            "3s",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .expect("meshsim tui starts");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not a terminal"), "{stderr}");
+    assert!(stderr.contains("simulated"), "the progress line: {stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(out.join("report.json").exists());
+}

@@ -1,0 +1,218 @@
+//! `meshsim tui` as a person uses it: the real binary in a real terminal (tmux), keys sent,
+//! the screen read back. The panels appear, space pauses the simulated clock, and `q` leaves
+//! the terminal as it found it (main screen, cursor shown, the shell prompt back, the summary
+//! printed); the report written is `meshsim run`'s.
+//!
+//! tmux is installed by `.ci/run`; outside CI a machine without it skips with a message, in
+//! CI (`CI` set) its absence fails the test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// The shell prompt (capture-pane drops the space after it).
+const PROMPT: &str = "READY>";
+
+/// A tmux server of our own (its own socket), killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("tmux runs")
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend_from_slice(keys);
+        let o = self.cmd(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned()
+    }
+
+    fn format(&self, f: &str) -> String {
+        String::from_utf8_lossy(&self.cmd(&["display-message", "-p", "-t", "t", f]).stdout)
+            .trim()
+            .to_string()
+    }
+
+    /// Waits until the screen satisfies `done`; fails with the screen after `secs`.
+    fn wait_for(&self, what: &str, secs: u64, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited {secs} s for {what}; the screen:\n{screen}"
+            );
+            sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+fn tmux_available() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The simulated second in the header (`t 12s / 40s`).
+fn clock(screen: &str) -> Option<u64> {
+    let after = screen.split("│ t ").nth(1)?;
+    after.split('s').next()?.trim().parse().ok()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("meshsim-tmux-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch folder");
+    dir
+}
+
+#[test]
+fn the_binary_in_tmux_shows_the_panels_pauses_and_restores_the_terminal() {
+    if !tmux_available() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "tmux is missing in CI; .ci/run installs it"
+        );
+        eprintln!("skipping the tmux test: tmux is not installed on this machine");
+        return;
+    }
+    let dir = scratch("tui");
+    let crate_dir = env!("CARGO_MANIFEST_DIR");
+    let tmux = Tmux {
+        socket: format!("meshsim-test-{}", std::process::id()),
+    };
+    let shell = format!("env PS1='{PROMPT} ' TERM=xterm-256color bash --norc --noprofile");
+    let o = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "-c",
+        crate_dir,
+        &shell,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    tmux.wait_for("the shell prompt", 20, |s| s.contains(PROMPT));
+    assert_eq!(tmux.format("#{alternate_on}"), "0");
+
+    let out = dir.join("tui");
+    let command = format!(
+        "{} tui scenarios/canary-bad-errors.yaml --duration 20s --speed 1 --out {}",
+        env!("CARGO_BIN_EXE_meshsim"),
+        out.display()
+    );
+    tmux.keys(&["-l", &command]);
+    tmux.keys(&["Enter"]);
+
+    let screen = tmux.wait_for("the panels", 60, |s| {
+        s.contains("Service graph") && clock(s).is_some_and(|t| t >= 2)
+    });
+    for panel in [
+        "Service graph",
+        "Rollout",
+        "inventory-v2",
+        "latency p50",
+        "users ok",
+        "retries/s",
+        "Charts │ Events │ Faults",
+        "space pause",
+        "q quit",
+    ] {
+        assert!(screen.contains(panel), "{panel} missing:\n{screen}");
+    }
+    assert_eq!(
+        tmux.format("#{alternate_on}"),
+        "1",
+        "the TUI draws on the alternate screen"
+    );
+
+    // Space pauses: the simulated clock stands still while wall time goes on.
+    tmux.keys(&["Space"]);
+    let paused = tmux.wait_for("the pause", 10, |s| s.contains("paused"));
+    sleep(Duration::from_millis(2500));
+    let later = tmux.screen();
+    assert!(later.contains("paused"), "{later}");
+    assert_eq!(
+        clock(&paused),
+        clock(&later),
+        "the clock moved while paused:\n{later}"
+    );
+    let stopped_at = clock(&later).unwrap_or_default();
+    assert!(stopped_at < 20, "paused before the end: {stopped_at}");
+
+    // Tab shows the event log; space resumes; + to full speed runs the rest.
+    tmux.keys(&["Tab"]);
+    tmux.wait_for("the event log", 10, |s| s.contains("Event log"));
+    tmux.keys(&["Space"]);
+    tmux.keys(&["+", "+", "+"]);
+    tmux.wait_for("the verdict", 90, |s| s.contains("VERDICT"));
+
+    // q restores the terminal: main screen, cursor shown, the prompt back under the summary.
+    tmux.keys(&["q"]);
+    let shell = tmux.wait_for("the shell again", 30, |s| {
+        s.contains("report:") && s.trim_end().ends_with(PROMPT)
+    });
+    assert!(
+        shell.contains("users"),
+        "the summary table is printed:\n{shell}"
+    );
+    assert_eq!(
+        tmux.format("#{alternate_on}"),
+        "0",
+        "left the alternate screen"
+    );
+    assert_eq!(tmux.format("#{cursor_flag}"), "1", "the cursor is visible");
+    assert!(
+        !shell.contains("Service graph"),
+        "the TUI is gone:\n{shell}"
+    );
+
+    // The report is the one `meshsim run` writes with that seed.
+    let run_out = dir.join("run");
+    let run = Command::new(env!("CARGO_BIN_EXE_meshsim"))
+        .current_dir(crate_dir)
+        .args([
+            "run",
+            "scenarios/canary-bad-errors.yaml",
+            "--duration",
+            "20s",
+            "-q",
+            "--out",
+        ])
+        .arg(&run_out)
+        .output()
+        .expect("meshsim run");
+    assert!(matches!(run.status.code(), Some(0 | 1)));
+    let read = |p: &Path| std::fs::read_to_string(p.join("report.json")).expect("report.json");
+    assert_eq!(
+        read(&out),
+        read(&run_out),
+        "pausing and speeding up changed the run"
+    );
+}
