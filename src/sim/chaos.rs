@@ -162,8 +162,11 @@ impl Chaos {
         self.host_actions.sort();
         self.host_actions.reverse();
         self.cut_pairs = cut.into_iter().collect();
-        let mut boundaries: Vec<Duration> =
-            plan.boundaries().into_iter().filter(|b| *b > since).collect();
+        let mut boundaries: Vec<Duration> = plan
+            .boundaries()
+            .into_iter()
+            .filter(|b| *b > since)
+            .collect();
         boundaries.reverse();
         self.boundaries = boundaries;
         for pair in plan.shaped_pairs() {
