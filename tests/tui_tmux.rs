@@ -6,6 +6,9 @@
 //! tmux is installed by `.ci/run`; outside CI a machine without it skips with a message, in
 //! CI (`CI` set) its absence fails the test.
 
+// A person's terminal runs on the wall clock: the waits here are wall time.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::thread::sleep;

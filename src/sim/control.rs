@@ -50,7 +50,7 @@ pub enum Change {
     /// exactly as it would have had the fault been written in the scenario from the start:
     /// that is what makes a run with it replayable from a scenario file. A fault that cannot
     /// join the plan (no such task, a contradiction) is refused with a fault event saying why.
-    Fault(Fault),
+    Fault(Box<Fault>),
     /// End the run now, as if its time were up; the result covers what ran (a viewer that
     /// quits or restarts does not wait for the rest).
     Halt,

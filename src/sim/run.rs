@@ -318,7 +318,7 @@ fn apply(
         }
         Change::Fault(fault) => {
             let name = fault.name.clone();
-            if let Err(why) = chaos.inject(fault, tasks, now) {
+            if let Err(why) = chaos.inject(*fault, tasks, now) {
                 chaos.log.push(ChaosEvent {
                     at: now,
                     what: format!("refused: {why}"),

@@ -336,7 +336,7 @@ pub fn with_faults(
             edits.push((item.span.start, text, item.span.end - item.span.start));
         }
     }
-    edits.sort_by(|a, b| b.0.cmp(&a.0));
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
     let mut out = original.to_string();
     for (at, text, replaced) in edits {
         out.replace_range(at..at + replaced, &text);

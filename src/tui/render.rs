@@ -300,13 +300,16 @@ fn render_tabs(frame: &mut Frame<'_>, area: Rect, app: &App) {
     );
 }
 
+/// One line of the latency chart: version, colour, p99 (else p50), points.
+type Series = (String, Color, bool, Vec<(f64, f64)>);
+
 fn render_charts(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let spark_width = if area.width >= 110 { 36 } else { 24 };
     let [chart_area, sparks] =
         Layout::horizontal([Constraint::Min(30), Constraint::Length(spark_width)]).areas(area);
     let history = app.history();
     let nodes: Vec<&String> = app.services.iter().flat_map(|(_, v)| v.iter()).collect();
-    let mut series: Vec<(String, Color, bool, Vec<(f64, f64)>)> = Vec::new();
+    let mut series: Vec<Series> = Vec::new();
     let mut top: f64 = 10.0;
     for (i, node) in nodes.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];

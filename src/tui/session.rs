@@ -218,7 +218,7 @@ impl Watcher for Live {
                 Ok(f) => {
                     self.entries.push(i.entry(self.injected, start));
                     lines.push(FaultLine::of(&f, true));
-                    changes.push(Change::Fault(f));
+                    changes.push(Change::Fault(Box::new(f)));
                 }
                 Err(e) => {
                     let _ = self.tx.send(Update::Note(Event {
