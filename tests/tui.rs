@@ -412,3 +412,89 @@ fn without_a_terminal_tui_says_so_and_runs() {
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(out.join("report.json").exists());
 }
+
+/// A watcher that sends one fault at its first second at or after `at`, and a halt at `halt`.
+struct Sends {
+    at: f64,
+    halt: f64,
+    fault: Option<meshsim::model::fault::Fault>,
+}
+
+impl meshsim::rehearse::Watcher for Sends {
+    fn watch(
+        &mut self,
+        now: meshsim::engine::SimTime,
+        _: &sim::WorldView<'_>,
+        _: Option<&meshsim::rollout::Rollout>,
+    ) -> Vec<sim::Change> {
+        let t = now.since_start().as_secs_f64();
+        let mut changes = Vec::new();
+        if t >= self.at
+            && let Some(f) = self.fault.take()
+        {
+            changes.push(sim::Change::Fault(Box::new(f)));
+        }
+        if t >= self.halt {
+            changes.push(sim::Change::Halt);
+        }
+        changes
+    }
+}
+
+#[test]
+fn the_world_refuses_a_live_fault_that_does_not_start_ahead_or_names_no_task() {
+    let loaded = load(Path::new("scenarios/baseline.yaml"));
+    let (scenario, mesh) = loaded.runnable().expect("runnable");
+    let options = RunOptions {
+        duration: Some(Duration::from_secs(6)),
+        ..RunOptions::default()
+    };
+    let kill = |task: &str, start: u64| {
+        Injection {
+            kind: InjectKind::Kill,
+            target: Target::Task(task.into()),
+        }
+        .fault(1, Duration::from_secs(start))
+        .expect("builds")
+    };
+    let cases = [
+        (kill("inventory-v1-1", 1), "would start at"),
+        (kill("no-such-task", 4), "no-such-task"),
+    ];
+    for (fault, why) in cases {
+        let mut w = Sends {
+            at: 2.0,
+            halt: f64::INFINITY,
+            fault: Some(fault),
+        };
+        let r = meshsim::rehearse::rehearse_watched(scenario, mesh, &options, &mut |_| {}, &mut w)
+            .expect("runs");
+        let refused: Vec<_> = r
+            .run
+            .chaos
+            .iter()
+            .filter(|e| e.what.starts_with("refused"))
+            .collect();
+        assert_eq!(refused.len(), 1, "{:?}", r.run.chaos);
+        assert!(refused[0].what.contains(why), "{}", refused[0].what);
+        assert_eq!(
+            r.run.faults.len(),
+            0,
+            "a refused fault is not in the schedule"
+        );
+        assert!(!r.run.chaos.iter().any(|e| e.what.starts_with("crash")));
+    }
+    // A halt ends the run at that second.
+    let mut w = Sends {
+        at: f64::INFINITY,
+        halt: 3.0,
+        fault: None,
+    };
+    let r = meshsim::rehearse::rehearse_watched(scenario, mesh, &options, &mut |_| {}, &mut w)
+        .expect("runs");
+    assert!(
+        r.run.simulated < Duration::from_secs(4),
+        "{:?}",
+        r.run.simulated
+    );
+}
