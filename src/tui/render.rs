@@ -48,11 +48,8 @@ pub fn render(frame: &mut Frame<'_>, app: &App) {
     let area = frame.area();
     let versions: usize = app.services.iter().map(|(_, v)| v.len()).sum();
     let graph_rows = (versions as u16 + 3).min(area.height.saturating_sub(10).max(5));
-    let verdict_rows = match (&app.finished, area.width) {
-        (None, _) => 0,
-        (Some(_), w) if w >= 120 => 1,
-        (Some(_), _) => 2,
-    };
+    // Two rows: the rollout's verdict alone can fill one.
+    let verdict_rows = if app.finished.is_some() { 2 } else { 0 };
     let [header, top, tabs, lower, verdict, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(graph_rows),
