@@ -498,3 +498,21 @@ fn the_world_refuses_a_live_fault_that_does_not_start_ahead_or_names_no_task() {
         r.run.simulated
     );
 }
+
+#[test]
+fn smaller_and_odd_sizes_draw_without_panicking() {
+    let mut app = app_at(75.5);
+    for (w, h) in [(1, 1), (20, 8), (40, 12), (60, 20), (79, 23), (200, 60)] {
+        for panel in Panel::ALL {
+            app.panel = panel;
+            let frame = draw(&app, w, h);
+            assert_eq!(frame.lines().count(), usize::from(h));
+        }
+        app.help = true;
+        draw(&app, w, h);
+        app.help = false;
+        app.handle_key(key('f'));
+        draw(&app, w, h);
+        app.menu = None;
+    }
+}
