@@ -79,6 +79,9 @@ fn summary_md_of_a_short_baseline_is_stable() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let summary = std::fs::read_to_string(out.join("summary.md")).expect("summary.md");
     insta::assert_snapshot!(summary);
+    // report.json is what tools read: its text, not only its numbers, stays put.
+    let report = std::fs::read_to_string(out.join("report.json")).expect("report.json");
+    insta::assert_snapshot!("report_json_of_a_short_baseline", report);
     let _ = std::fs::remove_dir_all(&out);
 }
 

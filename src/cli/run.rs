@@ -35,8 +35,8 @@ pub(super) struct RunArgs {
     /// [default: reports/<scenario>/<seed>/].
     #[arg(long, value_name = "DIR")]
     pub(super) out: Option<PathBuf>,
-    /// Which report files to write, comma-separated: json, summary, hgrm; `default` is
-    /// json,summary,hgrm and `all` is everything.
+    /// Which report files to write, comma-separated: json, summary, hgrm, hlog, metrics;
+    /// `default` is json,summary,hgrm and `all` is everything.
     #[arg(long = "report", value_name = "OUTPUTS", default_value = "default", value_parser = report::Outputs::parse)]
     pub(super) outputs: report::Outputs,
     /// Also write the verdicts on the scenario's expectations as JUnit XML (one test case

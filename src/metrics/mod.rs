@@ -231,6 +231,21 @@ impl Latencies {
     }
 }
 
+/// What one calling proxy saw of one upstream cluster (Envoy's `cluster.<name>.upstream_rq_*`).
+#[derive(Clone, Debug, Default)]
+pub struct UpstreamStats {
+    /// Requests (after retries, one each).
+    pub requests: u64,
+    /// Attempts (first tries and retries): Envoy's `upstream_rq_total`.
+    pub attempts: u64,
+    /// Requests by the class of the status they ended with: index 0 for no response, 1
+    /// to 5 for 1xx to 5xx.
+    pub by_class: [u64; 6],
+    /// Latency of each request, retries included (Envoy's `upstream_rq_time` is per
+    /// attempt; a request's attempts are not timed one by one here).
+    pub latency: Latencies,
+}
+
 /// Everything one run records.
 #[derive(Clone, Debug)]
 pub struct Recorder {
@@ -241,6 +256,8 @@ pub struct Recorder {
     /// The same counters by the window they were counted in, for charts and interval logs
     /// of retries, ejections and overflows over time.
     window_counters: BTreeMap<u64, BTreeMap<(String, Counter), u64>>,
+    /// Per (calling node, upstream virtual node): what Envoy keeps per upstream cluster.
+    upstreams: BTreeMap<(String, String), UpstreamStats>,
     /// Attempts per (calling node, route series): what per-route retry amplification is
     /// made of (the node-wide counters cannot tell routes apart).
     attempts: BTreeMap<(String, String), u64>,
@@ -255,6 +272,7 @@ impl Recorder {
             windows: BTreeMap::new(),
             counters: BTreeMap::new(),
             window_counters: BTreeMap::new(),
+            upstreams: BTreeMap::new(),
             attempts: BTreeMap::new(),
         }
     }
@@ -305,6 +323,37 @@ impl Recorder {
     /// Counters per window, in time order (only what [`Recorder::count_at`] counted).
     pub fn window_counters(&self) -> &BTreeMap<u64, BTreeMap<(String, Counter), u64>> {
         &self.window_counters
+    }
+
+    /// Records one request a calling node's proxy sent to an upstream cluster (a virtual
+    /// node): the attempts it took, the status it ended with (0: no response) and how long.
+    pub fn record_upstream(
+        &mut self,
+        node: &str,
+        upstream: &str,
+        attempts: u64,
+        status: u16,
+        latency: Duration,
+    ) {
+        let stats = match self
+            .upstreams
+            .get_mut(&(node.to_string(), upstream.to_string()))
+        {
+            Some(s) => s,
+            None => self
+                .upstreams
+                .entry((node.to_string(), upstream.to_string()))
+                .or_default(),
+        };
+        stats.requests += 1;
+        stats.attempts += attempts;
+        stats.by_class[usize::from(status / 100).min(5)] += 1;
+        stats.latency.record(latency);
+    }
+
+    /// Per (calling node, upstream virtual node), in key order.
+    pub fn upstreams(&self) -> &BTreeMap<(String, String), UpstreamStats> {
+        &self.upstreams
     }
 
     /// Adds the attempts one request took on a route (`route` as in [`SeriesKey::route`]).

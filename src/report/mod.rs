@@ -5,9 +5,12 @@
 //! Nothing here reads a clock: two runs with one seed give byte-identical files. Wall time
 //! goes to stderr only.
 
+pub mod cloudwatch;
 pub mod expect;
+pub mod hdr;
 pub mod junit;
 pub mod output;
+pub mod prometheus;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -18,7 +21,7 @@ use serde::Serialize;
 pub use expect::{Observed, Verdict};
 pub use output::{Files, Output, Outputs};
 
-use crate::metrics::{Latencies, LatencySummary, OutcomeClass, Recorder, percentile_distribution};
+use crate::metrics::{Latencies, LatencySummary, OutcomeClass, Recorder};
 use crate::model::fault::Fault;
 use crate::model::ordering::Invariant;
 use crate::scenario::{Expectation, Scenario};
@@ -580,13 +583,14 @@ pub fn files(report: &Report, run: &RunResult, outputs: &Outputs) -> Files {
         files.add("summary.md", report.markdown());
     }
     if outputs.has(Output::Hgrm) {
-        files.add("users.hgrm", percentile_distribution(&run.ledger.latencies));
-        for name in report.services.keys() {
-            let lat = run
-                .recorder
-                .merged(|k| &k.node == name && k.route == "inbound");
-            files.add(format!("{name}.hgrm"), percentile_distribution(&lat));
-        }
+        hdr::hgrm_files(run, &mut files);
+    }
+    if outputs.has(Output::Hlog) {
+        hdr::hlog_files(run, &mut files);
+    }
+    if outputs.has(Output::Metrics) {
+        files.add("metrics.prom", prometheus::exposition(run));
+        files.add("metrics.csv", cloudwatch::rows(run));
     }
     if outputs.has(Output::Json) {
         files.add("report.json", report.to_json());

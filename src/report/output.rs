@@ -17,11 +17,22 @@ pub enum Output {
     Summary,
     /// `.hgrm` percentile distributions per service and per service version.
     Hgrm,
+    /// `.hlog` HdrHistogram interval logs per virtual node, and `users.hlog`.
+    Hlog,
+    /// `metrics.prom` (Prometheus text exposition with Envoy's names) and `metrics.csv`
+    /// (CloudWatch-style rows per metrics window).
+    Metrics,
 }
 
 impl Output {
     /// Every output, in the order `--report` lists them.
-    pub const ALL: [Output; 3] = [Output::Json, Output::Summary, Output::Hgrm];
+    pub const ALL: [Output; 5] = [
+        Output::Json,
+        Output::Summary,
+        Output::Hgrm,
+        Output::Hlog,
+        Output::Metrics,
+    ];
 
     /// The name `--report` takes.
     pub fn name(self) -> &'static str {
@@ -29,6 +40,8 @@ impl Output {
             Output::Json => "json",
             Output::Summary => "summary",
             Output::Hgrm => "hgrm",
+            Output::Hlog => "hlog",
+            Output::Metrics => "metrics",
         }
     }
 
@@ -166,8 +179,10 @@ mod tests {
     fn parse_takes_lists_default_and_all() {
         assert_eq!(Outputs::parse("default").unwrap(), Outputs::default());
         assert_eq!(Outputs::parse("all").unwrap(), Outputs::all());
-        let o = Outputs::parse("json, hgrm").unwrap();
-        assert!(o.has(Output::Json) && o.has(Output::Hgrm) && !o.has(Output::Summary));
+        let o = Outputs::parse("json, hlog").unwrap();
+        assert!(o.has(Output::Json) && o.has(Output::Hlog) && !o.has(Output::Summary));
+        let o = Outputs::parse("default,hlog").unwrap();
+        assert!(o.has(Output::Hgrm) && o.has(Output::Hlog));
     }
 
     #[test]

@@ -374,6 +374,15 @@ fn drain(
         };
         if line.direction == Direction::Outbound && !line.shadow {
             recorder.count_attempts(&line.node, &route, u64::from(line.attempts));
+            if let Some(upstream) = &line.upstream_node {
+                recorder.record_upstream(
+                    &line.node,
+                    upstream,
+                    u64::from(line.attempts),
+                    line.status,
+                    line.duration,
+                );
+            }
         }
         let key = SeriesKey {
             node: line.node.clone(),

@@ -37,6 +37,9 @@ pub struct TaskInfo {
     pub node: String,
     /// Version label.
     pub version: String,
+    /// The scenario's service it runs (a key under `services:`): every version of one
+    /// service shares it, so reports can put `order-v1` and `order-v2` side by side.
+    pub service: String,
     /// When it starts.
     pub start: Duration,
     /// When it stops, if it does.
@@ -133,6 +136,7 @@ pub fn build<'a>(
                 host: format!("{}-{n}", spec.node),
                 node: spec.node.clone(),
                 version: version.clone(),
+                service: spec.service.clone(),
                 start: spec.start,
                 stop: spec.stop,
             };

@@ -1,0 +1,96 @@
+//! `metrics.csv`: one row per metrics window (`metrics.interval`) and per dimension, the
+//! way CloudWatch lists App Mesh's Envoy metrics per period: the users' view and each
+//! virtual node's inbound listener, with the node's resilience counters of that window.
+//!
+//! Counters are moved out of the sidecars once a simulated second, so a counter can land
+//! in the window after the request that caused it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::metrics::{Counter, Latencies, OutcomeClass};
+use crate::sim::RunResult;
+
+/// The header row.
+pub const HEADER: &str = "period_start_s,period_s,dimension,requests,succeeded,\
+client_errors,server_errors,no_response,p50_ms,p90_ms,p99_ms,max_ms,\
+attempts,retries,timeouts,ejections,overflows,rate_limited,breaker_trips";
+
+/// The CSV text.
+pub fn rows(run: &RunResult) -> String {
+    let recorder = &run.recorder;
+    let width = recorder.interval().as_secs_f64();
+    let mut out = String::from(HEADER);
+    out.push('\n');
+    let empty = BTreeMap::new();
+    let windows: std::collections::BTreeSet<u64> = recorder
+        .windows()
+        .keys()
+        .chain(recorder.window_counters().keys())
+        .copied()
+        .collect();
+    for window in windows {
+        let series = recorder.windows().get(&window).unwrap_or(&empty);
+        let counters = recorder.window_counters().get(&window);
+        let mut dims: BTreeMap<&str, ([u64; 4], Latencies)> = BTreeMap::new();
+        for (key, lat) in series {
+            let dim = match (key.node.as_str(), key.route.as_str()) {
+                ("client", _) => "users",
+                (node, "inbound") => node,
+                _ => continue,
+            };
+            let e = dims
+                .entry(dim)
+                .or_insert_with(|| ([0; 4], Latencies::coarse()));
+            let slot = match key.outcome {
+                OutcomeClass::Success => 0,
+                OutcomeClass::ClientError => 1,
+                OutcomeClass::ServerError => 2,
+                OutcomeClass::Reset => 3,
+            };
+            e.0[slot] += lat.count();
+            e.1.merge(lat);
+        }
+        // A node whose sidecar counted something but served nothing this window still
+        // gets its row.
+        if let Some(c) = counters {
+            for (node, _) in c.keys() {
+                dims.entry(node.as_str())
+                    .or_insert_with(|| ([0; 4], Latencies::coarse()));
+            }
+        }
+        for (dim, (classes, lat)) in dims {
+            let s = lat.summary();
+            let count = |counter: Counter| {
+                counters
+                    .and_then(|c| c.get(&(dim.to_string(), counter)))
+                    .copied()
+                    .unwrap_or(0)
+            };
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                window as f64 * width,
+                width,
+                dim,
+                lat.count(),
+                classes[0],
+                classes[1],
+                classes[2],
+                classes[3],
+                s.p50,
+                s.p90,
+                s.p99,
+                s.max,
+                count(Counter::Attempts),
+                count(Counter::Retries),
+                count(Counter::Timeouts),
+                count(Counter::Ejections),
+                count(Counter::Overflows),
+                count(Counter::RateLimited),
+                count(Counter::BreakerTrips),
+            );
+        }
+    }
+    out
+}
