@@ -370,6 +370,8 @@ pub(crate) mod tests {
             scenario: "t".into(),
             seed: 1,
             mode: "wire",
+            command: None,
+            config_sha256: None,
             duration_seconds: 10.0,
             simulated_seconds: 10.5,
             requests: Requests {
