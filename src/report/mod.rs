@@ -1,11 +1,12 @@
-//! What a run writes: `report.json` (for tools), `summary.md` and a summary table (for
-//! people), one `.hgrm` percentile distribution per service (for HdrHistogram's plotter),
-//! and on request JUnit XML of the scenario's expectations (for CI systems).
+//! What a run writes: `report.json` (for tools), `summary.md`, `report.html` and a summary
+//! table (for people), one `.hgrm` percentile distribution per service (for HdrHistogram's
+//! plotter), and on request JUnit XML of the scenario's expectations (for CI systems).
 //!
 //! Nothing here reads a clock: two runs with one seed give byte-identical files. Wall time
 //! goes to stderr only.
 
 pub mod expect;
+pub mod html;
 pub mod junit;
 pub mod output;
 
@@ -587,6 +588,9 @@ pub fn files(report: &Report, run: &RunResult, outputs: &Outputs) -> Files {
                 .merged(|k| &k.node == name && k.route == "inbound");
             files.add(format!("{name}.hgrm"), percentile_distribution(&lat));
         }
+    }
+    if outputs.has(Output::Html) {
+        files.add("report.html", html::page(report, run));
     }
     if outputs.has(Output::Json) {
         files.add("report.json", report.to_json());

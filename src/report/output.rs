@@ -17,11 +17,13 @@ pub enum Output {
     Summary,
     /// `.hgrm` percentile distributions per service and per service version.
     Hgrm,
+    /// `report.html`, charts for people (no network, no script).
+    Html,
 }
 
 impl Output {
     /// Every output, in the order `--report` lists them.
-    pub const ALL: [Output; 3] = [Output::Json, Output::Summary, Output::Hgrm];
+    pub const ALL: [Output; 4] = [Output::Json, Output::Summary, Output::Hgrm, Output::Html];
 
     /// The name `--report` takes.
     pub fn name(self) -> &'static str {
@@ -29,6 +31,7 @@ impl Output {
             Output::Json => "json",
             Output::Summary => "summary",
             Output::Hgrm => "hgrm",
+            Output::Html => "html",
         }
     }
 
@@ -48,9 +51,9 @@ impl fmt::Display for Output {
 pub struct Outputs(BTreeSet<Output>);
 
 impl Default for Outputs {
-    /// report.json, summary.md and the `.hgrm` files.
+    /// report.json, summary.md, the `.hgrm` files and report.html.
     fn default() -> Outputs {
-        Outputs([Output::Json, Output::Summary, Output::Hgrm].into())
+        Outputs([Output::Json, Output::Summary, Output::Hgrm, Output::Html].into())
     }
 }
 
@@ -168,6 +171,7 @@ mod tests {
         assert_eq!(Outputs::parse("all").unwrap(), Outputs::all());
         let o = Outputs::parse("json, hgrm").unwrap();
         assert!(o.has(Output::Json) && o.has(Output::Hgrm) && !o.has(Output::Summary));
+        assert!(Outputs::default().has(Output::Html));
     }
 
     #[test]
