@@ -4,6 +4,7 @@
 //! of the page shares one look and one coordinate type (see [`super::axis`]).
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::axis::Ticked;
 pub use super::axis::{Axis, Scale, Ticks};
@@ -64,17 +65,6 @@ pub enum Mark {
     },
 }
 
-/// Where the legend goes.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Legend {
-    /// Top left of the plotting area.
-    UpperLeft,
-    /// Top right of the plotting area.
-    UpperRight,
-    /// No legend.
-    None,
-}
-
 /// One chart.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Chart {
@@ -88,8 +78,8 @@ pub struct Chart {
     pub y: Axis,
     /// What is drawn, in order (later marks on top).
     pub marks: Vec<Mark>,
-    /// Legend placement.
-    pub legend: Legend,
+    /// Whether the marks' labels are listed in a legend beside the plot.
+    pub legend: bool,
 }
 
 /// Why a chart could not be drawn (the page shows the message in its place).
@@ -139,23 +129,67 @@ pub fn draw(chart: &Chart) -> Result<String, ChartError> {
     Ok(svg)
 }
 
+/// A legend entry's swatch.
+#[derive(Clone, Copy)]
+enum Swatch {
+    Shade,
+    Line(RGBColor),
+    Dot(RGBColor),
+}
+
+/// The legend's entries, in mark order.
+fn legend_entries(marks: &[Mark]) -> Vec<(&str, Swatch)> {
+    marks
+        .iter()
+        .filter_map(|m| match m {
+            Mark::Shade { label: Some(l), .. } => Some((l.as_str(), Swatch::Shade)),
+            Mark::Line {
+                label: Some(l),
+                color,
+                ..
+            } => Some((l.as_str(), Swatch::Line(*color))),
+            Mark::Dot {
+                label: Some(l),
+                color,
+                ..
+            } => Some((l.as_str(), Swatch::Dot(*color))),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Draws the chart: the title across the top, the legend in a column on the right (beside
+/// the data rather than over it: a dozen series would hide a third of a plot), the plot in
+/// the rest.
 fn render(chart: &Chart, svg: &mut String) -> Result<(), String> {
     let fail = |e: &dyn std::fmt::Display| e.to_string();
     let root = SVGBackend::with_string(svg, chart.size).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(&e))?;
+    let body = root
+        .titled(&chart.title, (FONT, 20).into_font().color(&INK))
+        .map_err(|e| fail(&e))?;
+    let entries = if chart.legend {
+        legend_entries(&chart.marks)
+    } else {
+        Vec::new()
+    };
+    let widest = entries.iter().map(|(l, _)| l.len()).max().unwrap_or(0) as u32;
+    let legend_width = if entries.is_empty() {
+        0
+    } else {
+        (widest * 7 + 40).clamp(110, 240)
+    };
+    let (plot, legend) = body.split_horizontally(chart.size.0.saturating_sub(legend_width));
     let (x_lo, x_hi) = chart.x.range();
     let (y_lo, y_hi) = chart.y.range();
-    let x_ticks = chart.x.tick_positions();
-    let y_ticks = chart.y.tick_positions();
-    let mut ctx = ChartBuilder::on(&root)
-        .caption(&chart.title, (FONT, 20).into_font().color(&INK))
-        .margin(12)
-        .margin_right(24)
+    let mut ctx = ChartBuilder::on(&plot)
+        .margin(10)
+        .margin_right(if entries.is_empty() { 24 } else { 10 })
         .x_label_area_size(44)
         .y_label_area_size(chart.y.label_room())
         .build_cartesian_2d(
-            Ticked::new(x_lo, x_hi, x_ticks),
-            Ticked::new(y_lo, y_hi, y_ticks),
+            Ticked::new(x_lo, x_hi, chart.x.tick_positions()),
+            Ticked::new(y_lo, y_hi, chart.y.tick_positions()),
         )
         .map_err(|e| fail(&e))?;
     let x_label = |v: &f64| chart.x.tick_label(*v);
@@ -173,53 +207,31 @@ fn render(chart: &Chart, svg: &mut String) -> Result<(), String> {
         .draw()
         .map_err(|e| fail(&e))?;
     let (x, y) = (&chart.x, &chart.y);
-    let mut legend = false;
     for mark in &chart.marks {
         match mark {
-            Mark::Shade { from, to, label } => {
+            Mark::Shade { from, to, .. } => {
                 let (a, b) = (x.map(*from).max(x_lo), x.map(*to).min(x_hi));
-                if b <= a {
-                    continue;
-                }
-                let style = SHADE.mix(SHADE_ALPHA).filled();
-                let anno = ctx
-                    .draw_series(std::iter::once(Rectangle::new(
-                        [(a, y_lo), (b, y_hi)],
-                        style,
-                    )))
-                    .map_err(|e| fail(&e))?;
-                if let Some(l) = label {
-                    legend = true;
-                    anno.label(l.as_str()).legend(move |(px, py)| {
-                        Rectangle::new([(px, py - 6), (px + 16, py + 6)], style)
-                    });
+                if b > a {
+                    let shade = Rectangle::new([(a, y_lo), (b, y_hi)], shade_style());
+                    ctx.draw_series(std::iter::once(shade))
+                        .map_err(|e| fail(&e))?;
                 }
             }
             Mark::Line {
-                label,
                 color,
                 width,
                 points,
+                ..
             } => {
-                let style = color.stroke_width(*width);
                 let mapped: Vec<(f64, f64)> =
                     points.iter().map(|(a, b)| (x.map(*a), y.map(*b))).collect();
-                let anno = if mapped.len() == 1 {
-                    ctx.draw_series(
-                        mapped
-                            .iter()
-                            .map(|p| Circle::new(*p, 2 + *width, color.filled())),
-                    )
+                if let [point] = mapped[..] {
+                    let dot = Circle::new(point, 2 + *width, color.filled());
+                    ctx.draw_series(std::iter::once(dot))
                 } else {
-                    ctx.draw_series(LineSeries::new(mapped, style))
+                    ctx.draw_series(LineSeries::new(mapped, color.stroke_width(*width)))
                 }
                 .map_err(|e| fail(&e))?;
-                if let Some(l) = label {
-                    legend = true;
-                    anno.label(l.as_str()).legend(move |(px, py)| {
-                        PathElement::new(vec![(px, py), (px + 16, py)], style.stroke_width(3))
-                    });
-                }
             }
             Mark::Rule { at, label, color } => {
                 let at = x.map(*at);
@@ -227,24 +239,27 @@ fn render(chart: &Chart, svg: &mut String) -> Result<(), String> {
                     continue;
                 }
                 let line = PathElement::new(vec![(at, y_lo), (at, y_hi)], color.stroke_width(2));
-                let caption = EmptyElement::at((at, y_hi))
-                    + Text::new(label.clone(), (4, 4), (FONT, 14).into_font().color(color));
+                // Captions near the right edge go to the rule's left, inside the plot.
+                let (dx, anchor) = if at > x_lo + (x_hi - x_lo) * 0.85 {
+                    (-4, HPos::Right)
+                } else {
+                    (4, HPos::Left)
+                };
+                let style = (FONT, 14)
+                    .into_font()
+                    .color(color)
+                    .pos(Pos::new(anchor, VPos::Top));
+                let caption =
+                    EmptyElement::at((at, y_hi)) + Text::new(label.clone(), (dx, 4), style);
                 ctx.draw_series(std::iter::once(line))
                     .map_err(|e| fail(&e))?;
                 ctx.draw_series(std::iter::once(caption))
                     .map_err(|e| fail(&e))?;
             }
-            Mark::Dot { at, color, label } => {
+            Mark::Dot { at, color, .. } => {
                 let dot = Circle::new((x.map(at.0), y.map(at.1)), 6, color.filled());
-                let anno = ctx
-                    .draw_series(std::iter::once(dot))
+                ctx.draw_series(std::iter::once(dot))
                     .map_err(|e| fail(&e))?;
-                if let Some(l) = label {
-                    legend = true;
-                    let c = *color;
-                    anno.label(l.as_str())
-                        .legend(move |(px, py)| Circle::new((px + 8, py), 6, c.filled()));
-                }
             }
             Mark::Bar {
                 band,
@@ -265,22 +280,31 @@ fn render(chart: &Chart, svg: &mut String) -> Result<(), String> {
             }
         }
     }
-    let position = match chart.legend {
-        Legend::UpperLeft => Some(SeriesLabelPosition::UpperLeft),
-        Legend::UpperRight => Some(SeriesLabelPosition::UpperRight),
-        Legend::None => None,
-    };
-    if let (true, Some(position)) = (legend, position) {
-        ctx.configure_series_labels()
-            .position(position)
-            .background_style(WHITE.mix(0.85))
-            .border_style(INK.mix(0.3))
-            .label_font((FONT, 14).into_font().color(&INK))
-            .draw()
+    let text = (FONT, 14).into_font().color(&INK);
+    for (i, (label, swatch)) in entries.iter().enumerate() {
+        // Rows 20 px apart, from the top of the plotting area.
+        let cy = 18 + 20 * i as i32;
+        match *swatch {
+            Swatch::Shade => {
+                legend.draw(&Rectangle::new([(4, cy - 7), (22, cy + 7)], shade_style()))
+            }
+            Swatch::Line(c) => legend.draw(&PathElement::new(
+                vec![(4, cy), (22, cy)],
+                c.stroke_width(3),
+            )),
+            Swatch::Dot(c) => legend.draw(&Circle::new((13, cy), 6, c.filled())),
+        }
+        .map_err(|e| fail(&e))?;
+        legend
+            .draw(&Text::new(label.to_string(), (30, cy - 8), text.clone()))
             .map_err(|e| fail(&e))?;
     }
     root.present().map_err(|e| fail(&e))?;
     Ok(())
+}
+
+fn shade_style() -> ShapeStyle {
+    SHADE.mix(SHADE_ALPHA).filled()
 }
 
 #[cfg(test)]
@@ -317,7 +341,7 @@ mod tests {
                     points: vec![(5.0, 3.0), (15.0, 300.0)],
                 },
             ],
-            legend: Legend::UpperRight,
+            legend: true,
         };
         let svg = draw(&chart).unwrap();
         assert!(svg.starts_with("<svg"), "{svg}");

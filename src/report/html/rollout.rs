@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use plotters::style::RGBColor;
 
-use super::charts::{Axis, Legend, Mark, Scale, Ticks, palette};
+use super::charts::{Axis, Mark, Scale, Ticks, palette};
 use super::sections::{Context, HALF, figure};
 use super::{escape, note};
 use crate::rollout::timeline::ChangeRecord;
@@ -104,20 +104,19 @@ pub fn section(ctx: &Context, r: &RolloutReport) -> String {
         })
         .collect();
     marks.extend(decisions(r));
-    // Room above 100 % for the legend and the rules' captions.
-    let mut chart = ctx.over_time(
+    // Room above 100 % for the rules' captions.
+    let chart = ctx.over_time(
         "Rollout: route weights".into(),
         HALF,
         Axis {
             desc: "share of requests (%)".into(),
             lo: 0.0,
-            hi: 150.0,
+            hi: 118.0,
             scale: Scale::Linear,
             ticks: Ticks::Auto,
         },
         marks,
     );
-    chart.legend = Legend::UpperLeft;
     out.push_str(&figure(&chart));
     let (names, results) = check_results(r);
     if results.is_empty() {
@@ -139,19 +138,18 @@ pub fn section(ctx: &Context, r: &RolloutReport) -> String {
             .collect();
         marks.extend(decisions(r));
         let height = (140 + 44 * names.len() as u32).max(HALF.1);
-        let mut chart = ctx.over_time(
+        let chart = ctx.over_time(
             "Rollout: check results".into(),
             (HALF.0, height),
             Axis {
                 desc: String::new(),
                 lo: 0.0,
-                hi: names.len() as f64 + 0.8,
+                hi: names.len() as f64 + 0.4,
                 scale: Scale::Linear,
                 ticks: Ticks::Categories(names),
             },
             marks,
         );
-        chart.legend = Legend::UpperLeft;
         out.push_str(&figure(&chart));
     }
     out.push_str("</div>\n");

@@ -5,7 +5,7 @@
 use plotters::style::RGBColor;
 
 use super::axis::number;
-use super::charts::{Axis, Chart, Legend, Mark, Scale, Ticks, draw, palette};
+use super::charts::{Axis, Chart, Mark, Scale, Ticks, draw, palette};
 use super::series::{self, Series, Span, Timeline};
 use super::totals;
 use super::{escape, note};
@@ -57,7 +57,7 @@ impl Context<'_> {
             x: self.time_axis(),
             y,
             marks: all,
-            legend: Legend::UpperRight,
+            legend: true,
         }
     }
 
@@ -84,12 +84,12 @@ fn stretches(s: &Series, t: &Timeline, color: RGBColor, width: u32) -> Vec<Mark>
         .collect()
 }
 
-/// A linear axis from 0 with room above the data for the legend.
+/// A linear axis from 0, a little above the largest value.
 fn count_axis(desc: &str, max: f64) -> Axis {
     Axis {
         desc: desc.into(),
         lo: 0.0,
-        hi: if max > 0.0 { max * 1.35 } else { 1.0 },
+        hi: if max > 0.0 { max * 1.1 } else { 1.0 },
         scale: Scale::Linear,
         ticks: Ticks::Auto,
     }
@@ -125,8 +125,8 @@ pub fn latency(ctx: &Context) -> String {
             .fold(f64::INFINITY, f64::min);
         let y = Axis {
             desc: "latency (ms, log)".into(),
-            lo: (min / 2.0).max(0.01),
-            hi: (max * 6.0).max(1.0),
+            lo: (min / 1.5).max(0.01),
+            hi: (max * 1.5).max(1.0),
             scale: Scale::Log10,
             ticks: Ticks::Auto,
         };
@@ -194,7 +194,7 @@ pub fn resilience(ctx: &Context) -> String {
         "Ejections, overflows, breaker trips and rate limiting".into(),
         FULL,
         // At least 0 to 5, so a handful of events gets whole-number ticks.
-        count_axis(&desc, max.max(4.0)),
+        count_axis(&desc, max.max(4.6)),
         ctx.lines(&events, 2),
     );
     figure(&chart)
@@ -248,7 +248,7 @@ pub fn distribution(run: &RunResult) -> String {
             ticks: Ticks::Auto,
         },
         marks,
-        legend: Legend::UpperLeft,
+        legend: true,
     })
 }
 
@@ -290,7 +290,7 @@ pub fn amplification(report: &Report) -> String {
             ticks: Ticks::Categories(names),
         },
         marks,
-        legend: Legend::None,
+        legend: false,
     });
     out.push_str(
         "<table>\n<tr><th>hop (caller → virtual service/route)</th><th>requests</th>\
