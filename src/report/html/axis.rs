@@ -156,13 +156,14 @@ pub fn linear_ticks(lo: f64, hi: f64) -> Vec<f64> {
     (first..=last).map(|k| k as f64 * step).collect()
 }
 
-/// Ticks on a log axis (positions are log10 values): every power of ten, and 2 and 5 times
-/// each when the axis spans less than three decades.
+/// Ticks on a log axis (positions are log10 values): every power of ten, with 2 and 5 times
+/// each on axes of up to two decades and 3 times each up to three and a half, so labels
+/// stay apart on a plot about 200 px high.
 pub fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
-    let multiples: &[f64] = if hi - lo < 3.0 {
-        &[1.0, 2.0, 5.0]
-    } else {
-        &[1.0]
+    let multiples: &[f64] = match hi - lo {
+        s if s <= 2.0 => &[1.0, 2.0, 5.0],
+        s if s <= 3.5 => &[1.0, 3.0],
+        _ => &[1.0],
     };
     let mut out = Vec::new();
     for decade in (lo.floor() as i64)..=(hi.ceil() as i64) {
@@ -174,6 +175,27 @@ pub fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
         }
     }
     out
+}
+
+/// The largest of 1, 2, 5, 10, 20, ... (times any power of ten) at or below `v` (> 0), so a
+/// log axis starts on a labelled tick.
+pub fn nice_below(v: f64) -> f64 {
+    let decade = 10f64.powf(v.log10().floor());
+    [5.0, 2.0, 1.0]
+        .into_iter()
+        .map(|m| m * decade)
+        .find(|n| *n <= v * (1.0 + 1e-9))
+        .unwrap_or(decade)
+}
+
+/// The smallest of 1, 2, 5, 10, 20, ... at or above `v` (> 0).
+pub fn nice_above(v: f64) -> f64 {
+    let decade = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * decade)
+        .find(|n| *n >= v * (1.0 - 1e-9))
+        .unwrap_or(10.0 * decade)
 }
 
 /// `90%`, `99%`, `99.9%`, ... for log10(1/(1-percentile)) = 1, 2, 3, ...; `0%` at 0.
@@ -226,7 +248,22 @@ mod tests {
             .map(|t| number(10f64.powf(*t)))
             .collect();
         assert_eq!(short, ["1", "2", "5", "10", "20", "50", "100"]);
+        let middle: Vec<String> = log_ticks(1.0, 4.0)
+            .iter()
+            .map(|t| number(10f64.powf(*t)))
+            .collect();
+        assert_eq!(middle, ["10", "30", "100", "300", "1000", "3000", "10000"]);
         assert_eq!(log_ticks(-1.0, 3.0), [-1.0, 0.0, 1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn nice_bounds_land_on_one_two_five() {
+        assert_eq!(nice_below(3.007), 2.0);
+        assert_eq!(nice_below(0.7), 0.5);
+        assert_eq!(nice_below(20.0), 20.0);
+        assert_eq!(nice_above(3.007), 5.0);
+        assert_eq!(nice_above(5200.0), 10000.0);
+        assert_eq!(nice_above(100.0), 100.0);
     }
 
     #[test]

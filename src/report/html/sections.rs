@@ -4,7 +4,7 @@
 
 use plotters::style::RGBColor;
 
-use super::axis::number;
+use super::axis::{nice_above, nice_below, number};
 use super::charts::{Axis, Chart, Mark, Scale, Ticks, draw, palette};
 use super::series::{self, Series, Span, Timeline};
 use super::totals;
@@ -125,8 +125,8 @@ pub fn latency(ctx: &Context) -> String {
             .fold(f64::INFINITY, f64::min);
         let y = Axis {
             desc: "latency (ms, log)".into(),
-            lo: (min / 1.5).max(0.01),
-            hi: (max * 1.5).max(1.0),
+            lo: nice_below((min / 1.2).max(0.01)),
+            hi: nice_above((max * 1.2).max(1.0)),
             scale: Scale::Log10,
             ticks: Ticks::Auto,
         };
