@@ -31,12 +31,11 @@ pub(super) struct RunArgs {
     /// Simulated time to send requests for, like `90s` or `10m` (overrides the scenario's).
     #[arg(long, value_parser = duration)]
     pub(super) duration: Option<Duration>,
-    /// Where to write report.json, summary.md and the .hgrm files
-    /// [default: reports/<scenario>/<seed>/].
+    /// Where to write the report files [default: reports/<scenario>/<seed>/].
     #[arg(long, value_name = "DIR")]
     pub(super) out: Option<PathBuf>,
-    /// Which report files to write, comma-separated: json, summary, hgrm, hlog, metrics;
-    /// `default` is json,summary,hgrm and `all` is everything.
+    /// Which report files to write, comma-separated: json, summary, hgrm, html, hlog,
+    /// metrics; `default` is json,summary,hgrm,html and `all` is everything.
     #[arg(long = "report", value_name = "OUTPUTS", default_value = "default", value_parser = report::Outputs::parse)]
     pub(super) outputs: report::Outputs,
     /// Also write the verdicts on the scenario's expectations as JUnit XML (one test case

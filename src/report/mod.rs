@@ -1,6 +1,6 @@
-//! What a run writes: `report.json` (for tools), `summary.md` and a summary table (for
-//! people), one `.hgrm` percentile distribution per service (for HdrHistogram's plotter),
-//! and on request JUnit XML of the scenario's expectations (for CI systems).
+//! What a run writes: `report.json` (for tools), `summary.md`, `report.html` and a summary
+//! table (for people), one `.hgrm` percentile distribution per service (for HdrHistogram's
+//! plotter), and on request JUnit XML of the scenario's expectations (for CI systems).
 //!
 //! Nothing here reads a clock: two runs with one seed give byte-identical files. Wall time
 //! goes to stderr only.
@@ -8,6 +8,7 @@
 pub mod cloudwatch;
 pub mod expect;
 pub mod hdr;
+pub mod html;
 pub mod junit;
 pub mod output;
 pub mod prometheus;
@@ -591,6 +592,9 @@ pub fn files(report: &Report, run: &RunResult, outputs: &Outputs) -> Files {
     if outputs.has(Output::Metrics) {
         files.add("metrics.prom", prometheus::exposition(run));
         files.add("metrics.csv", cloudwatch::rows(run));
+    }
+    if outputs.has(Output::Html) {
+        files.add("report.html", html::page(report, run));
     }
     if outputs.has(Output::Json) {
         files.add("report.json", report.to_json());

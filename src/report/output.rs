@@ -17,6 +17,8 @@ pub enum Output {
     Summary,
     /// `.hgrm` percentile distributions per service and per service version.
     Hgrm,
+    /// `report.html`, charts for people (no network, no script).
+    Html,
     /// `.hlog` HdrHistogram interval logs per virtual node, and `users.hlog`.
     Hlog,
     /// `metrics.prom` (Prometheus text exposition with Envoy's names) and `metrics.csv`
@@ -26,10 +28,11 @@ pub enum Output {
 
 impl Output {
     /// Every output, in the order `--report` lists them.
-    pub const ALL: [Output; 5] = [
+    pub const ALL: [Output; 6] = [
         Output::Json,
         Output::Summary,
         Output::Hgrm,
+        Output::Html,
         Output::Hlog,
         Output::Metrics,
     ];
@@ -40,6 +43,7 @@ impl Output {
             Output::Json => "json",
             Output::Summary => "summary",
             Output::Hgrm => "hgrm",
+            Output::Html => "html",
             Output::Hlog => "hlog",
             Output::Metrics => "metrics",
         }
@@ -61,9 +65,9 @@ impl fmt::Display for Output {
 pub struct Outputs(BTreeSet<Output>);
 
 impl Default for Outputs {
-    /// report.json, summary.md and the `.hgrm` files.
+    /// report.json, summary.md, the `.hgrm` files and report.html.
     fn default() -> Outputs {
-        Outputs([Output::Json, Output::Summary, Output::Hgrm].into())
+        Outputs([Output::Json, Output::Summary, Output::Hgrm, Output::Html].into())
     }
 }
 
@@ -183,6 +187,7 @@ mod tests {
         assert!(o.has(Output::Json) && o.has(Output::Hlog) && !o.has(Output::Summary));
         let o = Outputs::parse("default,hlog").unwrap();
         assert!(o.has(Output::Hgrm) && o.has(Output::Hlog));
+        assert!(Outputs::default().has(Output::Html));
     }
 
     #[test]

@@ -1,0 +1,256 @@
+//! report.html of a short rehearsal: the Ordering fixture with Order v2 canaried on fast
+//! timers and a 10 s burst of errors on v2, so the page has every kind of chart. Checked: each
+//! chart is there by title and parses as SVG with its labels as text, the page loads nothing
+//! from a network and runs no script, the fault window is shaded where it was, and one seed
+//! gives one byte sequence.
+
+use std::path::Path;
+
+use meshsim::rehearse::rehearse;
+use meshsim::report::{self, Output, Outputs, Report};
+use meshsim::scenario;
+use meshsim::sim::RunOptions;
+
+const ROLLOUT: &str = r#"rollout:
+  router: order-router
+  route: order
+  stable: order-v1
+  candidate: order-v2
+  start: 5s
+  propagation_delay: 1s
+  strategy:
+    canary: { step_weight: 25, interval: 5s, threshold: 1 }
+  analysis:
+    interval: 5s
+    min_requests: 20
+    checks:
+      - success_rate: ">= 95%"
+metrics:
+  interval: 2s
+"#;
+
+const FAULT: &str = "faults:
+  - { name: v2-burst, kind: errors, target: { node: order-v2 }, percent: 40, status: 500, start: 10s, duration: 10s }
+expect:
+  - rollout: rolled_back
+";
+
+/// The files `meshsim run` would write for the fixture plus `extra`.
+fn files(extra: &str) -> report::Files {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scenarios");
+    let base = std::fs::read_to_string(dir.join("ordering_two_orders.yaml")).expect("fixture");
+    let text = format!("{base}{ROLLOUT}{extra}");
+    let loaded = scenario::load_text("html.yaml", &text, &dir);
+    let messages: Vec<_> = loaded.diagnostics.iter().map(|d| &d.message).collect();
+    assert!(loaded.is_valid(), "{messages:?}");
+    let (scenario, mesh) = loaded.runnable().expect("runnable");
+    let rehearsal = rehearse(scenario, mesh, &RunOptions::default(), &mut |_| {}).expect("runs");
+    let mut rep = Report::of_rehearsal(scenario, &rehearsal);
+    rep.command = Some("meshsim run html.yaml --seed 3".into());
+    rep.config_sha256 = Some(report::config_sha256(&loaded.sources));
+    report::files(&rep, &rehearsal.run, &Outputs::default())
+}
+
+fn html(files: &report::Files) -> String {
+    let bytes = files
+        .get("report.html")
+        .expect("report.html is a default output");
+    String::from_utf8(bytes.to_vec()).expect("UTF-8")
+}
+
+/// Every `<svg>…</svg>` of the page.
+fn svgs(page: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = page;
+    while let Some(start) = rest.find("<svg") {
+        let end = rest[start..].find("</svg>").expect("every <svg> is closed") + start + 6;
+        out.push(&rest[start..end]);
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// The texts of an SVG's `<text>` elements.
+fn texts(doc: &roxmltree::Document) -> Vec<String> {
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .map(|t| t.trim().to_string())
+        .collect()
+}
+
+/// Opening and closing tags of the HTML outside the SVGs balance (void elements aside).
+fn assert_tags_balance(page: &str) {
+    const VOID: [&str; 3] = ["meta", "br", "hr"];
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = page;
+    while let Some(open) = rest.find('<') {
+        let close = rest[open..].find('>').expect("every tag ends") + open;
+        let tag = &rest[open + 1..close];
+        rest = &rest[close + 1..];
+        if tag.starts_with('!') || tag.ends_with('/') {
+            continue;
+        }
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        if VOID.contains(&name.as_str()) {
+            continue;
+        }
+        if tag.starts_with('/') {
+            assert_eq!(
+                stack.pop().as_deref(),
+                Some(name.as_str()),
+                "unbalanced </{name}>"
+            );
+        } else {
+            stack.push(name);
+        }
+    }
+    assert!(stack.is_empty(), "left open: {stack:?}");
+}
+
+#[test]
+fn the_page_has_every_chart_as_parseable_svg_and_nothing_from_a_network() {
+    let files = files(FAULT);
+    let names: Vec<&str> = files.names().collect();
+    let html_at = names
+        .iter()
+        .position(|n| *n == "report.html")
+        .expect("written");
+    assert_eq!(
+        names.last(),
+        Some(&"report.json"),
+        "report.json stays last: {names:?}"
+    );
+    assert!(html_at < names.len() - 1);
+    let page = html(&files);
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert_tags_balance(&page);
+
+    // The header: what ran, how to rerun it, and the verdict.
+    for text in [
+        "<h1>two-orders <span class=\"seed\">seed 3</span></h1>",
+        "meshsim run html.yaml --seed 3",
+        "PASS: 1 of 1 expectations held",
+        "rollout (canary): rolled_back",
+        "<code>reservation-once-per-order</code>: held",
+        "v2-burst: errors 40.0% 500 on node order-v2, 10s → 20s",
+    ] {
+        assert!(page.contains(text), "no {text:?} in the header");
+    }
+
+    let titles = [
+        "users: p50 and p99 latency, as the users saw it",
+        "order: p50 and p99 latency, at its sidecars' inbound listeners",
+        // No version label on these nodes: each stands alone under its own name.
+        "inventory-v1: p50 and p99 latency, at its sidecars' inbound listeners",
+        "ui-v1: p50 and p99 latency, at its sidecars' inbound listeners",
+        "ingress: p50 and p99 latency, at its sidecars' inbound listeners",
+        "Requests per second, users and each virtual node",
+        "Errors and retries per second",
+        "Rollout: route weights",
+        "Rollout: check results",
+        "Latency by percentile, per version (HdrHistogram)",
+        "Retry amplification per hop (attempts per request)",
+        // The sidecars of the UI ejected a failing Order v2 task.
+        "Ejections, overflows, breaker trips and rate limiting",
+    ];
+    let svgs = svgs(&page);
+    let mut found = Vec::new();
+    for svg in &svgs {
+        let doc = roxmltree::Document::parse(svg).expect("each chart is well-formed SVG");
+        let texts = texts(&doc);
+        let title = titles
+            .iter()
+            .find(|t| texts.iter().any(|x| x == *t))
+            .unwrap_or_else(|| panic!("a chart with none of the titles: {texts:?}"));
+        found.push(*title);
+        assert!(texts.len() > 5, "{title}: axis labels are text: {texts:?}");
+    }
+    for t in titles {
+        assert!(found.contains(&t), "no chart `{t}`; found {found:?}");
+    }
+    assert_eq!(svgs.len(), titles.len());
+    // Every version of Order has its own lines, in the latency chart and the HdrHistogram one.
+    for label in [
+        "order-v1 p99",
+        "order-v2 p99",
+        "order-v2 p50",
+        ">\norder-v2\n<",
+        "ejections at ui-v1",
+    ] {
+        assert!(page.contains(label), "no `{label}`");
+    }
+
+    // Self-contained: no network, no script.
+    let without_ns = page.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+    for banned in [
+        "http://", "https://", "<script", "<link", "<img", "@import", "url(",
+    ] {
+        assert!(!without_ns.contains(banned), "the page holds `{banned}`");
+    }
+}
+
+/// The x positions of the time axis' tick labels in one chart: (seconds, pixel).
+fn time_ticks(doc: &roxmltree::Document) -> Vec<(f64, f64)> {
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text") && n.attribute("text-anchor") == Some("middle"))
+        .filter_map(|n| {
+            let secs: f64 = n.text()?.trim().parse().ok()?;
+            Some((secs, n.attribute("x")?.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn the_fault_window_is_shaded_where_it_was_and_nowhere_without_faults() {
+    let page = html(&files(FAULT));
+    let users = svgs(&page)
+        .into_iter()
+        .find(|s| s.contains("as the users saw it"))
+        .expect("the users' latency chart");
+    let doc = roxmltree::Document::parse(users).expect("SVG");
+    // Pixels per second, from the time axis' labels.
+    let ticks = time_ticks(&doc);
+    let (first, last) = (ticks.first().expect("ticks"), ticks.last().expect("ticks"));
+    assert!(last.0 > first.0, "{ticks:?}");
+    let px = |secs: f64| first.1 + (secs - first.0) * (last.1 - first.1) / (last.0 - first.0);
+    let shades: Vec<(f64, f64)> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("rect") && n.attribute("fill") == Some("#D62728"))
+        .filter_map(|n| {
+            let x: f64 = n.attribute("x")?.parse().ok()?;
+            let w: f64 = n.attribute("width")?.parse().ok()?;
+            Some((x, x + w))
+        })
+        .collect();
+    // The 10 s → 20 s window, and its legend swatch (16 px wide).
+    assert_eq!(shades.len(), 2, "{shades:?}");
+    let (from, to) = shades[0];
+    assert!(
+        (from - px(10.0)).abs() <= 2.0,
+        "starts at {from}, 10 s is at {}",
+        px(10.0)
+    );
+    assert!(
+        (to - px(20.0)).abs() <= 2.0,
+        "ends at {to}, 20 s is at {}",
+        px(20.0)
+    );
+    assert!(page.contains(">\nfault in force\n<"));
+
+    let calm = html(&files(""));
+    assert!(!calm.contains("#D62728\""), "shading without a fault");
+    assert!(!calm.contains("fault in force"));
+}
+
+#[test]
+fn one_seed_gives_one_page_byte_for_byte() {
+    let (a, b) = (html(&files(FAULT)), html(&files(FAULT)));
+    assert!(a == b, "two runs with one seed wrote different pages");
+    let outputs = Outputs::parse("json").expect("parses");
+    assert!(!outputs.has(Output::Html));
+}
