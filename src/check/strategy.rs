@@ -109,6 +109,26 @@ pub(crate) fn service_drafts(patterns: &[Pattern], shape: &ServiceShape) -> Boxe
             })
             .boxed(),
     ));
+    nested_union(options)
+}
+
+/// A weighted union built as a tree of small unions. proptest's `Union` sets up a lazy value
+/// tree, with its own forked RNG, for every alternative before the one picked (so shrinking
+/// can go back to them); over a flat list of a few hundred alternatives that set-up is most of
+/// the cost of a case. Chunks of eight keep it to a few per level and keep the order, so
+/// shrinking still heads for the first alternative.
+fn nested_union(mut options: Vec<(u32, BoxedStrategy<Draft>)>) -> BoxedStrategy<Draft> {
+    const FAN_OUT: usize = 8;
+    while options.len() > FAN_OUT {
+        let mut level = Vec::with_capacity(options.len().div_ceil(FAN_OUT));
+        let mut rest = options.into_iter().peekable();
+        while rest.peek().is_some() {
+            let chunk: Vec<_> = rest.by_ref().take(FAN_OUT).collect();
+            let weight = chunk.iter().map(|(w, _)| *w).sum();
+            level.push((weight, Union::new_weighted(chunk).boxed()));
+        }
+        options = level;
+    }
     Union::new_weighted(options).boxed()
 }
 
