@@ -35,7 +35,7 @@ fn run(routes: &[&str], policy: &str) -> CheckReport {
 fn failure(report: &CheckReport) -> &Failure {
     assert_eq!(report.results.len(), 1);
     match &report.results[0].verdict {
-        Verdict::Fails(f) => f,
+        Verdict::Fails(f) => f.as_ref(),
         Verdict::Holds => panic!("expected `{}` to fail", report.results[0].name),
     }
 }

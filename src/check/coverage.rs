@@ -60,10 +60,10 @@ pub fn coverage(subject: &MeshUnderTest, seed: u64, cases: u32) -> Result<Covera
             let Ok(tree) = strategy.new_tree(&mut r) else {
                 break;
             };
-            if let Some(route) = subject.evaluate(&service, &tree.current()).route {
-                if let Some(slot) = counts.iter_mut().find(|(n, _)| *n == route) {
-                    slot.1 += 1;
-                }
+            if let Some(route) = subject.evaluate(&service, &tree.current()).route
+                && let Some(slot) = counts.iter_mut().find(|(n, _)| *n == route)
+            {
+                slot.1 += 1;
             }
         }
         out.services.insert(service, counts);

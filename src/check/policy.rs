@@ -454,14 +454,14 @@ fn resolve(
             ),
         ));
     }
-    if let Some(s) = &p.service {
-        if !mesh.virtual_services.contains_key(s) {
-            return Err(loc.error(
-                i,
-                &["service"],
-                format!("no virtual service `{s}` in mesh `{}`", mesh.name),
-            ));
-        }
+    if let Some(s) = &p.service
+        && !mesh.virtual_services.contains_key(s)
+    {
+        return Err(loc.error(
+            i,
+            &["service"],
+            format!("no virtual service `{s}` in mesh `{}`", mesh.name),
+        ));
     }
     let needs_service = |what: &str| -> Result<String, PolicyError> {
         p.service
@@ -594,14 +594,15 @@ fn outcome(
             "give at least one of node, route, status, attempts",
         ));
     }
-    if let Some(n) = &o.node {
-        if n != "*" && !mesh.virtual_nodes.contains_key(n) {
-            return Err(loc.error(
-                i,
-                &[key, "node"],
-                format!("no virtual node `{n}` (`*` is any node)"),
-            ));
-        }
+    if let Some(n) = &o.node
+        && n != "*"
+        && !mesh.virtual_nodes.contains_key(n)
+    {
+        return Err(loc.error(
+            i,
+            &[key, "node"],
+            format!("no virtual node `{n}` (`*` is any node)"),
+        ));
     }
     if let Some(r) = &o.route {
         let router = service
@@ -619,14 +620,14 @@ fn outcome(
             ));
         }
     }
-    if let Some(s) = o.status {
-        if s != 404 {
-            return Err(loc.error(
+    if let Some(s) = o.status
+        && s != 404
+    {
+        return Err(loc.error(
                 i,
                 &[key, "status"],
                 "routing decides one status only, 404 (no route, Envoy NR); a routed request's status is the app's",
             ));
-        }
     }
     let attempts = o
         .attempts
@@ -667,10 +668,10 @@ fn condition(i: usize, w: &RawCondition, loc: &Locator<'_>) -> Result<Condition,
             return Err(err(&[k], format!("`{k}` starts with `/`")));
         }
     }
-    if let Some(r) = &w.regex {
-        if let Err(e) = regex::Regex::new(r) {
-            return Err(err(&["regex"], format!("not a valid regex: {e}")));
-        }
+    if let Some(r) = &w.regex
+        && let Err(e) = regex::Regex::new(r)
+    {
+        return Err(err(&["regex"], format!("not a valid regex: {e}")));
     }
     let method = match &w.method {
         Some(m) => Some(

@@ -24,8 +24,12 @@ use crate::engine::routing::CompiledRoute;
 pub enum Verdict {
     /// It held for every case.
     Holds,
-    /// It failed.
-    Fails(Failure),
+    /// It failed (boxed: a failure carries a counterexample and its explanation).
+    Fails(Box<Failure>),
+}
+
+fn fails(f: Failure) -> Verdict {
+    Verdict::Fails(Box::new(f))
 }
 
 /// Why a property failed.
@@ -154,13 +158,13 @@ fn always(o: &Outcome, ev: &Evaluation) -> Result<(), String> {
             });
         }
     }
-    if let Some(r) = &o.route {
-        if ev.route.as_ref() != Some(r) {
-            return Err(format!(
-                "route `{}` matched, not `{r}`",
-                ev.route.as_deref().unwrap_or("none (404 NR)")
-            ));
-        }
+    if let Some(r) = &o.route
+        && ev.route.as_ref() != Some(r)
+    {
+        return Err(format!(
+            "route `{}` matched, not `{r}`",
+            ev.route.as_deref().unwrap_or("none (404 NR)")
+        ));
     }
     if o.status.is_some() && ev.status.is_none() {
         return Err(format!(
@@ -168,13 +172,13 @@ fn always(o: &Outcome, ev: &Evaluation) -> Result<(), String> {
             ev.route.as_deref().unwrap_or("?")
         ));
     }
-    if let Some((lo, hi)) = o.attempts {
-        if ev.attempts < lo || ev.attempts > hi {
-            return Err(format!(
-                "the route allows {} attempts, outside {lo}..={hi}",
-                ev.attempts
-            ));
-        }
+    if let Some((lo, hi)) = o.attempts
+        && (ev.attempts < lo || ev.attempts > hi)
+    {
+        return Err(format!(
+            "the route allows {} attempts, outside {lo}..={hi}",
+            ev.attempts
+        ));
     }
     Ok(())
 }
@@ -243,18 +247,18 @@ fn for_all(
         test(&subject.evaluate(service, &req)).map_err(TestCaseError::fail)
     });
     Ok(match result {
-        Ok(()) if met.get() == 0 => Verdict::Fails(Failure {
+        Ok(()) if met.get() == 0 => fails(Failure {
             message: "no generated request met `when`: the property was never tested".into(),
             counterexample: None,
             detail: Vec::new(),
         }),
         Ok(()) => Verdict::Holds,
-        Err(TestError::Fail(reason, req)) => Verdict::Fails(Failure {
+        Err(TestError::Fail(reason, req)) => fails(Failure {
             message: reason.message().to_string(),
             counterexample: Some(Counterexample::new(subject, service, req)),
             detail: Vec::new(),
         }),
-        Err(TestError::Abort(reason)) => Verdict::Fails(Failure {
+        Err(TestError::Abort(reason)) => fails(Failure {
             message: format!("proptest gave up: {}", reason.message()),
             counterexample: None,
             detail: Vec::new(),
@@ -357,7 +361,7 @@ fn reachable(subject: &MeshUnderTest, gateway: &str, sources: &SourceMap) -> Ver
     if missing.is_empty() {
         Verdict::Holds
     } else {
-        Verdict::Fails(Failure {
+        fails(Failure {
             message: format!(
                 "{} virtual service{} not reachable from {gateway} (through gateway routes, routes with weight > 0 and node backends)",
                 missing.len(),
@@ -463,7 +467,7 @@ fn amplification(
             Ok(w) if w.0 > worst_path.0 => worst_path = w,
             Ok(_) => {}
             Err(cycle) => {
-                return Verdict::Fails(Failure {
+                return fails(Failure {
                     message: format!(
                         "the call graph has a cycle, so retries along it are unbounded: {}",
                         cycle.join(" → ")
@@ -501,7 +505,7 @@ fn amplification(
         .iter()
         .map(|h| h.attempts.to_string())
         .collect();
-    Verdict::Fails(Failure {
+    fails(Failure {
         message: format!(
             "one request to {} can become {} attempts at the last hop ({} = {}), more than {max}",
             worst_path.1.first().map_or("?", |h| h.service.as_str()),
@@ -536,7 +540,7 @@ fn timeouts(subject: &MeshUnderTest, sources: &SourceMap) -> Verdict {
     if bad.is_empty() {
         Verdict::Holds
     } else {
-        Verdict::Fails(Failure {
+        fails(Failure {
             message: format!(
                 "{} route{} cannot make the attempts {} retry polic{} promise{}",
                 bad.len(),
@@ -629,7 +633,7 @@ fn shadowed(
                 .unwrap_or_default();
             return Ok((
                 cases,
-                Verdict::Fails(Failure {
+                fails(Failure {
                     message: format!(
                         "route `{name}` of {s} ({at}) is shadowed: none of {samples} requests aimed at it reached it; they went to {}",
                         by.join(", ")
