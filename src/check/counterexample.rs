@@ -103,3 +103,21 @@ pub fn curl(req: &RequestHead) -> String {
     )));
     words.join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::HttpMethod;
+
+    #[test]
+    fn curl_lines_replay_in_a_shell() {
+        let req = RequestHead::new(HttpMethod::Post, "cart.shop.local", 8080, "/a b?x=1")
+            .with_header("X-Note", "it's");
+        assert_eq!(
+            curl(&req),
+            r"curl -X POST -H 'x-note: it'\''s' 'http://cart.shop.local:8080/a b?x=1'"
+        );
+        let get = RequestHead::get("cart.shop.local", 8080, "/cart");
+        assert_eq!(curl(&get), "curl http://cart.shop.local:8080/cart");
+    }
+}
