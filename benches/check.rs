@@ -29,7 +29,7 @@ fn fifty_routes_ten_properties(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("check");
     group.sample_size(10);
-    group.measurement_time(Duration::from_secs(12));
+    group.measurement_time(Duration::from_secs(40));
     group.bench_function("50 routes, 10 properties x 10000 cases", |b| {
         b.iter(|| {
             let report = check::check(&mesh, &policy, &opts, &loaded.sources).expect("runs");
