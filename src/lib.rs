@@ -17,6 +17,9 @@
 //! - [`rollout`]: sans-IO rollouts (canary, blue/green, A/B, mirroring, presets), analysis,
 //!   the statistical judge and the control plane's propagation; imports only `engine`,
 //!   `metrics` and `model::duration`.
+//! - [`check`]: property checking of routing policies (`meshsim check`): request strategies
+//!   derived from route tables, properties evaluated against the engine, lints; imports
+//!   `config`, `engine` and `scenario::de` only.
 //! - [`report`]: `report.json`, `summary.md`, `.hgrm` files, verdicts on expectations, JUnit
 //!   XML.
 //! - [`tui`]: `meshsim tui`, a rehearsal watched and steered live; the top layer, imported by
@@ -27,6 +30,7 @@
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
 
 pub mod app;
+pub mod check;
 pub mod config;
 pub mod engine;
 pub mod metrics;

@@ -10,7 +10,7 @@
 //! [`ScenarioLoad::diagnostics`] over one [`SourceMap`](crate::config::SourceMap).
 
 mod check;
-mod de;
+pub(crate) mod de;
 mod expect;
 mod load;
 mod locate;

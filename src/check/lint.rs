@@ -1,0 +1,126 @@
+//! Lints for the known traps of App Mesh retry, timeout and outlier settings (the list in
+//! docs/CHECK.md). Each is a config [`Diagnostic`] at the route or virtual node, so it prints
+//! with file:line and a source snippet like `meshsim validate`'s; where a shipped scenario
+//! shows the effect, the help names the command that runs it.
+
+use crate::config::diagnostic::{Diagnostic, Diagnostics, Severity};
+use crate::config::model::{HttpMethod, HttpRetryEvent, Mesh};
+use crate::engine::routing::CompiledRoute;
+
+use super::pattern::Pattern;
+use super::property::timeout_violation;
+
+/// The lints, one diagnostic per finding, in mesh order (routes, then virtual nodes).
+pub fn lint(mesh: &Mesh) -> Diagnostics {
+    let mut out = Diagnostics::new();
+    for r in mesh.routes.values() {
+        let route = CompiledRoute::compile(r);
+        let at = r.route.loc();
+        let name = format!("{}/{}", r.virtual_router.value, r.route.name);
+        let Some(pattern) = Pattern::of_route(&r.route.spec.kind) else {
+            continue;
+        };
+        if let Some(v) = timeout_violation(&route) {
+            out.push(
+                Diagnostic::new(
+                    Severity::Warning,
+                    "retry-timeout-trap",
+                    at,
+                    format!("route {name}: {v}; the route timeout ends the request before the retries the policy promises"),
+                )
+                .with_help("set perRequest to at least perRetryTimeout × (maxRetries + 1), or lower perRetryTimeout; see the effect: meshsim run scenarios/timeout-trap.yaml"),
+            );
+        }
+        let explicit_post = matches!(pattern.method, Some(HttpMethod::Post | HttpMethod::Patch));
+        match &route.retry_policy {
+            Some(p) => {
+                if p.http_retry_events.contains(&HttpRetryEvent::ClientError) {
+                    out.push(
+                        Diagnostic::new(
+                            Severity::Warning,
+                            "retry-client-error",
+                            at,
+                            format!("route {name} retries `client-error` (HTTP 409): a conflict is resent up to {} times, and a conflict rarely clears by resending", p.max_retries),
+                        )
+                        .with_help("drop client-error from httpRetryEvents unless the app answers 409 for transient states"),
+                    );
+                }
+                let after_send = !p.per_retry_timeout.is_zero()
+                    || p.http_retry_events.iter().any(|e| {
+                        matches!(
+                            e,
+                            HttpRetryEvent::ServerError | HttpRetryEvent::GatewayError
+                        )
+                    });
+                if pattern.admits_non_idempotent() && after_send && p.max_retries > 0 {
+                    let which = if explicit_post {
+                        "matches"
+                    } else {
+                        "matches any method, so also"
+                    };
+                    out.push(
+                        Diagnostic::new(
+                            Severity::Warning,
+                            "retry-non-idempotent",
+                            at,
+                            format!("route {name} {which} POST/PATCH and retries after the request was sent (per-try timeout, 5xx, reset): the server may already have acted on the first attempt"),
+                        )
+                        .with_help("give non-idempotent requests their own route without retries, or an idempotency key; see the effect: meshsim run scenarios/double-booking.yaml"),
+                    );
+                }
+            }
+            None if pattern.admits_non_idempotent() => {
+                let (severity, which) = if explicit_post {
+                    (Severity::Warning, "matches POST/PATCH")
+                } else {
+                    (
+                        Severity::Note,
+                        "matches any method, POST and PATCH included,",
+                    )
+                };
+                out.push(
+                    Diagnostic::new(
+                        severity,
+                        "default-retries-non-idempotent",
+                        at,
+                        format!("route {name} {which} and has no retryPolicy, so App Mesh's hidden default applies: 2 retries on 503, reset and connect failure; a reset after the request was sent resends it"),
+                    )
+                    .with_help("set an explicit retryPolicy (maxRetries: 0 for non-idempotent requests)"),
+                );
+            }
+            None => {}
+        }
+    }
+    for node in mesh.virtual_nodes.values() {
+        for l in &node.spec.listeners {
+            let Some(od) = &l.outlier_detection else {
+                continue;
+            };
+            let pct = od.max_ejection_percent;
+            if pct > 50 {
+                out.push(
+                    Diagnostic::new(
+                        Severity::Warning,
+                        "ejection-panic",
+                        node.loc(),
+                        format!("virtual node {} (port {}): maxEjectionPercent {pct} lets ejections pass Envoy's 50 % panic threshold; below half healthy, Envoy balances over every host, ejected ones included, and the ejections stop protecting anyone", node.name, l.port_mapping.port),
+                    )
+                    .with_help("keep maxEjectionPercent at 50 or below (App Mesh's panic threshold is fixed at 50 %)"),
+                );
+            }
+            if pct < 100 {
+                let min_tasks = 100u32.div_ceil(pct.max(1));
+                out.push(
+                    Diagnostic::new(
+                        Severity::Note,
+                        "ejection-small-cluster",
+                        node.loc(),
+                        format!("virtual node {} (port {}): with maxEjectionPercent {pct}, one ejection stays within the cap only with at least {min_tasks} tasks; the mesh files do not say how many tasks run, so check cannot tell. With fewer, App Mesh still ejects one host, which is more than {pct} % of the cluster", node.name, l.port_mapping.port),
+                    )
+                    .with_help("compare with the task count the node runs (ECS desired count, Kubernetes replicas)"),
+                );
+            }
+        }
+    }
+    out
+}
