@@ -11,6 +11,10 @@ use std::rc::Rc;
 
 use http::{HeaderValue, Request, Response, StatusCode};
 
+use super::attempts::{
+    AttemptOutcome as Tried, AttemptRecord, EnvoyFields, EventKind, HopDetail, RouteChoice,
+    TargetChoice, protocol_name,
+};
 use super::body::Payload;
 use super::cluster::Cluster;
 use super::mesh::MeshView;
@@ -24,9 +28,11 @@ use crate::config::model::{HttpMethod, Protocol};
 use crate::engine::balancer::BalancerConfig;
 use crate::engine::discovery::Registry;
 use crate::engine::exchange::{Exchange, Final, FinishReason, Next, TimeoutKind};
-use crate::engine::failure_accrual::{HostBreakers, Outcome as AccrualOutcome, Permit, Transition};
-use crate::engine::outlier::{LocalFailure, Outcome as OutlierOutcome};
-use crate::engine::retry::{AttemptOutcome, ResetReason, RetryRules};
+use crate::engine::failure_accrual::{
+    BreakerState, HostBreakers, Outcome as AccrualOutcome, Permit, Transition,
+};
+use crate::engine::outlier::{EjectionDecision, LocalFailure, Outcome as OutlierOutcome};
+use crate::engine::retry::{AttemptOutcome, ResetReason, RetryEvent, RetryRules};
 use crate::engine::{RequestHead, SimTime, seed};
 
 /// Who a proxy is.
@@ -84,6 +90,28 @@ pub(super) struct Plan {
     pub(super) idle: Option<std::time::Duration>,
     /// Also send a copy to this node (a rollout's mirroring drew this request).
     mirror: Option<String>,
+    /// A sampled request's route and target decisions (and the mirroring draw), for its
+    /// hop's detail; `None` for every other request.
+    pub(super) notes: Option<Box<HopDetail>>,
+}
+
+/// A host picked for an attempt.
+pub(super) struct Picked {
+    pub(super) host: super::cluster::UpstreamHost,
+    pub(super) version: HttpVersion,
+    /// The failure-accrual breaker's permit, to hand back with the outcome.
+    pub(super) permit: Option<Permit>,
+    /// Why this host (sampled requests only).
+    pub(super) why: Option<String>,
+}
+
+/// What the end of a request to a host did to the cluster's state.
+#[derive(Default)]
+pub(super) struct Ended {
+    /// Outlier detection's decision, when the host reached `maxServerErrors`.
+    pub(super) ejection: Option<EjectionDecision>,
+    /// The host's failure-accrual breaker opened or closed.
+    pub(super) breaker: Option<Transition>,
 }
 
 impl Sidecar {
@@ -182,7 +210,15 @@ impl Sidecar {
             health_check: false,
             shadow: false,
             tcp: None,
+            envoy: None,
+            detail: trace.filter(|t| t.sampled).map(|_| Box::default()),
         }
+    }
+
+    /// Whether a line should carry Envoy's format fields: sampled requests always (their
+    /// trace shows them), every line when full access logs are on.
+    pub(super) fn wants_envoy_fields(&self, sampled: bool) -> bool {
+        sampled || self.shared.telemetry.borrow().tracing.envoy_fields
     }
 
     /// A fresh span id (16 hex digits, unique in the world, deterministic).
@@ -217,15 +253,32 @@ impl Sidecar {
 
     async fn exchange(self: Rc<Self>, service: &str, req: Request<Payload>) -> Response<Payload> {
         let (port, _) = self.shared.mesh.service_port(service);
-        let plan = self.plan(service, &request_head(service, port, &req));
+        let sampled = req
+            .headers()
+            .get(TRACE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(TraceContext::is_sampled);
+        let plan = self.plan(service, &request_head(service, port, &req), sampled);
         if let Some(p) = &plan
             && let Some(node) = &p.mirror
         {
             // Envoy's request mirroring: fire and forget, one attempt, the answer dropped.
+            let notes = p.notes.as_ref().map(|n| {
+                let mut n = n.clone();
+                n.target = Some(TargetChoice::Steered { node: node.clone() });
+                n.events.clear();
+                n.event(
+                    wire::now(),
+                    EventKind::Mirror,
+                    format!("shadow copy to `{node}` (authority {service}-shadow); its answer is dropped"),
+                );
+                n
+            });
             let shadow = Plan {
                 node: node.clone(),
                 rules: RetryRules::none(),
                 mirror: None,
+                notes,
                 ..p.clone()
             };
             let (parts, body) = req.into_parts();
@@ -266,12 +319,32 @@ impl Sidecar {
             shadow,
             ..self.log_entry(Direction::Outbound, start, span.clone(), trace.as_ref())
         };
-        let Some(plan) = plan else {
+        if self.wants_envoy_fields(log.detail.is_some()) {
+            log.envoy = Some(Box::new(EnvoyFields {
+                authority: Some(format!("{service}:{port}")),
+                ..envoy_fields(&req)
+            }));
+        }
+        let Some(mut plan) = plan else {
             self.count(Stat::NoRoute, 1);
+            if let Some(d) = log.detail.as_deref_mut() {
+                d.route = Some(self.no_route(service, &request_head(service, port, &req)));
+            }
             return self.finish(log, local_reply(404, ResponseFlag::NoRoute, grpc));
         };
         log.route = Some(plan.route.clone());
         log.upstream_node = Some(plan.node.clone());
+        if let (Some(d), Some(notes)) = (log.detail.as_deref_mut(), plan.notes.take()) {
+            let notes = *notes;
+            d.route = notes.route;
+            d.target = notes.target;
+            d.events = notes.events;
+        }
+        if let Some(gateway) = req.extensions().get::<GatewayRouted>()
+            && let Some(d) = log.detail.as_deref_mut()
+        {
+            d.event(start, EventKind::GatewayRoute, gateway.0.clone());
+        }
         let Some(key) = self.ensure_cluster(&plan, start) else {
             return self.finish(log, local_reply(503, ResponseFlag::NoHealthyUpstream, grpc));
         };
@@ -284,17 +357,51 @@ impl Sidecar {
             let now = wire::now();
             let attempt = match exchange.start_attempt(now) {
                 Ok(a) => a,
-                Err(f) => break f,
+                Err(f) => {
+                    if let Some(d) = log.detail.as_deref_mut() {
+                        d.event(
+                            f.at,
+                            EventKind::RouteTimeout,
+                            route_timeout_text(plan.timeout, "before the next attempt"),
+                        );
+                    }
+                    break f;
+                }
             };
             if attempt.number > 1 {
                 self.count(Stat::Retries, 1);
             }
             self.count(Stat::Attempts, 1);
-            let Some((host, version, permit)) = self.pick(&key, now, &tried) else {
+            let Some(picked) = self.pick(&key, now, &tried, log.detail.as_deref_mut()) else {
                 log.attempts = exchange.attempts();
                 return self.finish(log, local_reply(503, ResponseFlag::NoHealthyUpstream, grpc));
             };
+            let Picked {
+                host,
+                version,
+                permit,
+                why,
+            } = picked;
             tried.push(host.id.clone());
+            if let Some(d) = log.detail.as_deref_mut() {
+                d.attempts.push(AttemptRecord {
+                    number: attempt.number,
+                    host: host.id.clone(),
+                    address: format!("{}:{}", host.address, host.port),
+                    pick: why.unwrap_or_default(),
+                    start: now,
+                    end: now,
+                    deadline: attempt.deadline.map(|at| {
+                        let kind = match attempt.bounded_by {
+                            Some(TimeoutKind::Route) => "route perRequest",
+                            _ => "perRetryTimeout",
+                        };
+                        (at, kind)
+                    }),
+                    outcome: Tried::Pending,
+                    then: None,
+                });
+            }
             let mut upstream = Request::from_parts(parts.clone(), body.clone());
             set_upstream_headers(&mut upstream, service, port, trace.as_ref(), &span);
             if shadow && let Ok(v) = HeaderValue::from_str(&format!("{service}-shadow")) {
@@ -309,7 +416,7 @@ impl Sidecar {
             let (outcome, outlier) = match sent {
                 None if attempt.bounded_by == Some(TimeoutKind::Route) => {
                     self.count(Stat::Timeouts, 1);
-                    self.end_request(
+                    let ended = self.end_request(
                         &key,
                         &host.id,
                         now,
@@ -317,6 +424,22 @@ impl Sidecar {
                         OutlierOutcome::LocalFailure(LocalFailure::Timeout),
                         permit,
                     );
+                    if let Some(d) = log.detail.as_deref_mut() {
+                        if let Some(a) = d.current() {
+                            a.end = now;
+                            a.outcome = Tried::RouteTimeout;
+                            a.then = Some("finish: the route timeout ends the exchange, 504 UT; nothing is retried".into());
+                        }
+                        d.event(
+                            now,
+                            EventKind::RouteTimeout,
+                            route_timeout_text(
+                                plan.timeout,
+                                &format!("during attempt {} to {}", attempt.number, host.id),
+                            ),
+                        );
+                        note_ended(d, now, &host.id, &ended);
+                    }
                     break exchange.on_route_timeout(now);
                 }
                 None => {
@@ -346,13 +469,23 @@ impl Sidecar {
                 Some(Ok(resp)) => {
                     let outcome = attempt_outcome(&resp);
                     let effective = effective_status(&resp);
+                    if let Some(a) = log.detail.as_deref_mut().and_then(HopDetail::current) {
+                        a.outcome = Tried::Response {
+                            status: effective,
+                            flag: response_flag(&resp),
+                        };
+                    }
                     last = Some(resp);
                     last_flag = None;
                     (outcome, OutlierOutcome::from_status(effective))
                 }
             };
-            self.end_request(&key, &host.id, now, start, outlier, permit);
+            let ended = self.end_request(&key, &host.id, now, start, outlier, permit);
             let next = exchange.on_outcome(now, outcome, &mut *self.rng.borrow_mut());
+            if let Some(d) = log.detail.as_deref_mut() {
+                note_attempt_end(d, now, outcome, &attempt, &host.id, &next);
+                note_ended(d, now, &host.id, &ended);
+            }
             match next {
                 Next::Retry { at, .. } => {
                     last = None;
@@ -362,11 +495,25 @@ impl Sidecar {
             }
         };
         log.attempts = fin.attempts;
+        if let Some(e) = log.envoy.as_deref_mut()
+            && let Some(a) = log.detail.as_ref().and_then(|d| d.attempts.last())
+        {
+            e.upstream_host = Some(a.address.clone());
+        }
         let response = match (fin.reason, last) {
             (FinishReason::RouteTimeout, _) => {
                 local_reply(504, ResponseFlag::UpstreamTimeout, grpc)
             }
-            (_, Some(resp)) => resp,
+            (_, Some(resp)) => {
+                if let Some(e) = log.envoy.as_deref_mut() {
+                    e.upstream_service_time = log
+                        .detail
+                        .as_ref()
+                        .and_then(|d| d.attempts.last())
+                        .map(|a| a.end.saturating_since(a.start));
+                }
+                resp
+            }
             (_, None) => {
                 let flag = last_flag.unwrap_or(ResponseFlag::UpstreamReset);
                 local_reply(fin.status, flag, grpc)
@@ -378,10 +525,32 @@ impl Sidecar {
         self.finish(log, response)
     }
 
+    /// Why no route took a sampled request: the routes tried and why each did not match, or
+    /// why there was no table to try.
+    fn no_route(&self, service: &str, head: &RequestHead) -> RouteChoice {
+        match self.shared.mesh.engine.borrow().explain(service, head) {
+            Ok(why) => RouteChoice {
+                router: None,
+                matched: None,
+                skipped: why
+                    .skipped
+                    .iter()
+                    .map(|(r, m)| (r.clone(), m.to_string()))
+                    .collect(),
+                note: Some("no route matched: 404 NR".into()),
+            },
+            Err(e) => RouteChoice {
+                note: Some(format!("{e}: 404 NR")),
+                ..RouteChoice::default()
+            },
+        }
+    }
+
     /// The route for `head` and a weighted target drawn from it; `None` when no route matches.
     /// What the control plane has sent this proxy about the route (a rollout's weights, A/B
-    /// steering, mirroring) replaces the config's targets.
-    pub(super) fn plan(&self, service: &str, head: &RequestHead) -> Option<Plan> {
+    /// steering, mirroring) replaces the config's targets. For a `sampled` request the plan
+    /// also says why (the engine's route explanation, the draw), drawing nothing more.
+    pub(super) fn plan(&self, service: &str, head: &RequestHead, sampled: bool) -> Option<Plan> {
         let engine = self.shared.mesh.engine.borrow();
         let routed = engine.route(service, head).ok()?;
         let route = routed.route;
@@ -394,21 +563,72 @@ impl Sidecar {
             _ => None,
         };
         let mut rng = self.rng.borrow_mut();
-        let (node, mirror) = match sent.as_deref() {
-            None => (route.choose_target(&mut *rng).virtual_node.clone(), None),
+        let (node, mirror, choice, mirror_note) = match sent.as_deref() {
+            None => {
+                let (target, roll) = route.draw_target(&mut *rng);
+                let choice = sampled.then(|| TargetChoice::Weighted {
+                    control_plane: false,
+                    targets: route
+                        .targets()
+                        .iter()
+                        .map(|t| (t.virtual_node.clone(), t.weight))
+                        .collect(),
+                    roll,
+                    chosen: target.virtual_node.clone(),
+                });
+                (target.virtual_node.clone(), None, choice, None)
+            }
             Some(o) => {
-                let node = match &o.steer {
-                    Some(s) if s.matches(head) => s.node.clone(),
-                    _ => pick_weighted(&o.targets, &mut *rng).to_string(),
+                let (node, choice) = match &o.steer {
+                    Some(s) if s.matches(head) => (
+                        s.node.clone(),
+                        sampled.then(|| TargetChoice::Steered {
+                            node: s.node.clone(),
+                        }),
+                    ),
+                    _ => {
+                        let (node, roll) = pick_weighted(&o.targets, &mut *rng);
+                        let choice = sampled.then(|| TargetChoice::Weighted {
+                            control_plane: true,
+                            targets: o.targets.clone(),
+                            roll,
+                            chosen: node.to_string(),
+                        });
+                        (node.to_string(), choice)
+                    }
                 };
-                let mirror = o
-                    .mirror
-                    .as_ref()
-                    .filter(|m| rand::Rng::random::<f64>(&mut *rng) < m.share)
-                    .map(|m| m.node.clone());
-                (node, mirror)
+                let mut note = None;
+                let mirror = o.mirror.as_ref().and_then(|m| {
+                    let draw = rand::Rng::random::<f64>(&mut *rng);
+                    if sampled {
+                        note = Some(if draw < m.share {
+                            format!(
+                                "mirrored to `{}`: drew {draw:.4} < share {}",
+                                m.node, m.share
+                            )
+                        } else {
+                            format!(
+                                "not mirrored to `{}`: drew {draw:.4} >= share {}",
+                                m.node, m.share
+                            )
+                        });
+                    }
+                    (draw < m.share).then(|| m.node.clone())
+                });
+                (node, mirror, choice, note)
             }
         };
+        let notes = sampled.then(|| {
+            let mut notes = HopDetail {
+                route: Some(explain_route(&engine, service, head, routed.router)),
+                target: choice,
+                ..HopDetail::default()
+            };
+            if let Some(n) = mirror_note {
+                notes.event(wire::now(), EventKind::Mirror, n);
+            }
+            Box::new(notes)
+        });
         let port = route
             .targets()
             .iter()
@@ -422,6 +642,7 @@ impl Sidecar {
             timeout: route.per_request_timeout,
             idle: route.idle_timeout,
             mirror,
+            notes,
         })
     }
 
@@ -479,13 +700,16 @@ impl Sidecar {
 
     /// A host for the next attempt, avoiding hosts already `tried` when possible; with
     /// failure accrual, only among hosts whose breaker lets a request through, and with the
-    /// breaker's permit to report back through [`Sidecar::end_request`].
+    /// breaker's permit to report back through [`Sidecar::end_request`]. With a sampled
+    /// request's `detail`, says why (and notes the breakers that kept hosts out, or why no
+    /// host could be had).
     pub(super) fn pick(
         &self,
         key: &(String, u16),
         now: SimTime,
         tried: &[String],
-    ) -> Option<(super::cluster::UpstreamHost, HttpVersion, Option<Permit>)> {
+        mut detail: Option<&mut HopDetail>,
+    ) -> Option<Picked> {
         let mut clusters = self.clusters.borrow_mut();
         let cluster = clusters.get_mut(key)?;
         cluster.refresh(now, &self.shared.registry);
@@ -499,10 +723,41 @@ impl Sidecar {
                 .as_ref()
                 .is_none_or(|b| hosts.get(i).is_some_and(|h| b.available(now, &h.id)))
         };
-        let pick = cluster
-            .endpoints
-            .pick_usable(now, &mut *self.rng.borrow_mut(), usable, &exclude)
-            .ok()?;
+        if let (Some(d), Some(b)) = (detail.as_deref_mut(), accrual) {
+            let open: Vec<String> = hosts
+                .iter()
+                .filter(|h| !b.available(now, &h.id))
+                .map(|h| match b.get(&h.id).map(|s| s.state()) {
+                    Some(BreakerState::Open { until, reason }) => {
+                        format!("{} (open until {until}: {reason})", h.id)
+                    }
+                    Some(BreakerState::HalfOpen { since }) => {
+                        format!("{} (half-open, probe in flight since {since})", h.id)
+                    }
+                    _ => h.id.clone(),
+                })
+                .collect();
+            if !open.is_empty() {
+                d.event(
+                    now,
+                    EventKind::BreakerOpen,
+                    format!("failure accrual keeps out {}", open.join(", ")),
+                );
+            }
+        }
+        let pick =
+            match cluster
+                .endpoints
+                .pick_usable(now, &mut *self.rng.borrow_mut(), usable, &exclude)
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    if let Some(d) = detail {
+                        d.event(now, EventKind::NoHealthyUpstream, e.to_string());
+                    }
+                    return None;
+                }
+            };
         let host = cluster.hosts.get(pick.host)?.clone();
         let permit = match &mut cluster.accrual {
             // `usable` admitted the host, so its breaker admits the request.
@@ -514,9 +769,17 @@ impl Sidecar {
             Protocol::Http2 | Protocol::Grpc => HttpVersion::Http2,
             Protocol::Http | Protocol::Tcp => HttpVersion::Http1,
         };
-        Some((host, version, permit))
+        let why = detail.map(|_| format!("{} is {pick}", host.id));
+        Some(Picked {
+            host,
+            version,
+            permit,
+            why,
+        })
     }
 
+    /// A request to host `id` ended: feeds the failure-accrual breaker and outlier
+    /// detection, counts ejections and trips, and returns what they decided.
     pub(super) fn end_request(
         &self,
         key: &(String, u16),
@@ -525,26 +788,25 @@ impl Sidecar {
         start: SimTime,
         outcome: OutlierOutcome,
         permit: Option<Permit>,
-    ) {
+    ) -> Ended {
         let mut clusters = self.clusters.borrow_mut();
         let Some(cluster) = clusters.get_mut(key) else {
-            return;
+            return Ended::default();
         };
         // The breaker counts what outlier detection counts as an error: 5xx, timeouts,
         // resets and connect failures (Linkerd's default response classification).
-        let tripped = match (permit, &mut cluster.accrual) {
+        let breaker = match (permit, &mut cluster.accrual) {
             (Some(permit), Some(b)) => {
                 let counted = if outcome.is_error() {
                     AccrualOutcome::Failure
                 } else {
                     AccrualOutcome::Success
                 };
-                let t = b.record(now, id, permit, counted, &mut *self.rng.borrow_mut());
-                matches!(t, Some(Transition::Tripped { .. }))
+                b.record(now, id, permit, counted, &mut *self.rng.borrow_mut())
             }
-            _ => false,
+            _ => None,
         };
-        let decision = match cluster.hosts.iter().position(|h| h.id == id) {
+        let ejection = match cluster.hosts.iter().position(|h| h.id == id) {
             Some(i) => {
                 cluster
                     .endpoints
@@ -553,12 +815,13 @@ impl Sidecar {
             None => None,
         };
         drop(clusters);
-        if decision.is_some_and(|d| d.ejected()) {
+        if ejection.is_some_and(|d| d.ejected()) {
             self.count(Stat::Ejections, 1);
         }
-        if tripped {
+        if matches!(breaker, Some(Transition::Tripped { .. })) {
             self.count(Stat::BreakerTrips, 1);
         }
+        Ended { ejection, breaker }
     }
 
     /// Adds one to one of this proxy's counters.
@@ -576,6 +839,9 @@ impl Sidecar {
     fn finish(&self, mut log: AccessLogEntry, response: Response<Payload>) -> Response<Payload> {
         log.duration = wire::now().saturating_since(log.start);
         log.status = response.status().as_u16();
+        if let Some(e) = log.envoy.as_deref_mut() {
+            e.bytes_sent = response.body().data().len() as u64;
+        }
         if log.flag.is_none() {
             log.flag = response
                 .headers()
@@ -593,17 +859,214 @@ impl Sidecar {
     }
 }
 
-/// A weighted draw among (node, weight) pairs whose total is above zero.
-fn pick_weighted<'a>(targets: &'a [(String, u32)], rng: &mut impl rand::Rng) -> &'a str {
+/// A weighted draw among (node, weight) pairs whose total is above zero, with the roll.
+fn pick_weighted<'a>(targets: &'a [(String, u32)], rng: &mut impl rand::Rng) -> (&'a str, u32) {
     let total: u32 = targets.iter().map(|(_, w)| w).sum();
-    let mut roll = rng.random_range(0..total.max(1));
+    let drawn = rng.random_range(0..total.max(1));
+    let mut roll = drawn;
     for (node, w) in targets {
         if roll < *w {
-            return node;
+            return (node, drawn);
         }
         roll -= w;
     }
-    targets.first().map_or("", |(n, _)| n.as_str())
+    (targets.first().map_or("", |(n, _)| n.as_str()), drawn)
+}
+
+/// The gateway route that sent a request on, put on the request by a virtual gateway's
+/// Envoy so that the outbound exchange of a sampled request can say how it got there.
+#[derive(Clone, Debug)]
+pub struct GatewayRouted(pub String);
+
+/// The engine's route explanation for a sampled request, in words.
+fn explain_route(
+    engine: &crate::engine::Engine,
+    service: &str,
+    head: &RequestHead,
+    router: Option<&str>,
+) -> RouteChoice {
+    match engine.explain(service, head) {
+        Ok(why) => RouteChoice {
+            router: router.map(str::to_string),
+            note: router.is_none().then(|| {
+                "the virtual service's provider is a virtual node: App Mesh's generated route"
+                    .to_string()
+            }),
+            matched: why.matched,
+            skipped: why
+                .skipped
+                .iter()
+                .map(|(r, m)| (r.clone(), m.to_string()))
+                .collect(),
+        },
+        Err(e) => RouteChoice {
+            router: router.map(str::to_string),
+            note: Some(e.to_string()),
+            ..RouteChoice::default()
+        },
+    }
+}
+
+/// The fields of Envoy's format a request carries, read when someone will print them.
+pub(super) fn envoy_fields<B>(req: &Request<B>) -> EnvoyFields {
+    EnvoyFields {
+        method: req.method().as_str().to_string(),
+        path: req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string(),
+        protocol: protocol_name(req.version()),
+        user_agent: req
+            .headers()
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        authority: req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        ..EnvoyFields::default()
+    }
+}
+
+/// The flag an upstream proxy set on its local reply, if it made one.
+fn response_flag(resp: &Response<Payload>) -> Option<ResponseFlag> {
+    resp.headers()
+        .get(FLAGS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(ResponseFlag::from_code)
+}
+
+fn route_timeout_text(timeout: Option<std::time::Duration>, when: &str) -> String {
+    match timeout {
+        Some(t) => format!("route timeout (perRequest {t:?}) fired {when}: 504 UT"),
+        None => format!("route timeout fired {when}: 504 UT"),
+    }
+}
+
+/// App Mesh's name for a retry event.
+fn retry_event_name(event: RetryEvent) -> String {
+    match event {
+        RetryEvent::ServerError => "server-error".into(),
+        RetryEvent::GatewayError => "gateway-error".into(),
+        RetryEvent::ClientError => "client-error".into(),
+        RetryEvent::StreamError => "stream-error".into(),
+        RetryEvent::ConnectionError => "connection-error".into(),
+        RetryEvent::Grpc(g) => g.as_str().into(),
+        RetryEvent::Default503 => "503 (App Mesh's default retry policy)".into(),
+        RetryEvent::DefaultReset => {
+            "reset or connect failure (App Mesh's default retry policy)".into()
+        }
+        RetryEvent::DefaultGrpcUnavailable => {
+            "gRPC unavailable (App Mesh's default retry policy)".into()
+        }
+        RetryEvent::ExtraStatus(s) => format!("status {s} (an extra retriable status)"),
+    }
+}
+
+/// A sampled attempt's end: its outcome, the timeout if one fired, and what the exchange
+/// decided next.
+fn note_attempt_end(
+    d: &mut HopDetail,
+    now: SimTime,
+    outcome: AttemptOutcome,
+    plan: &crate::engine::exchange::AttemptPlan,
+    host: &str,
+    next: &Next,
+) {
+    let tried = match outcome {
+        AttemptOutcome::Reset(ResetReason::PerTryTimeout) => Some(Tried::PerTryTimeout),
+        AttemptOutcome::Reset(ResetReason::ConnectFailure) => Some(Tried::ConnectFailure),
+        AttemptOutcome::Reset(_) => Some(Tried::Reset),
+        AttemptOutcome::Response { .. } => None,
+    };
+    if tried == Some(Tried::PerTryTimeout) {
+        let after = d
+            .current()
+            .map(|a| now.saturating_since(a.start))
+            .unwrap_or_default();
+        d.event(
+            now,
+            EventKind::PerTryTimeout,
+            format!(
+                "perRetryTimeout fired after {after:?} on attempt {} to {host}: UT",
+                plan.number
+            ),
+        );
+    }
+    let then = match next {
+        Next::Retry {
+            at,
+            number,
+            backoff,
+            event,
+        } => {
+            let text = format!(
+                "retry on {}: attempt {number} at {at} after a {backoff:?} back-off",
+                retry_event_name(*event)
+            );
+            d.event(now, EventKind::Retry, text.clone());
+            text
+        }
+        Next::Finish(f) => {
+            let text = match f.reason {
+                FinishReason::Answered => format!("finish: {} is not retriable here", f.status),
+                FinishReason::Overloaded => {
+                    "finish: overloaded (x-envoy-overloaded) is never retried".to_string()
+                }
+                FinishReason::RetriesExhausted => {
+                    format!(
+                        "finish: retriable, but {} attempts used up (URX)",
+                        f.attempts
+                    )
+                }
+                FinishReason::RouteTimeout => {
+                    "finish: the route timeout fires during the back-off: 504 UT".to_string()
+                }
+                FinishReason::RetryShed => "finish: a retry budget refused the retry".to_string(),
+            };
+            if f.reason == FinishReason::RetriesExhausted {
+                d.event(now, EventKind::RetriesExhausted, text.clone());
+            }
+            if f.reason == FinishReason::RouteTimeout {
+                d.event(f.at, EventKind::RouteTimeout, text.clone());
+            }
+            text
+        }
+    };
+    if let Some(a) = d.current() {
+        a.end = now;
+        if let Some(t) = tried {
+            a.outcome = t;
+        }
+        a.then = Some(then);
+    }
+}
+
+/// What outlier detection and failure accrual decided after a sampled attempt.
+fn note_ended(d: &mut HopDetail, now: SimTime, host: &str, ended: &Ended) {
+    if let Some(e) = &ended.ejection {
+        d.event(
+            now,
+            EventKind::Ejection,
+            format!("{host}: outlier detection: {e}"),
+        );
+    }
+    match ended.breaker {
+        Some(Transition::Tripped { reason, until }) => d.event(
+            now,
+            EventKind::Breaker,
+            format!("{host}: failure accrual opened the breaker until {until}: {reason}"),
+        ),
+        Some(Transition::Closed) => d.event(
+            now,
+            EventKind::Breaker,
+            format!("{host}: the probe succeeded; failure accrual closed the breaker"),
+        ),
+        None => {}
+    }
 }
 
 /// The engine's view of an HTTP request sent to `service:port`.
