@@ -1,6 +1,7 @@
 //! Commands and their flags (clap), and dispatch.
 
 mod diagnostics;
+mod explain;
 mod run;
 mod show;
 mod tui;
@@ -78,6 +79,18 @@ The world runs in simulated time; the screen only paces it. Without injected fau
 report is the one `meshsim run` writes with that seed. When standard output is not a
 terminal, runs `meshsim run` instead. Exit codes as for `meshsim run`.")]
     Tui(tui::TuiArgs),
+    /// Explain one sampled request hop by hop: the route matched, the weight draw, each
+    /// attempt, retries, timeouts, faults, ejections and breaker decisions.
+    #[command(after_help = "Examples:
+  meshsim run scenarios/retry-storm.yaml --report default,traces --out /tmp/storm
+  meshsim explain /tmp/storm --request 1-000000ba-000000070000000000004aca
+  meshsim explain /tmp/storm --request 000000ba-0000-0007-0000-000000004aca --rerun
+
+ID is a trace id as traces.json and requests.jsonl name it, or an x-request-id as the
+access logs show it. A request that was not sampled is explained by rerunning the run with
+only it sampled (--rerun, from the directory the run was started in).
+Exit code 0 when the request was explained, 2 for a missing directory or an unknown id.")]
+    Explain(explain::ExplainArgs),
 }
 
 /// Flags shared by every command that loads App Mesh files.
@@ -157,6 +170,7 @@ pub fn run() -> ExitCode {
         Command::Validate(args) => validate(&args),
         Command::Run(args) => run::run(&args),
         Command::Tui(args) => tui::tui(&args),
+        Command::Explain(args) => explain::explain_command(&args),
         Command::Show { load, format } => {
             let loaded = load.load();
             diagnostics::print(&loaded, load.diagnostics);

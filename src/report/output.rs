@@ -32,7 +32,7 @@ pub enum Output {
 
 impl Output {
     /// Every output, in the order `--report` lists them.
-    pub const ALL: [Output; 6] = [
+    pub const ALL: [Output; 7] = [
         Output::Json,
         Output::Summary,
         Output::Hgrm,

@@ -7,7 +7,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use crate::proxy::attempts::{Sampler, Tracing, UserRequest};
 use crate::proxy::{AccessLogEntry, Telemetry};
@@ -27,13 +27,14 @@ pub enum AccessLogMode {
     Full,
 }
 
-/// An access-log sink and the lines it wants.
+/// An access-log sink and the lines it wants. Shared through a mutex so that run options
+/// can be handed to the thread a run goes on (the TUI's); the world locks it once a drain.
 #[derive(Clone)]
 pub struct AccessLogTap {
     /// Which lines.
     pub mode: AccessLogMode,
     /// Where they go.
-    pub sink: Rc<RefCell<dyn LineSink>>,
+    pub sink: Arc<Mutex<dyn LineSink + Send>>,
 }
 
 impl fmt::Debug for AccessLogTap {
@@ -84,7 +85,11 @@ impl Traces {
             .extend(lines.iter().filter(|l| l.detail.is_some()).cloned());
         self.users.append(&mut telemetry.borrow_mut().users);
         if let Some(tap) = tap {
-            let mut sink = tap.sink.borrow_mut();
+            // A sink that panicked mid-line is still a sink: keep writing.
+            let mut sink = tap
+                .sink
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             for l in lines {
                 if tap.mode == AccessLogMode::Full || l.detail.is_some() {
                     sink.line(l);
