@@ -142,7 +142,12 @@ fn hop(out: &mut String, n: usize, h: &HopRecord) {
         }
         timeline.push((a.start_us, 0, s));
     }
-    for e in h.events.iter().filter(|e| e.kind != "gateway_route") {
+    // A retry is already its attempt's `then`.
+    for e in h
+        .events
+        .iter()
+        .filter(|e| e.kind != "gateway_route" && e.kind != "retry")
+    {
         timeline.push((
             e.at_us,
             1,

@@ -792,7 +792,7 @@ pub fn target_text(t: &TargetRecord) -> String {
                 "weights from the route"
             };
             format!(
-                "drew {} of {}: {s} → `{}` ({source})",
+                "drew {} of {}: {s} -> `{}` ({source})",
                 t.roll.unwrap_or_default(),
                 t.total.unwrap_or_default(),
                 t.chosen
@@ -842,7 +842,7 @@ mod tests {
         };
         assert_eq!(
             target_text(&t),
-            "drew 93 of 100: `order-v1` 90 [0, 90), `order-v2` 10 [90, 100) → `order-v2` (weights from the route)"
+            "drew 93 of 100: `order-v1` 90 [0, 90), `order-v2` 10 [90, 100) -> `order-v2` (weights from the route)"
         );
         let r = RouteRecord {
             router: Some("order".into()),
