@@ -61,10 +61,13 @@ Exit code 0 if every file is valid, 2 if any is invalid or unreadable.")]
   meshsim run scenarios/baseline.yaml
   meshsim run scenarios/retry-storm.yaml --seed 7 --duration 2m --out /tmp/storm
   meshsim run scenarios/baseline.yaml --junit results/meshsim.xml
+  meshsim run scenarios/retry-storm.yaml --report default,traces --access-log sampled
 
 Writes report.json, summary.md and one .hgrm per service to --out
 (default reports/<scenario>/<seed>/), and with --junit the verdicts on the scenario's
-`expect:` section as JUnit XML. Progress and wall time go to stderr.
+`expect:` section as JUnit XML. --report default,traces adds the sampled requests'
+traces (traces.json, requests.jsonl; see `meshsim explain`); --access-log sampled|full
+writes Envoy-format access logs per sidecar. Progress and wall time go to stderr.
 Exit code 0 when every expectation held (or there are none), 1 when any failed,
 2 for a bad scenario, 3 if the simulation failed.")]
     Run(run::RunArgs),

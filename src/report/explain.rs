@@ -154,7 +154,7 @@ fn hop(out: &mut String, n: usize, h: &HopRecord) {
             format!("{} {}: {}", secs(e.at_us), e.kind, e.detail),
         ));
     }
-    timeline.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    timeline.sort_by_key(|a| (a.0, a.1));
     for (_, _, line) in timeline {
         let _ = writeln!(out, "{pad}{line}");
     }
