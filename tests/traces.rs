@@ -618,6 +618,28 @@ fn access_logs_are_envoys_default_format_one_file_per_sidecar() {
     }
     // Full logs: every line the proxies wrote, in Envoy's words.
     assert_eq!(lines, r.access_log.len());
+    // front-v1's sidecar logs its inbound requests and its calls to back, sampled or not:
+    // each call names the host its last attempt went to, and a call answered by back the
+    // time that attempt took.
+    let front = std::fs::read_to_string(out.join(LOG_DIR).join("front-v1-1.log")).expect("log");
+    let calls: Vec<regex::Captures> = front
+        .lines()
+        .filter_map(|l| envoy.captures(l))
+        .filter(|c| &c[13] == "back.tr.local:8080")
+        .collect();
+    assert!(calls.len() > 100);
+    for c in &calls {
+        assert!(
+            c[14].starts_with("back-v") && c[14].ends_with(":8080"),
+            "{}",
+            &c[0]
+        );
+        if &c[4] == "200" {
+            let took: u64 = c[9].parse().expect("an upstream service time");
+            let duration: u64 = c[8].parse().expect("a duration");
+            assert!(took <= duration, "{}", &c[0]);
+        }
+    }
     let aborted = r
         .access_log
         .iter()

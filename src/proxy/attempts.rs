@@ -91,13 +91,15 @@ pub struct Tracing {
 
 /// The fields of Envoy's default access-log format that the line itself does not hold,
 /// captured only when someone will print them (a sampled request, or full access logs), so
-/// the unsampled hot path allocates nothing for them.
+/// the unsampled hot path allocates nothing for them; header values are kept as they came
+/// (a reference count, not a copy).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EnvoyFields {
     /// `%REQ(:METHOD)%`.
-    pub method: String,
-    /// `%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%`: path and query as the proxy received them.
-    pub path: String,
+    pub method: http::Method,
+    /// `%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%` is the line's path and this query string, when
+    /// the request had one.
+    pub query: Option<String>,
     /// `%PROTOCOL%`: `HTTP/1.1` or `HTTP/2`.
     pub protocol: &'static str,
     /// `%BYTES_RECEIVED%`: request body bytes.
@@ -109,13 +111,25 @@ pub struct EnvoyFields {
     /// for a reply the proxy made itself.
     pub upstream_service_time: Option<Duration>,
     /// `%REQ(USER-AGENT)%`.
-    pub user_agent: Option<String>,
+    pub user_agent: Option<http::HeaderValue>,
     /// `%REQ(:AUTHORITY)%`.
-    pub authority: Option<String>,
+    pub authority: Authority,
     /// `%UPSTREAM_HOST%`: `task:port` of the last attempt's host outbound (turmoil host
     /// names stand in for IP addresses), `127.0.0.1:port` inbound when the app got the
     /// request.
     pub upstream_host: Option<String>,
+}
+
+/// `%REQ(:AUTHORITY)%` of a line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Authority {
+    /// None was sent.
+    #[default]
+    None,
+    /// The `host` header as received (inbound).
+    Header(http::HeaderValue),
+    /// `<the line's virtual service>:<port>`, as the outbound proxy sends it.
+    Service(u16),
 }
 
 /// The protocol name Envoy logs for an HTTP version.

@@ -12,8 +12,8 @@ use std::rc::Rc;
 use http::{HeaderValue, Request, Response, StatusCode};
 
 use super::attempts::{
-    AttemptOutcome as Tried, AttemptRecord, EnvoyFields, EventKind, HopDetail, RouteChoice,
-    TargetChoice, protocol_name,
+    AttemptOutcome as Tried, AttemptRecord, Authority, EnvoyFields, EventKind, HopDetail,
+    RouteChoice, TargetChoice, protocol_name,
 };
 use super::body::Payload;
 use super::cluster::Cluster;
@@ -321,7 +321,7 @@ impl Sidecar {
         };
         if self.wants_envoy_fields(log.detail.is_some()) {
             log.envoy = Some(Box::new(EnvoyFields {
-                authority: Some(format!("{service}:{port}")),
+                authority: Authority::Service(port),
                 ..envoy_fields(&req)
             }));
         }
@@ -383,6 +383,9 @@ impl Sidecar {
                 why,
             } = picked;
             tried.push(host.id.clone());
+            if let Some(e) = log.envoy.as_deref_mut() {
+                e.upstream_host = Some(format!("{}:{}", host.address, host.port));
+            }
             if let Some(d) = log.detail.as_deref_mut() {
                 d.attempts.push(AttemptRecord {
                     number: attempt.number,
@@ -402,6 +405,7 @@ impl Sidecar {
                     then: None,
                 });
             }
+            let attempt_start = now;
             let mut upstream = Request::from_parts(parts.clone(), body.clone());
             set_upstream_headers(&mut upstream, service, port, trace.as_ref(), &span);
             if shadow && let Ok(v) = HeaderValue::from_str(&format!("{service}-shadow")) {
@@ -413,6 +417,7 @@ impl Sidecar {
             )
             .await;
             let now = wire::now();
+            let took = now.saturating_since(attempt_start);
             let (outcome, outlier) = match sent {
                 None if attempt.bounded_by == Some(TimeoutKind::Route) => {
                     self.count(Stat::Timeouts, 1);
@@ -475,6 +480,9 @@ impl Sidecar {
                             flag: response_flag(&resp),
                         };
                     }
+                    if let Some(e) = log.envoy.as_deref_mut() {
+                        e.upstream_service_time = Some(took);
+                    }
                     last = Some(resp);
                     last_flag = None;
                     (outcome, OutlierOutcome::from_status(effective))
@@ -495,26 +503,18 @@ impl Sidecar {
             }
         };
         log.attempts = fin.attempts;
-        if let Some(e) = log.envoy.as_deref_mut()
-            && let Some(a) = log.detail.as_ref().and_then(|d| d.attempts.last())
-        {
-            e.upstream_host = Some(a.address.clone());
-        }
         let response = match (fin.reason, last) {
             (FinishReason::RouteTimeout, _) => {
+                if let Some(e) = log.envoy.as_deref_mut() {
+                    e.upstream_service_time = None;
+                }
                 local_reply(504, ResponseFlag::UpstreamTimeout, grpc)
             }
-            (_, Some(resp)) => {
-                if let Some(e) = log.envoy.as_deref_mut() {
-                    e.upstream_service_time = log
-                        .detail
-                        .as_ref()
-                        .and_then(|d| d.attempts.last())
-                        .map(|a| a.end.saturating_since(a.start));
-                }
-                resp
-            }
+            (_, Some(resp)) => resp,
             (_, None) => {
+                if let Some(e) = log.envoy.as_deref_mut() {
+                    e.upstream_service_time = None;
+                }
                 let flag = last_flag.unwrap_or(ResponseFlag::UpstreamReset);
                 local_reply(fin.status, flag, grpc)
             }
@@ -910,23 +910,15 @@ fn explain_route(
 /// The fields of Envoy's format a request carries, read when someone will print them.
 pub(super) fn envoy_fields<B>(req: &Request<B>) -> EnvoyFields {
     EnvoyFields {
-        method: req.method().as_str().to_string(),
-        path: req
-            .uri()
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_string(),
+        method: req.method().clone(),
+        query: req.uri().query().map(str::to_string),
         protocol: protocol_name(req.version()),
-        user_agent: req
-            .headers()
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
+        user_agent: req.headers().get(http::header::USER_AGENT).cloned(),
         authority: req
             .headers()
             .get(http::header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
+            .cloned()
+            .map_or(Authority::None, Authority::Header),
         ..EnvoyFields::default()
     }
 }

@@ -25,7 +25,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, DuplexStream};
 use tokio::time::Instant;
 
-use super::attempts::EnvoyFields;
+use super::attempts::{Authority, EnvoyFields};
 use super::body::Payload;
 use super::inbound::Inbound;
 use super::outbound::{Picked, Sidecar, local_reply};
@@ -191,7 +191,7 @@ impl Sidecar {
         };
         if self.wants_envoy_fields(log.detail.is_some()) {
             log.envoy = Some(Box::new(EnvoyFields {
-                authority: Some(format!("{service}:{port}")),
+                authority: Authority::Service(port),
                 upstream_host: Some(format!("{}:{}", host.address, host.port)),
                 ..EnvoyFields::default()
             }));

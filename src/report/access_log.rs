@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use crate::engine::SimTime;
 use crate::proxy::AccessLogEntry;
+use crate::proxy::attempts::Authority;
 use crate::sim::LineSink;
 use crate::sim::world::EPOCH_SECS;
 
@@ -30,18 +31,30 @@ pub const DIR: &str = "access-logs";
 /// One line in Envoy's default format, newline included.
 pub fn format_line(l: &AccessLogEntry) -> String {
     let mut s = String::with_capacity(256);
+    write_line(&mut s, l);
+    s
+}
+
+/// Appends one line to `s` without allocating on the way (a full log of a long run
+/// formats hundreds of thousands of them).
+fn write_line(s: &mut String, l: &AccessLogEntry) {
     s.push('[');
-    start_time(&mut s, l.start);
+    start_time(s, l.start);
     s.push_str("] \"");
     let e = l.envoy.as_deref();
     if l.tcp.is_some() {
         // Envoy's TCP proxy has no request line.
         s.push_str("- - -");
     } else {
-        let method = e.map_or("-", |e| e.method.as_str());
-        let path = e.map_or(l.path.as_str(), |e| e.path.as_str());
-        let protocol = e.map_or("-", |e| e.protocol);
-        let _ = write!(s, "{} {} {}", dash(method), dash(path), dash(protocol));
+        s.push_str(e.map_or("-", |e| e.method.as_str()));
+        s.push(' ');
+        s.push_str(dash(&l.path));
+        if let Some(q) = e.and_then(|e| e.query.as_deref()) {
+            s.push('?');
+            s.push_str(q);
+        }
+        s.push(' ');
+        s.push_str(e.map_or("-", |e| e.protocol));
     }
     let (received, sent) = match (l.tcp, e) {
         (Some(t), _) => (t.received, t.sent),
@@ -61,19 +74,48 @@ pub fn format_line(l: &AccessLogEntry) -> String {
         }
         None => s.push('-'),
     }
-    let request_id = l.trace_root.as_deref().and_then(super::trace::request_id);
-    let quoted = [
-        None, // X-FORWARDED-FOR: the simulation has no client addresses.
-        e.and_then(|e| e.user_agent.as_deref()),
-        request_id.as_deref(),
-        e.and_then(|e| e.authority.as_deref()),
-        e.and_then(|e| e.upstream_host.as_deref()),
-    ];
-    for q in quoted {
-        let _ = write!(s, " \"{}\"", dash(q.unwrap_or("")).replace('"', "'"));
+    // X-FORWARDED-FOR: the simulation has no client addresses.
+    s.push_str(" \"-\"");
+    quoted(
+        s,
+        e.and_then(|e| e.user_agent.as_ref())
+            .and_then(|v| v.to_str().ok()),
+    );
+    s.push_str(" \"");
+    match l.trace_root.as_deref().and_then(super::trace::root_digits) {
+        Some(hex) => {
+            // The request id: the root's 32 hex digits as a UUID (`trace::request_id`).
+            for (i, c) in hex.enumerate() {
+                if matches!(i, 8 | 12 | 16 | 20) {
+                    s.push('-');
+                }
+                s.push(c.to_ascii_lowercase());
+            }
+        }
+        None => s.push('-'),
     }
+    s.push('"');
+    match e.map(|e| &e.authority) {
+        Some(Authority::Header(v)) => quoted(s, v.to_str().ok()),
+        Some(Authority::Service(port)) => {
+            let _ = write!(s, " \"{}:{port}\"", l.service.as_deref().unwrap_or("-"));
+        }
+        Some(Authority::None) | None => quoted(s, None),
+    }
+    quoted(s, e.and_then(|e| e.upstream_host.as_deref()));
     s.push('\n');
-    s
+}
+
+/// ` "value"`, `-` for none; a `"` inside would end the field early, so it becomes `'`.
+fn quoted(s: &mut String, v: Option<&str>) {
+    s.push_str(" \"");
+    let v = dash(v.unwrap_or(""));
+    if v.contains('"') {
+        s.push_str(&v.replace('"', "'"));
+    } else {
+        s.push_str(v);
+    }
+    s.push('"');
 }
 
 fn dash(v: &str) -> &str {
@@ -117,6 +159,8 @@ fn civil(days: u64) -> (u64, u64, u64) {
 pub struct AccessLogWriter {
     dir: PathBuf,
     files: BTreeMap<String, BufWriter<File>>,
+    /// One line's text, reused.
+    line: String,
     /// The first write that failed; later lines are dropped and `commit` reports it.
     error: Option<std::io::Error>,
 }
@@ -130,6 +174,7 @@ impl AccessLogWriter {
         Ok(AccessLogWriter {
             dir,
             files: BTreeMap::new(),
+            line: String::with_capacity(512),
             error: None,
         })
     }
@@ -143,8 +188,10 @@ impl AccessLogWriter {
             let f = File::create(self.partial(&l.task))?;
             self.files.insert(l.task.clone(), BufWriter::new(f));
         }
+        self.line.clear();
+        write_line(&mut self.line, l);
         match self.files.get_mut(&l.task) {
-            Some(f) => f.write_all(format_line(l).as_bytes()),
+            Some(f) => f.write_all(self.line.as_bytes()),
             None => Ok(()),
         }
     }
@@ -233,14 +280,14 @@ mod tests {
             shadow: false,
             tcp: None,
             envoy: Some(Box::new(EnvoyFields {
-                method: "POST".into(),
-                path: "/reserve?x=1".into(),
+                method: http::Method::POST,
+                query: Some("x=1".into()),
                 protocol: "HTTP/1.1",
                 bytes_received: 0,
                 bytes_sent: 19,
                 upstream_service_time: Some(Duration::from_micros(4_400)),
                 user_agent: None,
-                authority: Some("inventory.ordering.local:8080".into()),
+                authority: Authority::Service(8080),
                 upstream_host: Some("inventory-v1-2:8080".into()),
             })),
             detail: None,

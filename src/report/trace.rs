@@ -224,9 +224,17 @@ pub fn request_id(root: &str) -> Option<String> {
 
 /// The 32 hex digits of a trace root (`1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy`).
 fn root_hex(root: &str) -> Option<String> {
+    root_digits(root).map(|d| d.collect::<String>().to_ascii_lowercase())
+}
+
+/// The 32 hex digits of a trace root, without allocating (the access logs write one per
+/// line).
+pub(crate) fn root_digits(root: &str) -> Option<impl Iterator<Item = char> + '_> {
     let rest = root.strip_prefix("1-")?;
     let (time, id) = rest.split_once('-')?;
-    key(time.len() == 8 && id.len() == 24, &format!("{time}{id}"))
+    let hex = |p: &str| p.bytes().all(|b| b.is_ascii_hexdigit());
+    (time.len() == 8 && id.len() == 24 && hex(time) && hex(id))
+        .then(|| time.chars().chain(id.chars()))
 }
 
 fn key(shape: bool, hex: &str) -> Option<String> {
