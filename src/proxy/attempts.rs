@@ -91,8 +91,9 @@ pub struct Tracing {
 
 /// The fields of Envoy's default access-log format that the line itself does not hold,
 /// captured only when someone will print them (a sampled request, or full access logs), so
-/// the unsampled hot path allocates nothing for them; header values are kept as they came
-/// (a reference count, not a copy).
+/// the unsampled hot path allocates nothing for them. Header values are copied, not kept
+/// as they came: a received header's bytes are a slice of its connection's read buffer, and
+/// holding one would keep the whole buffer from being reused.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EnvoyFields {
     /// `%REQ(:METHOD)%`.
@@ -111,7 +112,7 @@ pub struct EnvoyFields {
     /// for a reply the proxy made itself.
     pub upstream_service_time: Option<Duration>,
     /// `%REQ(USER-AGENT)%`.
-    pub user_agent: Option<http::HeaderValue>,
+    pub user_agent: Option<String>,
     /// `%REQ(:AUTHORITY)%`.
     pub authority: Authority,
     /// `%UPSTREAM_HOST%`: `task:port` of the last attempt's host outbound (turmoil host
@@ -127,7 +128,7 @@ pub enum Authority {
     #[default]
     None,
     /// The `host` header as received (inbound).
-    Header(http::HeaderValue),
+    Header(String),
     /// `<the line's virtual service>:<port>`, as the outbound proxy sends it.
     Service(u16),
 }

@@ -913,14 +913,18 @@ pub(super) fn envoy_fields<B>(req: &Request<B>) -> EnvoyFields {
         method: req.method().clone(),
         query: req.uri().query().map(str::to_string),
         protocol: protocol_name(req.version()),
-        user_agent: req.headers().get(http::header::USER_AGENT).cloned(),
-        authority: req
-            .headers()
-            .get(http::header::HOST)
-            .cloned()
-            .map_or(Authority::None, Authority::Header),
+        user_agent: header(req, http::header::USER_AGENT),
+        authority: header(req, http::header::HOST).map_or(Authority::None, Authority::Header),
         ..EnvoyFields::default()
     }
+}
+
+/// A request header's value, copied.
+fn header<B>(req: &Request<B>, name: http::header::HeaderName) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// The flag an upstream proxy set on its local reply, if it made one.

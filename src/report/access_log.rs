@@ -76,11 +76,7 @@ fn write_line(s: &mut String, l: &AccessLogEntry) {
     }
     // X-FORWARDED-FOR: the simulation has no client addresses.
     s.push_str(" \"-\"");
-    quoted(
-        s,
-        e.and_then(|e| e.user_agent.as_ref())
-            .and_then(|v| v.to_str().ok()),
-    );
+    quoted(s, e.and_then(|e| e.user_agent.as_deref()));
     s.push_str(" \"");
     match l.trace_root.as_deref().and_then(super::trace::root_digits) {
         Some(hex) => {
@@ -96,7 +92,7 @@ fn write_line(s: &mut String, l: &AccessLogEntry) {
     }
     s.push('"');
     match e.map(|e| &e.authority) {
-        Some(Authority::Header(v)) => quoted(s, v.to_str().ok()),
+        Some(Authority::Header(v)) => quoted(s, Some(v)),
         Some(Authority::Service(port)) => {
             let _ = write!(s, " \"{}:{port}\"", l.service.as_deref().unwrap_or("-"));
         }
@@ -186,7 +182,9 @@ impl AccessLogWriter {
     fn write(&mut self, l: &AccessLogEntry) -> std::io::Result<()> {
         if !self.files.contains_key(&l.task) {
             let f = File::create(self.partial(&l.task))?;
-            self.files.insert(l.task.clone(), BufWriter::new(f));
+            // Fewer, larger writes: a full log of a long run is tens of megabytes.
+            self.files
+                .insert(l.task.clone(), BufWriter::with_capacity(64 * 1024, f));
         }
         self.line.clear();
         write_line(&mut self.line, l);
