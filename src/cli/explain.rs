@@ -2,8 +2,6 @@
 //! hop by hop, read from the report directory's `requests.jsonl`. A request that was not
 //! sampled can be rerun (`--rerun`, with report.json's command) with only it sampled.
 
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // nothing here decides a result
-
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -86,6 +84,7 @@ pub(super) fn explain_command(args: &ExplainArgs) -> ExitCode {
         Lookup::NotSampled { key } => key,
     };
     let Ok((of_seed, seq)) = request_number(&key) else {
+        eprintln!("meshsim: `{}` carries no request number", args.request);
         return ExitCode::from(BAD_INPUT);
     };
     let seed = facts.as_ref().and_then(|f| f.seed);
