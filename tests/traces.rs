@@ -11,8 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::rc::Rc;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use meshsim::proxy::{AccessLogEntry, Direction};
 use meshsim::report::Report;
@@ -572,9 +571,7 @@ fn access_logs_are_envoys_default_format_one_file_per_sidecar() {
     let path = scenario_file("logs", "report: { trace_sample: 0.1 }\n");
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("traces/logs/out");
     let _ = std::fs::remove_dir_all(&out);
-    let writer = Rc::new(std::cell::RefCell::new(
-        AccessLogWriter::create(&out).expect("log dir"),
-    ));
+    let writer = Arc::new(Mutex::new(AccessLogWriter::create(&out).expect("log dir")));
     let options = RunOptions {
         keep_access_log: true,
         access_log: Some(AccessLogTap {
@@ -584,7 +581,7 @@ fn access_logs_are_envoys_default_format_one_file_per_sidecar() {
         ..RunOptions::default()
     };
     let r = run_file(&path, &options);
-    let files = writer.borrow_mut().commit().expect("commit");
+    let files = writer.lock().expect("the writer").commit().expect("commit");
     let names: BTreeSet<String> = files
         .iter()
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
