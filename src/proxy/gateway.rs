@@ -8,7 +8,8 @@ use http::{HeaderValue, Request, Uri};
 use super::body::Payload;
 use super::inbound::Handler;
 use super::mesh::MeshView;
-use super::outbound::{GatewayRouted, Sidecar, local_reply, request_head};
+use super::notes::GatewayRouted;
+use super::outbound::{Sidecar, local_reply, request_head};
 use super::telemetry::{ResponseFlag, Stat, TRACE_HEADER, TraceContext};
 
 /// The handler behind a virtual gateway's listener on `port`.

@@ -24,7 +24,8 @@ use tokio::sync::oneshot;
 use super::attempts::EventKind;
 use super::body::Payload;
 use super::faults;
-use super::outbound::{Sidecar, envoy_fields, local_reply, request_head};
+use super::notes::envoy_fields;
+use super::outbound::{Sidecar, local_reply, request_head};
 use super::telemetry::{
     AccessLogEntry, Direction, FLAGS_HEADER, HEALTH_CHECK_AGENT, ResponseFlag, Stat, TRACE_HEADER,
     TraceContext,

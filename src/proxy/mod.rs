@@ -34,6 +34,7 @@ pub mod gateway;
 pub mod health;
 pub mod inbound;
 pub mod mesh;
+pub mod notes;
 pub mod outbound;
 pub mod pool;
 pub mod tcp;
