@@ -2,6 +2,7 @@
 
 mod check;
 mod diagnostics;
+mod explain;
 mod run;
 mod show;
 mod tui;
@@ -61,10 +62,13 @@ Exit code 0 if every file is valid, 2 if any is invalid or unreadable.")]
   meshsim run scenarios/baseline.yaml
   meshsim run scenarios/retry-storm.yaml --seed 7 --duration 2m --out /tmp/storm
   meshsim run scenarios/baseline.yaml --junit results/meshsim.xml
+  meshsim run scenarios/retry-storm.yaml --report default,traces --access-log sampled
 
 Writes report.json, summary.md and one .hgrm per service to --out
 (default reports/<scenario>/<seed>/), and with --junit the verdicts on the scenario's
-`expect:` section as JUnit XML. Progress and wall time go to stderr.
+`expect:` section as JUnit XML. --report default,traces adds the sampled requests'
+traces (traces.json, requests.jsonl; see `meshsim explain`); --access-log sampled|full
+writes Envoy-format access logs per sidecar. Progress and wall time go to stderr.
 Exit code 0 when every expectation held (or there are none), 1 when any failed,
 2 for a bad scenario, 3 if the simulation failed.")]
     Run(run::RunArgs),
@@ -90,6 +94,18 @@ failing property is shrunk to a minimal request, printed as a curl line with the
 explanation. Lints print as warnings and notes and do not change the exit code.
 Exit code 0 when every property holds, 1 when one fails, 2 for bad input.")]
     Check(check::CheckArgs),
+    /// Explain one sampled request hop by hop: the route matched, the weight draw, each
+    /// attempt, retries, timeouts, faults, ejections and breaker decisions.
+    #[command(after_help = "Examples:
+  meshsim run scenarios/retry-storm.yaml --report default,traces --out /tmp/storm
+  meshsim explain /tmp/storm --request 1-000000ba-000000070000000000004aca
+  meshsim explain /tmp/storm --request 000000ba-0000-0007-0000-000000004aca --rerun
+
+ID is a trace id as traces.json and requests.jsonl name it, or an x-request-id as the
+access logs show it. A request that was not sampled is explained by rerunning the run with
+only it sampled (--rerun, from the directory the run was started in).
+Exit code 0 when the request was explained, 2 for a missing directory or an unknown id.")]
+    Explain(explain::ExplainArgs),
 }
 
 /// Flags shared by every command that loads App Mesh files.
@@ -170,6 +186,7 @@ pub fn run() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Tui(args) => tui::tui(&args),
         Command::Check(args) => check::run(&args),
+        Command::Explain(args) => explain::explain_command(&args),
         Command::Show { load, format } => {
             let loaded = load.load();
             diagnostics::print(&loaded, load.diagnostics);

@@ -6,13 +6,15 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use meshsim::model::duration::parse_duration;
 use meshsim::rehearse::rehearse;
+use meshsim::report::access_log::AccessLogWriter;
 use meshsim::report::{self, Report};
 use meshsim::scenario;
-use meshsim::sim::{self, Progress, RunOptions};
+use meshsim::sim::{self, AccessLogMode, AccessLogTap, Progress, RunOptions};
 
 use super::{BAD_INPUT, DiagnosticStyle, EXPECTATIONS_FAILED, OK, diagnostics};
 
@@ -35,9 +37,20 @@ pub(super) struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub(super) out: Option<PathBuf>,
     /// Which report files to write, comma-separated: json, summary, hgrm, html, hlog,
-    /// metrics; `default` is json,summary,hgrm,html and `all` is everything.
+    /// metrics, traces (traces.json for Perfetto and requests.jsonl for `meshsim explain`,
+    /// of the requests the scenario's `report.trace_sample` samples); `default` is
+    /// json,summary,hgrm,html and `all` is everything.
     #[arg(long = "report", value_name = "OUTPUTS", default_value = "default", value_parser = report::Outputs::parse)]
     pub(super) outputs: report::Outputs,
+    /// Write Envoy-format access logs, one file per sidecar under access-logs/: `sampled`
+    /// (the sampled requests' lines) or `full` (every line, health checks included).
+    #[arg(long = "access-log", value_enum, value_name = "WHICH")]
+    pub(super) access_log: Option<AccessLogArg>,
+    /// Trace exactly this request and no other (a trace id or x-request-id from a run with
+    /// the same seed), and write its traces: what `meshsim explain` suggests for a request
+    /// that was not sampled.
+    #[arg(long = "trace-request", value_name = "ID")]
+    pub(super) trace_request: Option<String>,
     /// Also write the verdicts on the scenario's expectations as JUnit XML (one test case
     /// per expectation), for CI systems.
     #[arg(long, value_name = "FILE")]
@@ -48,6 +61,15 @@ pub(super) struct RunArgs {
     /// How to print diagnostics.
     #[arg(long, value_enum, default_value_t = DiagnosticStyle::Human)]
     pub(super) diagnostics: DiagnosticStyle,
+}
+
+/// `--access-log`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum AccessLogArg {
+    /// The lines of sampled requests (`report.trace_sample`).
+    Sampled,
+    /// Every line.
+    Full,
 }
 
 pub(super) fn duration(s: &str) -> Result<Duration, String> {
@@ -61,12 +83,63 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         eprintln!("meshsim: the scenario has errors; nothing was run");
         return ExitCode::from(BAD_INPUT);
     };
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let trace_only = match args.trace_request.as_deref().map(request_number) {
+        None => None,
+        // The root carries the low 32 bits of the seed: with another seed the same number
+        // is another request.
+        Some(Ok((of_seed, seq))) if of_seed == seed as u32 => Some(seq),
+        Some(Ok((of_seed, _))) => {
+            eprintln!(
+                "meshsim: that request belongs to a run with seed {of_seed} (low 32 bits), not {seed}; pass its --seed"
+            );
+            return ExitCode::from(BAD_INPUT);
+        }
+        Some(Err(e)) => {
+            eprintln!("meshsim: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    let outputs = if trace_only.is_some() {
+        args.outputs.clone().with(report::Output::Traces)
+    } else {
+        args.outputs.clone()
+    };
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| report::default_dir(&scenario.name, seed));
+    let writer = match args.access_log {
+        None => None,
+        Some(_) => match AccessLogWriter::create(&dir) {
+            Ok(w) => Some(Arc::new(Mutex::new(w))),
+            Err(e) => {
+                eprintln!(
+                    "meshsim: cannot write access logs in {}: {e}",
+                    dir.display()
+                );
+                return ExitCode::from(RUN_FAILED);
+            }
+        },
+    };
+    // Sampling costs the proxies a little; nobody would see it unless traces or sampled
+    // access logs are written (it changes no other result either way).
+    let wants_samples =
+        outputs.has(report::Output::Traces) || args.access_log == Some(AccessLogArg::Sampled);
     let options = RunOptions {
         seed: args.seed,
         duration: args.duration,
+        trace_sample: (!wants_samples).then_some(0.0),
+        trace_only,
+        access_log: writer.as_ref().map(|w| AccessLogTap {
+            mode: match args.access_log {
+                Some(AccessLogArg::Full) => AccessLogMode::Full,
+                _ => AccessLogMode::Sampled,
+            },
+            sink: Arc::clone(w) as Arc<Mutex<dyn sim::LineSink + Send>>,
+        }),
         ..RunOptions::default()
     };
-    let seed = args.seed.unwrap_or(scenario.seed);
     let schedule = sim::fault_schedule(scenario, mesh, seed);
     if !schedule.is_empty() && !args.quiet {
         eprintln!("faults (seed {seed}):");
@@ -119,11 +192,29 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
     if !verdicts.is_empty() {
         print!("\n{verdicts}");
     }
-    let dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| report::default_dir(&scenario.name, result.seed));
-    match report::write(&dir, &report, result, &args.outputs) {
+    if let Some(w) = &writer {
+        let committed = match w.lock() {
+            Ok(mut w) => w.commit(),
+            Err(_) => Err(std::io::Error::other(
+                "the access-log writer failed mid-run",
+            )),
+        };
+        match committed {
+            Ok(logs) => println!(
+                "\naccess logs: {} ({} files)",
+                dir.join(report::access_log::DIR).display(),
+                logs.len()
+            ),
+            Err(e) => {
+                eprintln!(
+                    "meshsim: cannot write access logs in {}: {e}",
+                    dir.display()
+                );
+                return ExitCode::from(RUN_FAILED);
+            }
+        }
+    }
+    match report::write(&dir, &report, result, &outputs) {
         Ok(written) => match written.iter().find(|p| p.ends_with("report.json")) {
             Some(json) => println!("\nreport: {}", json.display()),
             None => println!("\nreport: {}", dir.display()),
@@ -172,6 +263,17 @@ pub(super) fn rerun_command(args: &RunArgs, seed: u64) -> String {
         cmd.push_str(&format!(" --duration {}ms", d.as_millis()));
     }
     cmd
+}
+
+/// The seed (low 32 bits) and sequence number a trace id or request id carries.
+pub(super) fn request_number(id: &str) -> Result<(u32, u64), String> {
+    report::trace::id_key(id)
+        .and_then(|k| report::trace::id_parts(&k))
+        .ok_or_else(|| {
+            format!(
+                "`{id}` is neither a trace id (1-xxxxxxxx-xxxxxxxxxxxxxxxxxxxxxxxx) nor a request id (a UUID)"
+            )
+        })
 }
 
 /// Writes the JUnit file, creating its directory (CI jobs often name a fresh one).

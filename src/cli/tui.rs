@@ -65,6 +65,8 @@ impl TuiArgs {
             duration: self.duration,
             out: self.out.clone(),
             outputs: self.outputs.clone(),
+            access_log: None,
+            trace_request: None,
             junit: None,
             quiet: false,
             diagnostics: self.diagnostics,

@@ -220,8 +220,16 @@ impl Engine {
         }
     }
 
-    /// Why [`Engine::route`] decides what it decides, route by route.
+    /// Why [`Engine::route`] decides what it decides, route by route (on the path normalised
+    /// as `route` normalises it, so the two agree).
     pub fn explain(&self, service: &str, req: &RequestHead) -> Result<RouteExplanation, NoRoute> {
+        if let Cow::Owned(path) = normalize_path(&req.path) {
+            let normal = RequestHead {
+                path,
+                ..req.clone()
+            };
+            return self.explain(service, &normal);
+        }
         match self.services.get(service) {
             Some(ServiceRoute::Router(name)) => self
                 .routers

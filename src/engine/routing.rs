@@ -276,15 +276,22 @@ impl CompiledRoute {
 
     /// Picks a target by relative weight. A zero-weight target is never chosen.
     pub fn choose_target(&self, rng: &mut impl rand::Rng) -> &Target {
-        let mut roll = rng.random_range(0..self.total_weight.max(1));
+        self.draw_target(rng).0
+    }
+
+    /// [`CompiledRoute::choose_target`] with the roll it drew (in `0..total weight`), for
+    /// explanations; it draws exactly what `choose_target` draws.
+    pub fn draw_target(&self, rng: &mut impl rand::Rng) -> (&Target, u32) {
+        let drawn = rng.random_range(0..self.total_weight.max(1));
+        let mut roll = drawn;
         for t in &self.targets {
             if roll < t.weight {
-                return t;
+                return (t, drawn);
             }
             roll -= t.weight;
         }
         // Unreachable while total_weight > 0, which compilation and updates guarantee.
-        &self.targets[0]
+        (&self.targets[0], drawn)
     }
 }
 

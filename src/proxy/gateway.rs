@@ -8,8 +8,9 @@ use http::{HeaderValue, Request, Uri};
 use super::body::Payload;
 use super::inbound::Handler;
 use super::mesh::MeshView;
+use super::notes::GatewayRouted;
 use super::outbound::{Sidecar, local_reply, request_head};
-use super::telemetry::{ResponseFlag, Stat};
+use super::telemetry::{ResponseFlag, Stat, TRACE_HEADER, TraceContext};
 
 /// The handler behind a virtual gateway's listener on `port`.
 pub fn handler(gateway: String, port: u16, sidecar: Rc<Sidecar>, mesh: Rc<MeshView>) -> Handler {
@@ -42,6 +43,17 @@ pub fn handler(gateway: String, port: u16, sidecar: Rc<Sidecar>, mesh: Rc<MeshVi
             }
             if let Ok(v) = HeaderValue::from_str(&rewritten.authority) {
                 req.headers_mut().insert(http::header::HOST, v);
+            }
+            let sampled = req
+                .headers()
+                .get(TRACE_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(TraceContext::is_sampled);
+            if sampled {
+                req.extensions_mut().insert(GatewayRouted(format!(
+                    "gateway route `{}` of `{gateway}` matched host `{authority}`, path `{}`: to {} (authority `{}`, path `{path}`)",
+                    decision.route, head.path, decision.service, rewritten.authority
+                )));
             }
             sidecar.call(&decision.service, req).await
         })

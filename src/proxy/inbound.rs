@@ -21,8 +21,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 
+use super::attempts::EventKind;
 use super::body::Payload;
 use super::faults;
+use super::notes::envoy_fields;
 use super::outbound::{Sidecar, local_reply, request_head};
 use super::telemetry::{
     AccessLogEntry, Direction, FLAGS_HEADER, HEALTH_CHECK_AGENT, ResponseFlag, Stat, TRACE_HEADER,
@@ -101,16 +103,13 @@ impl Inbound {
         self
     }
 
-    /// The rate limit filter's verdict: `Some(status)` when the request is refused.
+    /// The rate limit filter's decision; `None` when there is no filter to ask.
     /// Health checks pass untouched: they are the mesh's own traffic, and limiting them
     /// would make the allowed rate depend on how many callers check this task and how often.
-    fn rate_limited(&self, now: SimTime, health_check: bool) -> Option<u16> {
+    fn rate_limit(&self, now: SimTime, health_check: bool) -> Option<RateDecision> {
         let limiter = self.rate_limit.as_ref().filter(|_| !health_check)?;
         let (limiter, rng) = &mut *limiter.borrow_mut();
-        match limiter.try_acquire(now, rng) {
-            RateDecision::Limited { status, .. } => Some(status),
-            RateDecision::Allowed(_) | RateDecision::ShadowLimited => None,
-        }
+        Some(limiter.try_acquire(now, rng))
     }
 
     /// Accepts connections until the host goes down.
@@ -185,9 +184,20 @@ impl Inbound {
                 .sidecar
                 .log_entry(Direction::Inbound, start, span.clone(), trace.as_ref())
         };
+        if self.sidecar.wants_envoy_fields(log.detail.is_some()) {
+            log.envoy = Some(Box::new(envoy_fields(&req)));
+        }
         // Envoy runs its HTTP filters before the router takes a connection-pool slot, so a
         // refused request never queues.
-        if let Some(status) = self.rate_limited(start, log.health_check) {
+        let decision = self.rate_limit(start, log.health_check);
+        if let (Some(d), Some(decision)) = (log.detail.as_deref_mut(), decision) {
+            d.event(
+                start,
+                EventKind::RateLimit,
+                format!("local rate limit: {decision}"),
+            );
+        }
+        if let Some(RateDecision::Limited { status, .. }) = decision {
             self.count(Stat::RateLimited);
             return self.finish(log, local_reply(status, ResponseFlag::RateLimited, grpc));
         }
@@ -203,13 +213,34 @@ impl Inbound {
                     let (tx, rx) = oneshot::channel();
                     self.waiters.borrow_mut().insert(ticket.get(), tx);
                     slot.state = SlotState::Queued(ticket);
-                    if rx.await.is_err() {
+                    let waited = rx.await;
+                    if let Some(d) = log.detail.as_deref_mut() {
+                        let wait = wire::now().saturating_since(start);
+                        let then = if waited.is_ok() {
+                            format!("dispatched after {wait:?}")
+                        } else {
+                            format!("dropped from the queue after {wait:?}: 503 UO")
+                        };
+                        d.event(
+                            start,
+                            EventKind::Queued,
+                            format!("listener connection pool: {admission}; {then}"),
+                        );
+                    }
+                    if waited.is_err() {
                         return self.finish(log, local_reply(503, ResponseFlag::Overflow, grpc));
                     }
                     slot.state = SlotState::Active;
                 }
                 Admission::Rejected(_) => {
                     self.count(Stat::Overflows);
+                    if let Some(d) = log.detail.as_deref_mut() {
+                        d.event(
+                            start,
+                            EventKind::Overflow,
+                            format!("listener connection pool (circuit breaker): {admission}"),
+                        );
+                    }
                     return self.finish(log, local_reply(503, ResponseFlag::Overflow, grpc));
                 }
             }
@@ -218,6 +249,25 @@ impl Inbound {
             .sidecar
             .http_fault(&request_head("", self.port, &req), start)
         {
+            if let Some(d) = log.detail.as_deref_mut() {
+                let (kind, what) = match (decision.delay, decision.abort) {
+                    (Some(delay), _) => (EventKind::FaultDelay, format!("delay {delay:?} (DI)")),
+                    (None, Some(abort)) => (EventKind::FaultAbort, format!("abort {abort} (FI)")),
+                    (None, None) => (EventKind::FaultSpared, "no fault".to_string()),
+                };
+                d.event(
+                    start,
+                    kind,
+                    format!("fault filter: {what}: {}", decision.reason),
+                );
+                if let (Some(_), Some(abort)) = (decision.delay, decision.abort) {
+                    d.event(
+                        decision.resume_at,
+                        EventKind::FaultAbort,
+                        format!("fault filter: abort {abort} (FI) after the delay"),
+                    );
+                }
+            }
             if let Some(delay) = decision.delay {
                 self.count(Stat::FaultsInjected);
                 log.flag = Some(ResponseFlag::DelayInjected);
@@ -234,6 +284,10 @@ impl Inbound {
         let Ok(body) = Payload::collect(body).await else {
             return self.finish(log, local_reply(503, ResponseFlag::UpstreamReset, grpc));
         };
+        if let Some(e) = log.envoy.as_deref_mut() {
+            e.bytes_received = body.data().len() as u64;
+            e.upstream_host = Some(format!("127.0.0.1:{}", self.port));
+        }
         let mut req = Request::from_parts(parts, body);
         if let Some(t) = &trace
             && let Ok(v) = HeaderValue::from_str(&t.header_from(&span))
@@ -242,12 +296,26 @@ impl Inbound {
         }
         let app = tokio::task::spawn_local((self.handler)(req));
         let deadline = self.timeout.map(|t| start + t);
+        let handed = wire::now();
         let response = match wire::until(deadline, app).await {
             None => {
                 self.count(Stat::Timeouts);
+                if let Some(d) = log.detail.as_deref_mut() {
+                    let t = self.timeout.unwrap_or_default();
+                    d.event(
+                        wire::now(),
+                        EventKind::ListenerTimeout,
+                        format!("listener timeout (perRequest {t:?}) fired before the app answered: 504 UT"),
+                    );
+                }
                 local_reply(504, ResponseFlag::UpstreamTimeout, grpc)
             }
-            Some(Ok(resp)) => resp,
+            Some(Ok(resp)) => {
+                if let Some(e) = log.envoy.as_deref_mut() {
+                    e.upstream_service_time = Some(wire::now().saturating_since(handed));
+                }
+                resp
+            }
             Some(Err(_)) => local_reply(503, ResponseFlag::UpstreamReset, grpc),
         };
         drop(slot);
@@ -271,6 +339,9 @@ impl Inbound {
             .and_then(|v| v.to_str().ok())
             .and_then(ResponseFlag::from_code);
         log.flag = answered.or(log.flag);
+        if let Some(e) = log.envoy.as_deref_mut() {
+            e.bytes_sent = response.body().data().len() as u64;
+        }
         self.log_line(log);
         response
     }

@@ -21,8 +21,11 @@
 //!   target, host, connect, then bytes both ways until close or idle timeout).
 //!
 //! Everything a proxy observes goes to [`telemetry`]: an access-log line per request per
-//! hop, with Envoy's response flags and the trace context, and Envoy-style counters.
+//! hop, with Envoy's response flags and the trace context, and Envoy-style counters. For a
+//! sampled request (`Sampled=1` in the trace header) the line also carries the hop's
+//! decisions and attempts ([`attempts`]).
 
+pub mod attempts;
 pub mod body;
 pub mod cluster;
 pub mod control;
@@ -31,6 +34,7 @@ pub mod gateway;
 pub mod health;
 pub mod inbound;
 pub mod mesh;
+pub mod notes;
 pub mod outbound;
 pub mod pool;
 pub mod tcp;

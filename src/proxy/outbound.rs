@@ -11,9 +11,17 @@ use std::rc::Rc;
 
 use http::{HeaderValue, Request, Response, StatusCode};
 
+use super::attempts::{
+    AttemptOutcome as Tried, AttemptRecord, Authority, EnvoyFields, EventKind, HopDetail,
+    RouteChoice, TargetChoice,
+};
 use super::body::Payload;
 use super::cluster::Cluster;
 use super::mesh::MeshView;
+use super::notes::{
+    GatewayRouted, envoy_fields, explain_route, note_attempt_end, note_ended, response_flag,
+    route_timeout_text,
+};
 use super::pool::{HttpVersion, SendError, UpstreamPool};
 use super::telemetry::{
     AccessLogEntry, Direction, FLAGS_HEADER, ResponseFlag, Stat, TRACE_HEADER, Telemetry,
@@ -24,8 +32,10 @@ use crate::config::model::{HttpMethod, Protocol};
 use crate::engine::balancer::BalancerConfig;
 use crate::engine::discovery::Registry;
 use crate::engine::exchange::{Exchange, Final, FinishReason, Next, TimeoutKind};
-use crate::engine::failure_accrual::{HostBreakers, Outcome as AccrualOutcome, Permit, Transition};
-use crate::engine::outlier::{LocalFailure, Outcome as OutlierOutcome};
+use crate::engine::failure_accrual::{
+    BreakerState, HostBreakers, Outcome as AccrualOutcome, Permit, Transition,
+};
+use crate::engine::outlier::{EjectionDecision, LocalFailure, Outcome as OutlierOutcome};
 use crate::engine::retry::{AttemptOutcome, ResetReason, RetryRules};
 use crate::engine::{RequestHead, SimTime, seed};
 
@@ -84,6 +94,28 @@ pub(super) struct Plan {
     pub(super) idle: Option<std::time::Duration>,
     /// Also send a copy to this node (a rollout's mirroring drew this request).
     mirror: Option<String>,
+    /// A sampled request's route and target decisions (and the mirroring draw), for its
+    /// hop's detail; `None` for every other request.
+    pub(super) notes: Option<Box<HopDetail>>,
+}
+
+/// A host picked for an attempt.
+pub(super) struct Picked {
+    pub(super) host: super::cluster::UpstreamHost,
+    pub(super) version: HttpVersion,
+    /// The failure-accrual breaker's permit, to hand back with the outcome.
+    pub(super) permit: Option<Permit>,
+    /// Why this host (sampled requests only).
+    pub(super) why: Option<String>,
+}
+
+/// What the end of a request to a host did to the cluster's state.
+#[derive(Default)]
+pub(super) struct Ended {
+    /// Outlier detection's decision, when the host reached `maxServerErrors`.
+    pub(super) ejection: Option<EjectionDecision>,
+    /// The host's failure-accrual breaker opened or closed.
+    pub(super) breaker: Option<Transition>,
 }
 
 impl Sidecar {
@@ -182,7 +214,15 @@ impl Sidecar {
             health_check: false,
             shadow: false,
             tcp: None,
+            envoy: None,
+            detail: trace.filter(|t| t.sampled).map(|_| Box::default()),
         }
+    }
+
+    /// Whether a line should carry Envoy's format fields: sampled requests always (their
+    /// trace shows them), every line when full access logs are on.
+    pub(super) fn wants_envoy_fields(&self, sampled: bool) -> bool {
+        sampled || self.shared.telemetry.borrow().tracing.envoy_fields
     }
 
     /// A fresh span id (16 hex digits, unique in the world, deterministic).
@@ -217,15 +257,32 @@ impl Sidecar {
 
     async fn exchange(self: Rc<Self>, service: &str, req: Request<Payload>) -> Response<Payload> {
         let (port, _) = self.shared.mesh.service_port(service);
-        let plan = self.plan(service, &request_head(service, port, &req));
+        let sampled = req
+            .headers()
+            .get(TRACE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(TraceContext::is_sampled);
+        let plan = self.plan(service, &request_head(service, port, &req), sampled);
         if let Some(p) = &plan
             && let Some(node) = &p.mirror
         {
             // Envoy's request mirroring: fire and forget, one attempt, the answer dropped.
+            let notes = p.notes.as_ref().map(|n| {
+                let mut n = n.clone();
+                n.target = Some(TargetChoice::Steered { node: node.clone() });
+                n.events.clear();
+                n.event(
+                    wire::now(),
+                    EventKind::Mirror,
+                    format!("shadow copy to `{node}` (authority {service}-shadow); its answer is dropped"),
+                );
+                n
+            });
             let shadow = Plan {
                 node: node.clone(),
                 rules: RetryRules::none(),
                 mirror: None,
+                notes,
                 ..p.clone()
             };
             let (parts, body) = req.into_parts();
@@ -266,12 +323,32 @@ impl Sidecar {
             shadow,
             ..self.log_entry(Direction::Outbound, start, span.clone(), trace.as_ref())
         };
-        let Some(plan) = plan else {
+        if self.wants_envoy_fields(log.detail.is_some()) {
+            log.envoy = Some(Box::new(EnvoyFields {
+                authority: Authority::Service(port),
+                ..envoy_fields(&req)
+            }));
+        }
+        let Some(mut plan) = plan else {
             self.count(Stat::NoRoute, 1);
+            if let Some(d) = log.detail.as_deref_mut() {
+                d.route = Some(self.no_route(service, &request_head(service, port, &req)));
+            }
             return self.finish(log, local_reply(404, ResponseFlag::NoRoute, grpc));
         };
         log.route = Some(plan.route.clone());
         log.upstream_node = Some(plan.node.clone());
+        if let (Some(d), Some(notes)) = (log.detail.as_deref_mut(), plan.notes.take()) {
+            let notes = *notes;
+            d.route = notes.route;
+            d.target = notes.target;
+            d.events = notes.events;
+        }
+        if let Some(gateway) = req.extensions().get::<GatewayRouted>()
+            && let Some(d) = log.detail.as_deref_mut()
+        {
+            d.event(start, EventKind::GatewayRoute, gateway.0.clone());
+        }
         let Some(key) = self.ensure_cluster(&plan, start) else {
             return self.finish(log, local_reply(503, ResponseFlag::NoHealthyUpstream, grpc));
         };
@@ -284,17 +361,55 @@ impl Sidecar {
             let now = wire::now();
             let attempt = match exchange.start_attempt(now) {
                 Ok(a) => a,
-                Err(f) => break f,
+                Err(f) => {
+                    if let Some(d) = log.detail.as_deref_mut() {
+                        d.event(
+                            f.at,
+                            EventKind::RouteTimeout,
+                            route_timeout_text(plan.timeout, "before the next attempt"),
+                        );
+                    }
+                    break f;
+                }
             };
             if attempt.number > 1 {
                 self.count(Stat::Retries, 1);
             }
             self.count(Stat::Attempts, 1);
-            let Some((host, version, permit)) = self.pick(&key, now, &tried) else {
+            let Some(picked) = self.pick(&key, now, &tried, log.detail.as_deref_mut()) else {
                 log.attempts = exchange.attempts();
                 return self.finish(log, local_reply(503, ResponseFlag::NoHealthyUpstream, grpc));
             };
+            let Picked {
+                host,
+                version,
+                permit,
+                why,
+            } = picked;
             tried.push(host.id.clone());
+            if let Some(e) = log.envoy.as_deref_mut() {
+                e.upstream_host = Some(format!("{}:{}", host.address, host.port));
+            }
+            if let Some(d) = log.detail.as_deref_mut() {
+                d.attempts.push(AttemptRecord {
+                    number: attempt.number,
+                    host: host.id.clone(),
+                    address: format!("{}:{}", host.address, host.port),
+                    pick: why.unwrap_or_default(),
+                    start: now,
+                    end: now,
+                    deadline: attempt.deadline.map(|at| {
+                        let kind = match attempt.bounded_by {
+                            Some(TimeoutKind::Route) => "route perRequest",
+                            _ => "perRetryTimeout",
+                        };
+                        (at, kind)
+                    }),
+                    outcome: Tried::Pending,
+                    then: None,
+                });
+            }
+            let attempt_start = now;
             let mut upstream = Request::from_parts(parts.clone(), body.clone());
             set_upstream_headers(&mut upstream, service, port, trace.as_ref(), &span);
             if shadow && let Ok(v) = HeaderValue::from_str(&format!("{service}-shadow")) {
@@ -306,10 +421,11 @@ impl Sidecar {
             )
             .await;
             let now = wire::now();
+            let took = now.saturating_since(attempt_start);
             let (outcome, outlier) = match sent {
                 None if attempt.bounded_by == Some(TimeoutKind::Route) => {
                     self.count(Stat::Timeouts, 1);
-                    self.end_request(
+                    let ended = self.end_request(
                         &key,
                         &host.id,
                         now,
@@ -317,6 +433,22 @@ impl Sidecar {
                         OutlierOutcome::LocalFailure(LocalFailure::Timeout),
                         permit,
                     );
+                    if let Some(d) = log.detail.as_deref_mut() {
+                        if let Some(a) = d.current() {
+                            a.end = now;
+                            a.outcome = Tried::RouteTimeout;
+                            a.then = Some("finish: the route timeout ends the exchange, 504 UT; nothing is retried".into());
+                        }
+                        d.event(
+                            now,
+                            EventKind::RouteTimeout,
+                            route_timeout_text(
+                                plan.timeout,
+                                &format!("during attempt {} to {}", attempt.number, host.id),
+                            ),
+                        );
+                        note_ended(d, now, &host.id, &ended);
+                    }
                     break exchange.on_route_timeout(now);
                 }
                 None => {
@@ -346,13 +478,26 @@ impl Sidecar {
                 Some(Ok(resp)) => {
                     let outcome = attempt_outcome(&resp);
                     let effective = effective_status(&resp);
+                    if let Some(a) = log.detail.as_deref_mut().and_then(HopDetail::current) {
+                        a.outcome = Tried::Response {
+                            status: effective,
+                            flag: response_flag(&resp),
+                        };
+                    }
+                    if let Some(e) = log.envoy.as_deref_mut() {
+                        e.upstream_service_time = Some(took);
+                    }
                     last = Some(resp);
                     last_flag = None;
                     (outcome, OutlierOutcome::from_status(effective))
                 }
             };
-            self.end_request(&key, &host.id, now, start, outlier, permit);
+            let ended = self.end_request(&key, &host.id, now, start, outlier, permit);
             let next = exchange.on_outcome(now, outcome, &mut *self.rng.borrow_mut());
+            if let Some(d) = log.detail.as_deref_mut() {
+                note_attempt_end(d, now, outcome, &attempt, &host.id, &next);
+                note_ended(d, now, &host.id, &ended);
+            }
             match next {
                 Next::Retry { at, .. } => {
                     last = None;
@@ -364,10 +509,16 @@ impl Sidecar {
         log.attempts = fin.attempts;
         let response = match (fin.reason, last) {
             (FinishReason::RouteTimeout, _) => {
+                if let Some(e) = log.envoy.as_deref_mut() {
+                    e.upstream_service_time = None;
+                }
                 local_reply(504, ResponseFlag::UpstreamTimeout, grpc)
             }
             (_, Some(resp)) => resp,
             (_, None) => {
+                if let Some(e) = log.envoy.as_deref_mut() {
+                    e.upstream_service_time = None;
+                }
                 let flag = last_flag.unwrap_or(ResponseFlag::UpstreamReset);
                 local_reply(fin.status, flag, grpc)
             }
@@ -378,10 +529,32 @@ impl Sidecar {
         self.finish(log, response)
     }
 
+    /// Why no route took a sampled request: the routes tried and why each did not match, or
+    /// why there was no table to try.
+    fn no_route(&self, service: &str, head: &RequestHead) -> RouteChoice {
+        match self.shared.mesh.engine.borrow().explain(service, head) {
+            Ok(why) => RouteChoice {
+                router: None,
+                matched: None,
+                skipped: why
+                    .skipped
+                    .iter()
+                    .map(|(r, m)| (r.clone(), m.to_string()))
+                    .collect(),
+                note: Some("no route matched: 404 NR".into()),
+            },
+            Err(e) => RouteChoice {
+                note: Some(format!("{e}: 404 NR")),
+                ..RouteChoice::default()
+            },
+        }
+    }
+
     /// The route for `head` and a weighted target drawn from it; `None` when no route matches.
     /// What the control plane has sent this proxy about the route (a rollout's weights, A/B
-    /// steering, mirroring) replaces the config's targets.
-    pub(super) fn plan(&self, service: &str, head: &RequestHead) -> Option<Plan> {
+    /// steering, mirroring) replaces the config's targets. For a `sampled` request the plan
+    /// also says why (the engine's route explanation, the draw), drawing nothing more.
+    pub(super) fn plan(&self, service: &str, head: &RequestHead, sampled: bool) -> Option<Plan> {
         let engine = self.shared.mesh.engine.borrow();
         let routed = engine.route(service, head).ok()?;
         let route = routed.route;
@@ -394,21 +567,72 @@ impl Sidecar {
             _ => None,
         };
         let mut rng = self.rng.borrow_mut();
-        let (node, mirror) = match sent.as_deref() {
-            None => (route.choose_target(&mut *rng).virtual_node.clone(), None),
+        let (node, mirror, choice, mirror_note) = match sent.as_deref() {
+            None => {
+                let (target, roll) = route.draw_target(&mut *rng);
+                let choice = sampled.then(|| TargetChoice::Weighted {
+                    control_plane: false,
+                    targets: route
+                        .targets()
+                        .iter()
+                        .map(|t| (t.virtual_node.clone(), t.weight))
+                        .collect(),
+                    roll,
+                    chosen: target.virtual_node.clone(),
+                });
+                (target.virtual_node.clone(), None, choice, None)
+            }
             Some(o) => {
-                let node = match &o.steer {
-                    Some(s) if s.matches(head) => s.node.clone(),
-                    _ => pick_weighted(&o.targets, &mut *rng).to_string(),
+                let (node, choice) = match &o.steer {
+                    Some(s) if s.matches(head) => (
+                        s.node.clone(),
+                        sampled.then(|| TargetChoice::Steered {
+                            node: s.node.clone(),
+                        }),
+                    ),
+                    _ => {
+                        let (node, roll) = pick_weighted(&o.targets, &mut *rng);
+                        let choice = sampled.then(|| TargetChoice::Weighted {
+                            control_plane: true,
+                            targets: o.targets.clone(),
+                            roll,
+                            chosen: node.to_string(),
+                        });
+                        (node.to_string(), choice)
+                    }
                 };
-                let mirror = o
-                    .mirror
-                    .as_ref()
-                    .filter(|m| rand::Rng::random::<f64>(&mut *rng) < m.share)
-                    .map(|m| m.node.clone());
-                (node, mirror)
+                let mut note = None;
+                let mirror = o.mirror.as_ref().and_then(|m| {
+                    let draw = rand::Rng::random::<f64>(&mut *rng);
+                    if sampled {
+                        note = Some(if draw < m.share {
+                            format!(
+                                "mirrored to `{}`: drew {draw:.4} < share {}",
+                                m.node, m.share
+                            )
+                        } else {
+                            format!(
+                                "not mirrored to `{}`: drew {draw:.4} >= share {}",
+                                m.node, m.share
+                            )
+                        });
+                    }
+                    (draw < m.share).then(|| m.node.clone())
+                });
+                (node, mirror, choice, note)
             }
         };
+        let notes = sampled.then(|| {
+            let mut notes = HopDetail {
+                route: Some(explain_route(&engine, service, head, routed.router)),
+                target: choice,
+                ..HopDetail::default()
+            };
+            if let Some(n) = mirror_note {
+                notes.event(wire::now(), EventKind::Mirror, n);
+            }
+            Box::new(notes)
+        });
         let port = route
             .targets()
             .iter()
@@ -422,6 +646,7 @@ impl Sidecar {
             timeout: route.per_request_timeout,
             idle: route.idle_timeout,
             mirror,
+            notes,
         })
     }
 
@@ -479,13 +704,16 @@ impl Sidecar {
 
     /// A host for the next attempt, avoiding hosts already `tried` when possible; with
     /// failure accrual, only among hosts whose breaker lets a request through, and with the
-    /// breaker's permit to report back through [`Sidecar::end_request`].
+    /// breaker's permit to report back through [`Sidecar::end_request`]. With a sampled
+    /// request's `detail`, says why (and notes the breakers that kept hosts out, or why no
+    /// host could be had).
     pub(super) fn pick(
         &self,
         key: &(String, u16),
         now: SimTime,
         tried: &[String],
-    ) -> Option<(super::cluster::UpstreamHost, HttpVersion, Option<Permit>)> {
+        mut detail: Option<&mut HopDetail>,
+    ) -> Option<Picked> {
         let mut clusters = self.clusters.borrow_mut();
         let cluster = clusters.get_mut(key)?;
         cluster.refresh(now, &self.shared.registry);
@@ -499,10 +727,41 @@ impl Sidecar {
                 .as_ref()
                 .is_none_or(|b| hosts.get(i).is_some_and(|h| b.available(now, &h.id)))
         };
-        let pick = cluster
-            .endpoints
-            .pick_usable(now, &mut *self.rng.borrow_mut(), usable, &exclude)
-            .ok()?;
+        if let (Some(d), Some(b)) = (detail.as_deref_mut(), accrual) {
+            let open: Vec<String> = hosts
+                .iter()
+                .filter(|h| !b.available(now, &h.id))
+                .map(|h| match b.get(&h.id).map(|s| s.state()) {
+                    Some(BreakerState::Open { until, reason }) => {
+                        format!("{} (open until {until}: {reason})", h.id)
+                    }
+                    Some(BreakerState::HalfOpen { since }) => {
+                        format!("{} (half-open, probe in flight since {since})", h.id)
+                    }
+                    _ => h.id.clone(),
+                })
+                .collect();
+            if !open.is_empty() {
+                d.event(
+                    now,
+                    EventKind::BreakerOpen,
+                    format!("failure accrual keeps out {}", open.join(", ")),
+                );
+            }
+        }
+        let pick =
+            match cluster
+                .endpoints
+                .pick_usable(now, &mut *self.rng.borrow_mut(), usable, &exclude)
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    if let Some(d) = detail {
+                        d.event(now, EventKind::NoHealthyUpstream, e.to_string());
+                    }
+                    return None;
+                }
+            };
         let host = cluster.hosts.get(pick.host)?.clone();
         let permit = match &mut cluster.accrual {
             // `usable` admitted the host, so its breaker admits the request.
@@ -514,9 +773,17 @@ impl Sidecar {
             Protocol::Http2 | Protocol::Grpc => HttpVersion::Http2,
             Protocol::Http | Protocol::Tcp => HttpVersion::Http1,
         };
-        Some((host, version, permit))
+        let why = detail.map(|_| format!("{} is {pick}", host.id));
+        Some(Picked {
+            host,
+            version,
+            permit,
+            why,
+        })
     }
 
+    /// A request to host `id` ended: feeds the failure-accrual breaker and outlier
+    /// detection, counts ejections and trips, and returns what they decided.
     pub(super) fn end_request(
         &self,
         key: &(String, u16),
@@ -525,26 +792,25 @@ impl Sidecar {
         start: SimTime,
         outcome: OutlierOutcome,
         permit: Option<Permit>,
-    ) {
+    ) -> Ended {
         let mut clusters = self.clusters.borrow_mut();
         let Some(cluster) = clusters.get_mut(key) else {
-            return;
+            return Ended::default();
         };
         // The breaker counts what outlier detection counts as an error: 5xx, timeouts,
         // resets and connect failures (Linkerd's default response classification).
-        let tripped = match (permit, &mut cluster.accrual) {
+        let breaker = match (permit, &mut cluster.accrual) {
             (Some(permit), Some(b)) => {
                 let counted = if outcome.is_error() {
                     AccrualOutcome::Failure
                 } else {
                     AccrualOutcome::Success
                 };
-                let t = b.record(now, id, permit, counted, &mut *self.rng.borrow_mut());
-                matches!(t, Some(Transition::Tripped { .. }))
+                b.record(now, id, permit, counted, &mut *self.rng.borrow_mut())
             }
-            _ => false,
+            _ => None,
         };
-        let decision = match cluster.hosts.iter().position(|h| h.id == id) {
+        let ejection = match cluster.hosts.iter().position(|h| h.id == id) {
             Some(i) => {
                 cluster
                     .endpoints
@@ -553,12 +819,13 @@ impl Sidecar {
             None => None,
         };
         drop(clusters);
-        if decision.is_some_and(|d| d.ejected()) {
+        if ejection.is_some_and(|d| d.ejected()) {
             self.count(Stat::Ejections, 1);
         }
-        if tripped {
+        if matches!(breaker, Some(Transition::Tripped { .. })) {
             self.count(Stat::BreakerTrips, 1);
         }
+        Ended { ejection, breaker }
     }
 
     /// Adds one to one of this proxy's counters.
@@ -576,6 +843,9 @@ impl Sidecar {
     fn finish(&self, mut log: AccessLogEntry, response: Response<Payload>) -> Response<Payload> {
         log.duration = wire::now().saturating_since(log.start);
         log.status = response.status().as_u16();
+        if let Some(e) = log.envoy.as_deref_mut() {
+            e.bytes_sent = response.body().data().len() as u64;
+        }
         if log.flag.is_none() {
             log.flag = response
                 .headers()
@@ -593,17 +863,18 @@ impl Sidecar {
     }
 }
 
-/// A weighted draw among (node, weight) pairs whose total is above zero.
-fn pick_weighted<'a>(targets: &'a [(String, u32)], rng: &mut impl rand::Rng) -> &'a str {
+/// A weighted draw among (node, weight) pairs whose total is above zero, with the roll.
+fn pick_weighted<'a>(targets: &'a [(String, u32)], rng: &mut impl rand::Rng) -> (&'a str, u32) {
     let total: u32 = targets.iter().map(|(_, w)| w).sum();
-    let mut roll = rng.random_range(0..total.max(1));
+    let drawn = rng.random_range(0..total.max(1));
+    let mut roll = drawn;
     for (node, w) in targets {
         if roll < *w {
-            return node;
+            return (node, drawn);
         }
         roll -= w;
     }
-    targets.first().map_or("", |(n, _)| n.as_str())
+    (targets.first().map_or("", |(n, _)| n.as_str()), drawn)
 }
 
 /// The engine's view of an HTTP request sent to `service:port`.

@@ -25,9 +25,10 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, DuplexStream};
 use tokio::time::Instant;
 
+use super::attempts::{Authority, EnvoyFields};
 use super::body::Payload;
 use super::inbound::Inbound;
-use super::outbound::{Sidecar, local_reply};
+use super::outbound::{Picked, Sidecar, local_reply};
 use super::pool;
 use super::telemetry::{AccessLogEntry, Direction, ResponseFlag, Stat, TcpBytes, TraceContext};
 use super::wire;
@@ -169,20 +170,32 @@ impl Sidecar {
             ..self.log_entry(Direction::Outbound, start, span, trace.as_ref())
         };
         let head = crate::engine::RequestHead::get(service, port, "/");
-        let Some(plan) = self.plan(service, &head) else {
+        let Some(mut plan) = self.plan(service, &head, log.detail.is_some()) else {
             self.count_stat(Stat::NoRoute);
             return Err(self.fail(log, ResponseFlag::NoRoute));
         };
         log.route = Some(plan.route.clone());
         log.upstream_node = Some(plan.node.clone());
+        if let (Some(d), Some(notes)) = (log.detail.as_deref_mut(), plan.notes.take()) {
+            *d = *notes;
+        }
         let Some(key) = self.ensure_cluster(&plan, start) else {
             return Err(self.fail(log, ResponseFlag::NoHealthyUpstream));
         };
         self.count_stat(Stat::Attempts);
         log.attempts = 1;
-        let Some((host, _, permit)) = self.pick(&key, start, &[]) else {
+        let Some(Picked { host, permit, .. }) =
+            self.pick(&key, start, &[], log.detail.as_deref_mut())
+        else {
             return Err(self.fail(log, ResponseFlag::NoHealthyUpstream));
         };
+        if self.wants_envoy_fields(log.detail.is_some()) {
+            log.envoy = Some(Box::new(EnvoyFields {
+                authority: Authority::Service(port),
+                upstream_host: Some(format!("{}:{}", host.address, host.port)),
+                ..EnvoyFields::default()
+            }));
+        }
         let upstream = match pool::connect(&host.address, host.port).await {
             Ok(s) => s,
             Err(_) => {

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use super::attempts::{EnvoyFields, HopDetail, Tracing, UserRequest};
 use crate::engine::SimTime;
 
 /// The trace header, in AWS X-Ray's format: `Root=1-<8 hex>-<24 hex>;Parent=<16 hex>;Sampled=1`.
@@ -119,13 +120,17 @@ pub enum Direction {
     Outbound,
 }
 
-/// Trace context of one hop: the user request's root and this span's parent.
+/// Trace context of one hop: the user request's root, this span's parent, and whether the
+/// request is sampled.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TraceContext {
     /// `Root=` value, the same on every hop of one user request.
     pub root: String,
     /// `Parent=` value: the span that sent this request.
     pub parent: Option<String>,
+    /// `Sampled=1`: every proxy on the way records the request's detail
+    /// ([`super::attempts`]). Absent counts as not sampled.
+    pub sampled: bool,
 }
 
 impl TraceContext {
@@ -133,22 +138,36 @@ impl TraceContext {
     pub fn parse(value: &str) -> Option<TraceContext> {
         let mut root = None;
         let mut parent = None;
+        let mut sampled = false;
         for part in value.split(';') {
             match part.trim().split_once('=') {
                 Some(("Root", v)) => root = Some(v.to_string()),
                 Some(("Parent", v)) => parent = Some(v.to_string()),
+                Some(("Sampled", v)) => sampled = v == "1",
                 _ => {}
             }
         }
         Some(TraceContext {
             root: root?,
             parent,
+            sampled,
         })
     }
 
-    /// The header value for a request sent from span `span`.
+    /// The header value for a request sent from span `span`. The flag is one digit either
+    /// way, so sampling never changes a request's size on the wire.
     pub fn header_from(&self, span: &str) -> String {
-        format!("Root={};Parent={span};Sampled=1", self.root)
+        format!(
+            "Root={};Parent={span};Sampled={}",
+            self.root,
+            u8::from(self.sampled)
+        )
+    }
+
+    /// Whether the header value of a request says it is sampled, without parsing the rest
+    /// (the unsampled hot path).
+    pub fn is_sampled(value: &str) -> bool {
+        value.split(';').any(|p| p.trim() == "Sampled=1")
     }
 }
 
@@ -196,6 +215,10 @@ pub struct AccessLogEntry {
     /// A TCP pass-through connection rather than an HTTP request: the line is about the
     /// connection (its `status` is 0), and these are its bytes.
     pub tcp: Option<TcpBytes>,
+    /// The rest of Envoy's default format, when access logs or a trace will print it.
+    pub envoy: Option<Box<EnvoyFields>>,
+    /// A sampled request's detail at this hop (`Sampled=1`); `None` otherwise.
+    pub detail: Option<Box<HopDetail>>,
 }
 
 /// Bytes a TCP pass-through connection moved, from the proxy's downstream point of view
@@ -242,6 +265,10 @@ pub struct Telemetry {
     pub access_log: Vec<AccessLogEntry>,
     /// Counters, by (node, stat).
     pub counters: BTreeMap<(String, Stat), u64>,
+    /// What to record beyond the lines (set by the world before it starts).
+    pub tracing: Tracing,
+    /// Sampled user requests (their traces' roots) not yet drained.
+    pub users: Vec<UserRequest>,
 }
 
 impl Telemetry {
@@ -273,10 +300,21 @@ mod tests {
         let t = TraceContext::parse("Root=1-00000001-abc;Parent=0001;Sampled=1").expect("root");
         assert_eq!(t.root, "1-00000001-abc");
         assert_eq!(t.parent.as_deref(), Some("0001"));
+        assert!(t.sampled);
         assert_eq!(
             t.header_from("00ff"),
             "Root=1-00000001-abc;Parent=00ff;Sampled=1"
         );
+        let unsampled =
+            TraceContext::parse("Root=1-00000001-abc;Parent=0001;Sampled=0").expect("root");
+        assert!(!unsampled.sampled);
+        assert_eq!(
+            unsampled.header_from("00ff").len(),
+            t.header_from("00ff").len()
+        );
+        assert!(TraceContext::is_sampled("Root=1-2-3;Parent=4;Sampled=1"));
+        assert!(!TraceContext::is_sampled("Root=1-2-3;Parent=4;Sampled=0"));
+        assert!(!TraceContext::is_sampled("Root=1-2-3;Parent=4"));
         assert_eq!(TraceContext::parse("Parent=1"), None);
         for f in [
             ResponseFlag::NoRoute,

@@ -1,17 +1,21 @@
 //! What a run writes: `report.json` (for tools), `summary.md`, `report.html` and a summary
 //! table (for people), one `.hgrm` percentile distribution per service (for HdrHistogram's
-//! plotter), and on request JUnit XML of the scenario's expectations (for CI systems).
+//! plotter), and on request JUnit XML of the scenario's expectations (for CI systems), the
+//! sampled requests' traces (`traces.json`, `requests.jsonl`) and Envoy-format access logs.
 //!
 //! Nothing here reads a clock: two runs with one seed give byte-identical files. Wall time
 //! goes to stderr only.
 
+pub mod access_log;
 pub mod cloudwatch;
 pub mod expect;
+pub mod explain;
 pub mod hdr;
 pub mod html;
 pub mod junit;
 pub mod output;
 pub mod prometheus;
+pub mod trace;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -595,6 +599,17 @@ pub fn files(report: &Report, run: &RunResult, outputs: &Outputs) -> Files {
     }
     if outputs.has(Output::Html) {
         files.add("report.html", html::page(report, run));
+    }
+    if outputs.has(Output::Traces) {
+        let records = trace::records(&run.traces);
+        let header = trace::TraceHeader {
+            scenario: report.scenario.clone(),
+            seed: report.seed,
+            rate: run.traces.rate,
+            only: run.traces.only,
+        };
+        files.add("traces.json", trace::traces_json(&header, &records));
+        files.add("requests.jsonl", trace::requests_jsonl(&records));
     }
     if outputs.has(Output::Json) {
         files.add("report.json", report.to_json());

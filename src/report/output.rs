@@ -24,17 +24,22 @@ pub enum Output {
     /// `metrics.prom` (Prometheus text exposition with Envoy's names) and `metrics.csv`
     /// (CloudWatch-style rows per metrics window).
     Metrics,
+    /// `traces.json` (Chrome/Perfetto trace events) and `requests.jsonl` (what
+    /// `meshsim explain` reads) of the sampled requests; not in the default set, since
+    /// sampling costs the proxies a little.
+    Traces,
 }
 
 impl Output {
     /// Every output, in the order `--report` lists them.
-    pub const ALL: [Output; 6] = [
+    pub const ALL: [Output; 7] = [
         Output::Json,
         Output::Summary,
         Output::Hgrm,
         Output::Html,
         Output::Hlog,
         Output::Metrics,
+        Output::Traces,
     ];
 
     /// The name `--report` takes.
@@ -46,6 +51,7 @@ impl Output {
             Output::Html => "html",
             Output::Hlog => "hlog",
             Output::Metrics => "metrics",
+            Output::Traces => "traces",
         }
     }
 
@@ -80,6 +86,12 @@ impl Outputs {
     /// Whether `o` is chosen.
     pub fn has(&self, o: Output) -> bool {
         self.0.contains(&o)
+    }
+
+    /// These outputs and `o`.
+    pub fn with(mut self, o: Output) -> Outputs {
+        self.0.insert(o);
+        self
     }
 
     /// Parses `--report`: a comma-separated list of output names, where `default` stands
@@ -188,6 +200,11 @@ mod tests {
         let o = Outputs::parse("default,hlog").unwrap();
         assert!(o.has(Output::Hgrm) && o.has(Output::Hlog));
         assert!(Outputs::default().has(Output::Html));
+        assert!(!Outputs::default().has(Output::Traces));
+        assert_eq!(
+            Outputs::default().with(Output::Traces),
+            Outputs::parse("default,traces").unwrap()
+        );
     }
 
     #[test]

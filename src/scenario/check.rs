@@ -34,6 +34,19 @@ pub(crate) fn check(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
         parts.metrics.as_ref().map(|m| m.interval),
         "the metrics interval",
     );
+    if let Some(r) = &parts.report
+        && !(0.0..=1.0).contains(&r.trace_sample)
+    {
+        sink.at_path(
+            Severity::Error,
+            "range",
+            "report.trace_sample",
+            format!(
+                "trace_sample is a share of requests from 0 to 1 (0.01 is 1 %), got {}",
+                r.trace_sample
+            ),
+        );
+    }
     tasks(parts, mesh, sink);
     if let Some(mesh) = mesh {
         calls(parts, mesh, sink);

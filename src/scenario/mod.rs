@@ -60,6 +60,8 @@ pub struct Scenario {
     pub workload: WorkloadConfig,
     /// Metric intervals.
     pub metrics: MetricsSpec,
+    /// What the reports record beyond the numbers (trace sampling).
+    pub report: ReportSpec,
     /// The Ordering app's initial state, when the scenario runs it.
     pub ordering: OrderingSpec,
     /// Faults, as written (validated; resolved against the tasks when the run starts).
@@ -131,6 +133,29 @@ pub struct DiscoverySpec {
 pub struct MetricsSpec {
     /// Width of the per-interval windows (default 10s).
     pub interval: Duration,
+}
+
+/// What the reports record beyond the numbers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportSpec {
+    /// The share of user requests whose every hop is traced (0 to 1, default 0.01): their
+    /// `x-amzn-trace-id` carries `Sampled=1`, and the proxies keep each attempt's detail.
+    pub trace_sample: f64,
+}
+
+impl ReportSpec {
+    /// Lower than X-Ray's default rule (the first request each second, then 5 %): 1 % keeps
+    /// a long run's traces a file a trace viewer opens quickly (about 600 requests in ten
+    /// minutes at 100 rps) while a short run still samples some.
+    pub const DEFAULT_TRACE_SAMPLE: f64 = 0.01;
+}
+
+impl Default for ReportSpec {
+    fn default() -> Self {
+        ReportSpec {
+            trace_sample: Self::DEFAULT_TRACE_SAMPLE,
+        }
+    }
 }
 
 /// The Ordering app's initial state.

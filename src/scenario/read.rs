@@ -10,10 +10,12 @@ use super::de::from_node;
 use super::expect::{ExpectEntry, RawExpectation};
 use super::sections::{
     DEFAULT_SEED, Presence, RawDiscovery, RawFaults, RawMesh, RawMetrics, RawNetwork, RawOrdering,
-    RawSidecar, RawTask, SECTIONS,
+    RawReport, RawSidecar, RawTask, SECTIONS,
 };
 use super::sink::Sink;
-use super::{DiscoverySpec, MetricsSpec, NetworkSpec, OrderingSpec, Scenario, TaskSpec};
+use super::{
+    DiscoverySpec, MetricsSpec, NetworkSpec, OrderingSpec, ReportSpec, Scenario, TaskSpec,
+};
 use crate::config::diagnostic::{Severity, suggest};
 use crate::config::source::Span;
 use crate::config::tree::{Key, Node, Value, join_index, join_key};
@@ -42,6 +44,7 @@ pub(crate) struct Parts {
     pub workload: Option<WorkloadConfig>,
     pub metrics: Option<MetricsSpec>,
     pub ordering: Option<OrderingSpec>,
+    pub report: Option<ReportSpec>,
     /// `faults:` items, each with the field path it was read from and its position.
     pub faults: Vec<(String, usize, FaultSpec)>,
     /// `faults: { random: ... }`.
@@ -82,6 +85,10 @@ impl Parts {
                 .ordering
                 .clone()
                 .unwrap_or_else(OrderingSpec::default_catalog),
+            report: match &self.report {
+                Some(r) if !(0.0..=1.0).contains(&r.trace_sample) => return None,
+                r => r.clone().unwrap_or_default(),
+            },
             faults: self
                 .faults
                 .iter()
@@ -198,6 +205,7 @@ pub(crate) fn read(root: &Node, sink: &mut Sink<'_>) -> Parts {
     parts.workload = r.one("workload");
     parts.metrics = r.one::<RawMetrics>("metrics").map(Into::into);
     parts.ordering = r.one::<RawOrdering>("ordering").map(Into::into);
+    parts.report = r.one::<RawReport>("report").map(Into::into);
     (parts.faults, parts.random_faults) = r.faults();
     parts.sidecars = r.sidecars();
     parts.expect = r.expect();

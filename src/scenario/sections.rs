@@ -10,7 +10,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::de::Text;
-use super::{DiscoverySpec, MeshSource, MetricsSpec, NetworkSpec, OrderingSpec, TaskSpec};
+use super::{
+    DiscoverySpec, MeshSource, MetricsSpec, NetworkSpec, OrderingSpec, ReportSpec, TaskSpec,
+};
 use crate::engine::SimTime;
 use crate::engine::extensions::SidecarExtensions;
 use crate::engine::failure_accrual::{BreakerConfigError, FailureAccrualConfig, HostBreakers};
@@ -43,6 +45,7 @@ pub(crate) const SECTIONS: &[(&str, Presence)] = &[
     ("workload", Presence::Required),
     ("metrics", Presence::Optional),
     ("ordering", Presence::Optional),
+    ("report", Presence::Optional),
     ("faults", Presence::Optional),
     ("sidecars", Presence::Optional),
     ("rollout", Presence::Optional),
@@ -189,6 +192,26 @@ impl From<RawMetrics> for MetricsSpec {
     fn from(m: RawMetrics) -> MetricsSpec {
         MetricsSpec {
             interval: m.interval.get(),
+        }
+    }
+}
+
+/// `report:` as written.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawReport {
+    #[serde(default = "default_trace_sample")]
+    pub trace_sample: f64,
+}
+
+fn default_trace_sample() -> f64 {
+    ReportSpec::DEFAULT_TRACE_SAMPLE
+}
+
+impl From<RawReport> for ReportSpec {
+    fn from(r: RawReport) -> ReportSpec {
+        ReportSpec {
+            trace_sample: r.trace_sample,
         }
     }
 }

@@ -14,10 +14,11 @@ use crate::engine::SimTime;
 use crate::engine::seed;
 use crate::metrics::{OutcomeClass, Recorder, SeriesKey};
 use crate::model::workload::Workload;
+use crate::proxy::attempts::UserRequest;
 use crate::proxy::outbound::effective_status;
 use crate::proxy::pool::{HttpVersion, SendError, UpstreamPool};
 use crate::proxy::telemetry::{FLAGS_HEADER, TRACE_HEADER};
-use crate::proxy::{Payload, ResponseFlag, Sidecar, wire};
+use crate::proxy::{Payload, ResponseFlag, Sidecar, Telemetry, wire};
 
 /// Where users' requests go.
 #[derive(Clone, Debug)]
@@ -51,6 +52,9 @@ pub struct LoadGen {
     pub ledger: Rc<RefCell<UserLedger>>,
     /// Latency series (node `client`).
     pub recorder: Rc<RefCell<Recorder>>,
+    /// The proxies' telemetry: which requests to sample, and where sampled requests' roots
+    /// go.
+    pub telemetry: Rc<RefCell<Telemetry>>,
     /// Master seed.
     pub seed: u64,
     /// Send requests until then.
@@ -101,9 +105,16 @@ impl LoadGen {
             self.seed as u32,
             seq
         );
+        // Decided here, once per user request, and carried in the header: every proxy on
+        // the way agrees without asking anyone.
+        let sampled = self.telemetry.borrow().tracing.sampler.sampled(seq);
         builder = builder.header(
             TRACE_HEADER,
-            format!("Root={root};Parent={:016x};Sampled=1", seq),
+            format!(
+                "Root={root};Parent={:016x};Sampled={}",
+                seq,
+                u8::from(sampled)
+            ),
         );
         let mut has_host = false;
         for (name, value) in &mix.headers {
@@ -122,6 +133,28 @@ impl LoadGen {
         };
         let latency = wire::now().saturating_since(intended);
         self.ledger.borrow_mut().end(outcome, latency);
+        if sampled {
+            let (status, what) = match outcome {
+                UserOutcome::Answered { status, flag } => (
+                    status,
+                    flag.map_or_else(|| "-".to_string(), |f| f.to_string()),
+                ),
+                UserOutcome::ClientTimeout => (0, "client_timeout".to_string()),
+                UserOutcome::ConnectFailure => (0, "connect_failure".to_string()),
+                UserOutcome::Reset => (0, "reset".to_string()),
+            };
+            self.telemetry.borrow_mut().users.push(UserRequest {
+                root,
+                seq,
+                span: format!("{seq:016x}"),
+                method: mix.method.as_str().to_string(),
+                path: mix.path.clone(),
+                start: intended,
+                end: wire::now(),
+                status,
+                outcome: what,
+            });
+        }
         let class = match outcome {
             UserOutcome::Answered { status, .. } => OutcomeClass::of_status(status),
             UserOutcome::ClientTimeout => OutcomeClass::ServerError,

@@ -6,6 +6,7 @@
 //! - [`loadgen`]: the open-loop load generator.
 //! - [`ledger`]: every user request ends exactly once, as a success or a named failure.
 //! - [`run`]: the step loop, progress, and what a run leaves behind.
+//! - [`tap`]: the sampled requests' traces, and access-log lines handed out as the run goes.
 //! - `chaos`: the scenario's faults applied between steps (links through turmoil, crashes and
 //!   restarts, the effects board apps and sidecars read).
 //!
@@ -18,12 +19,14 @@ pub mod control;
 pub mod ledger;
 pub mod loadgen;
 pub mod run;
+pub mod tap;
 pub mod world;
 
 pub use chaos::ChaosEvent;
 pub use control::{Change, Controller, ProxyRef, Uncontrolled, WorldView};
 pub use ledger::{UserLedger, UserOutcome};
 pub use run::{Progress, RunOptions, RunResult, Stall, fault_schedule, run, run_with};
+pub use tap::{AccessLogMode, AccessLogTap, LineSink, Traces};
 
 /// Why a world could not be built or run.
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,7 @@ use super::SimError;
 use super::chaos::{Chaos, ChaosEvent};
 use super::control::{Change, Controller, ProxyRef, Uncontrolled, WorldView};
 use super::ledger::UserLedger;
+use super::tap::{AccessLogTap, Traces};
 use super::world::{self, TaskInfo};
 use crate::config::model::Mesh;
 use crate::engine::SimTime;
@@ -29,6 +30,13 @@ pub struct RunOptions {
     pub stalls: Vec<Stall>,
     /// Keep every access-log line in the result (for trace reconstruction).
     pub keep_access_log: bool,
+    /// Overrides the scenario's `report.trace_sample` (the CLI turns sampling off when no
+    /// output will show the traces).
+    pub trace_sample: Option<f64>,
+    /// Trace this request (by sequence number) and no other: a rerun to explain one.
+    pub trace_only: Option<u64>,
+    /// Access-log lines go to this sink as the run drains them.
+    pub access_log: Option<AccessLogTap>,
 }
 
 /// Every link to a virtual node's tasks is held from `at` for `duration`: messages wait, then
@@ -84,6 +92,8 @@ pub struct RunResult {
     pub faults: Vec<Fault>,
     /// What the faults did, in order (crashes, partitions, restarts, ...).
     pub chaos: Vec<ChaosEvent>,
+    /// The sampled requests, hop by hop.
+    pub traces: Traces,
 }
 
 /// One scheduled change to the world.
@@ -141,6 +151,13 @@ pub fn run_with(
     let seed = options.seed.unwrap_or(scenario.seed);
     let duration = options.duration.unwrap_or(scenario.duration);
     let (mut sim, state) = world::build(scenario, mesh, seed, duration)?;
+    let mut traces = Traces {
+        rate: options.trace_sample.unwrap_or(scenario.report.trace_sample),
+        only: options.trace_only,
+        ..Traces::default()
+    };
+    let tap = options.access_log.as_ref();
+    state.telemetry.borrow_mut().tracing = traces.tracing(seed, tap);
     let task_refs = task_refs(scenario, mesh);
     let faults = fault_schedule(scenario, mesh, seed);
     let plan = Plan::new(faults, &task_refs).map_err(|errors| {
@@ -229,7 +246,8 @@ pub fn run_with(
             }
         }
         if now >= next_report || done {
-            drain(&state, now, options.keep_access_log, &mut kept, controller);
+            let keep = (options.keep_access_log, &mut kept, &mut traces, tap);
+            drain(&state, now, keep, controller);
             let mut halt = false;
             for change in controller.tick(now) {
                 halt |= apply(&state, &mut sim, now, change, &mut chaos, &task_refs);
@@ -265,7 +283,8 @@ pub fn run_with(
         }
     }
     let end = SimTime::from_duration(sim.elapsed());
-    drain(&state, end, options.keep_access_log, &mut kept, controller);
+    let keep = (options.keep_access_log, &mut kept, &mut traces, tap);
+    drain(&state, end, keep, controller);
     let invariants = {
         let db = state.databases.borrow();
         check_invariants(&db.inventory, &db.orders)
@@ -286,6 +305,7 @@ pub fn run_with(
         access_log: kept,
         faults: chaos.faults().to_vec(),
         chaos: chaos.log,
+        traces,
     })
 }
 
@@ -331,18 +351,27 @@ fn apply(
     false
 }
 
+/// Where drained lines go besides the metrics: every line when asked to keep them, the
+/// sampled requests' traces, and an access-log sink.
+type Keep<'a> = (
+    bool,
+    &'a mut Vec<AccessLogEntry>,
+    &'a mut Traces,
+    Option<&'a AccessLogTap>,
+);
+
 /// Moves the proxies' access-log lines and counters into the recorder, showing the lines
 /// to the controller on the way. Counters land in the window of `now`: drained once a
 /// simulated second, a counter may be placed up to a second after it happened.
 fn drain(
     state: &world::WorldState,
     now: SimTime,
-    keep: bool,
-    kept: &mut Vec<AccessLogEntry>,
+    (keep, kept, traces, tap): Keep<'_>,
     controller: &mut dyn Controller,
 ) {
     let lines = state.telemetry.borrow_mut().drain();
     controller.observe(&lines);
+    traces.collect(&lines, &state.telemetry, tap);
     let mut recorder = state.recorder.borrow_mut();
     // Health checks are the mesh's own traffic, not the services' workload.
     for line in lines.iter().filter(|l| !l.health_check) {

@@ -219,6 +219,7 @@ pub fn build<'a>(
         entry,
         ledger: Rc::clone(&ledger),
         recorder: Rc::clone(&recorder),
+        telemetry: Rc::clone(&telemetry),
         seed,
         until: SimTime::from_duration(duration),
     };

@@ -295,6 +295,7 @@ mod tests {
             access_log: Vec::new(),
             faults: Vec::new(),
             chaos: Vec::new(),
+            traces: Default::default(),
         }
     }
 

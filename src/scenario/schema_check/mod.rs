@@ -21,9 +21,9 @@ use super::de::{ErrorKind, from_node};
 use super::expect::{RawExpectation, RolloutOutcome, invariant_names};
 use super::sections::{
     DEFAULT_SEED, Presence, RawDiscovery, RawFailureAccrual, RawFaults, RawMesh, RawMetrics,
-    RawNetwork, RawOrdering, RawRateLimit, RawSidecar, RawTask, SECTIONS,
+    RawNetwork, RawOrdering, RawRateLimit, RawReport, RawSidecar, RawTask, SECTIONS,
 };
-use super::{DiscoverySpec, MetricsSpec, NetworkSpec, OrderingSpec, TaskSpec};
+use super::{DiscoverySpec, MetricsSpec, NetworkSpec, OrderingSpec, ReportSpec, TaskSpec};
 use crate::config::source::SourceFile;
 use crate::config::tree::{Node, parse_documents};
 use crate::model::calls::{CallConfig, StepConfig};
@@ -312,6 +312,7 @@ fn closed_objects_match_the_types_field_for_field() {
     c.object::<RawDiscovery, _>("/$defs/Discovery", j("{}"), DiscoverySpec::from);
     c.object::<RawMetrics, _>("/$defs/Metrics", j("{}"), MetricsSpec::from);
     c.object::<RawOrdering, _>("/$defs/Ordering", j("{}"), OrderingSpec::from);
+    c.object::<RawReport, _>("/$defs/Report", j("{}"), ReportSpec::from);
     let workload = r#"{"target": "t", "rate": {"constant": 1}, "mix": []}"#;
     c.object::<WorkloadConfig, _>("/$defs/Workload", j(workload), std::convert::identity);
     c.object::<RateStep, _>(

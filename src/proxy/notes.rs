@@ -1,0 +1,211 @@
+//! How the proxies note a sampled request's decisions in its hop's
+//! [`HopDetail`](super::attempts::HopDetail): the engine's explanations put into words, and
+//! the fields of Envoy's access-log format read off a request. Kept apart from the
+//! exchange's own code so that what a trace records can be read in one place, and the
+//! exchange in another.
+
+use http::{Request, Response};
+
+use super::attempts::{
+    AttemptOutcome as Tried, Authority, EnvoyFields, EventKind, HopDetail, RouteChoice,
+    protocol_name,
+};
+use super::body::Payload;
+use super::outbound::Ended;
+use super::telemetry::{FLAGS_HEADER, ResponseFlag};
+use crate::engine::exchange::{AttemptPlan, FinishReason, Next};
+use crate::engine::failure_accrual::Transition;
+use crate::engine::retry::{AttemptOutcome, ResetReason, RetryEvent};
+use crate::engine::{RequestHead, SimTime};
+
+/// The gateway route that sent a request on, put on the request by a virtual gateway's
+/// Envoy so that the outbound exchange of a sampled request can say how it got there.
+#[derive(Clone, Debug)]
+pub struct GatewayRouted(pub String);
+
+/// The engine's route explanation for a sampled request, in words.
+pub(super) fn explain_route(
+    engine: &crate::engine::Engine,
+    service: &str,
+    head: &RequestHead,
+    router: Option<&str>,
+) -> RouteChoice {
+    match engine.explain(service, head) {
+        Ok(why) => RouteChoice {
+            router: router.map(str::to_string),
+            note: router.is_none().then(|| {
+                "the virtual service's provider is a virtual node: App Mesh's generated route"
+                    .to_string()
+            }),
+            matched: why.matched,
+            skipped: why
+                .skipped
+                .iter()
+                .map(|(r, m)| (r.clone(), m.to_string()))
+                .collect(),
+        },
+        Err(e) => RouteChoice {
+            router: router.map(str::to_string),
+            note: Some(e.to_string()),
+            ..RouteChoice::default()
+        },
+    }
+}
+
+/// The fields of Envoy's format a request carries, read when someone will print them.
+pub(super) fn envoy_fields<B>(req: &Request<B>) -> EnvoyFields {
+    EnvoyFields {
+        method: req.method().clone(),
+        query: req.uri().query().map(str::to_string),
+        protocol: protocol_name(req.version()),
+        user_agent: header(req, http::header::USER_AGENT),
+        authority: header(req, http::header::HOST).map_or(Authority::None, Authority::Header),
+        ..EnvoyFields::default()
+    }
+}
+
+/// A request header's value, copied.
+fn header<B>(req: &Request<B>, name: http::header::HeaderName) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The flag an upstream proxy set on its local reply, if it made one.
+pub(super) fn response_flag(resp: &Response<Payload>) -> Option<ResponseFlag> {
+    resp.headers()
+        .get(FLAGS_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(ResponseFlag::from_code)
+}
+
+pub(super) fn route_timeout_text(timeout: Option<std::time::Duration>, when: &str) -> String {
+    match timeout {
+        Some(t) => format!("route timeout (perRequest {t:?}) fired {when}: 504 UT"),
+        None => format!("route timeout fired {when}: 504 UT"),
+    }
+}
+
+/// App Mesh's name for a retry event.
+fn retry_event_name(event: RetryEvent) -> String {
+    match event {
+        RetryEvent::ServerError => "server-error".into(),
+        RetryEvent::GatewayError => "gateway-error".into(),
+        RetryEvent::ClientError => "client-error".into(),
+        RetryEvent::StreamError => "stream-error".into(),
+        RetryEvent::ConnectionError => "connection-error".into(),
+        RetryEvent::Grpc(g) => g.as_str().into(),
+        RetryEvent::Default503 => "503 (App Mesh's default retry policy)".into(),
+        RetryEvent::DefaultReset => {
+            "reset or connect failure (App Mesh's default retry policy)".into()
+        }
+        RetryEvent::DefaultGrpcUnavailable => {
+            "gRPC unavailable (App Mesh's default retry policy)".into()
+        }
+        RetryEvent::ExtraStatus(s) => format!("status {s} (an extra retriable status)"),
+    }
+}
+
+/// A sampled attempt's end: its outcome, the timeout if one fired, and what the exchange
+/// decided next.
+pub(super) fn note_attempt_end(
+    d: &mut HopDetail,
+    now: SimTime,
+    outcome: AttemptOutcome,
+    plan: &AttemptPlan,
+    host: &str,
+    next: &Next,
+) {
+    let tried = match outcome {
+        AttemptOutcome::Reset(ResetReason::PerTryTimeout) => Some(Tried::PerTryTimeout),
+        AttemptOutcome::Reset(ResetReason::ConnectFailure) => Some(Tried::ConnectFailure),
+        AttemptOutcome::Reset(_) => Some(Tried::Reset),
+        AttemptOutcome::Response { .. } => None,
+    };
+    if tried == Some(Tried::PerTryTimeout) {
+        let after = d
+            .current()
+            .map(|a| now.saturating_since(a.start))
+            .unwrap_or_default();
+        d.event(
+            now,
+            EventKind::PerTryTimeout,
+            format!(
+                "perRetryTimeout fired after {after:?} on attempt {} to {host}: UT",
+                plan.number
+            ),
+        );
+    }
+    let then = match next {
+        Next::Retry {
+            at,
+            number,
+            backoff,
+            event,
+        } => {
+            let text = format!(
+                "retry on {}: attempt {number} at {at} after a {backoff:?} back-off",
+                retry_event_name(*event)
+            );
+            d.event(now, EventKind::Retry, text.clone());
+            text
+        }
+        Next::Finish(f) => {
+            let text = match f.reason {
+                FinishReason::Answered => format!("finish: {} is not retriable here", f.status),
+                FinishReason::Overloaded => {
+                    "finish: overloaded (x-envoy-overloaded) is never retried".to_string()
+                }
+                FinishReason::RetriesExhausted => {
+                    format!(
+                        "finish: retriable, but {} attempts used up (URX)",
+                        f.attempts
+                    )
+                }
+                FinishReason::RouteTimeout => {
+                    "finish: the route timeout fires during the back-off: 504 UT".to_string()
+                }
+                FinishReason::RetryShed => "finish: a retry budget refused the retry".to_string(),
+            };
+            if f.reason == FinishReason::RetriesExhausted {
+                d.event(now, EventKind::RetriesExhausted, text.clone());
+            }
+            if f.reason == FinishReason::RouteTimeout {
+                d.event(f.at, EventKind::RouteTimeout, text.clone());
+            }
+            text
+        }
+    };
+    if let Some(a) = d.current() {
+        a.end = now;
+        if let Some(t) = tried {
+            a.outcome = t;
+        }
+        a.then = Some(then);
+    }
+}
+
+/// What outlier detection and failure accrual decided after a sampled attempt.
+pub(super) fn note_ended(d: &mut HopDetail, now: SimTime, host: &str, ended: &Ended) {
+    if let Some(e) = &ended.ejection {
+        d.event(
+            now,
+            EventKind::Ejection,
+            format!("{host}: outlier detection: {e}"),
+        );
+    }
+    match ended.breaker {
+        Some(Transition::Tripped { reason, until }) => d.event(
+            now,
+            EventKind::Breaker,
+            format!("{host}: failure accrual opened the breaker until {until}: {reason}"),
+        ),
+        Some(Transition::Closed) => d.event(
+            now,
+            EventKind::Breaker,
+            format!("{host}: the probe succeeded; failure accrual closed the breaker"),
+        ),
+        None => {}
+    }
+}
