@@ -463,3 +463,52 @@ fn cloudwatch_rows_add_up_to_report_json_intervals() {
     }
     assert!(rows >= 10, "{rows} rows");
 }
+
+/// Reusing an output directory: the second run's files replace the first run's, and what the
+/// first run wrote that the second does not (traces, metrics, access logs) is gone, so no
+/// file of an older run passes for one of this run; a file meshsim did not write stays.
+#[test]
+fn a_rerun_into_the_same_directory_leaves_no_file_of_the_run_before() {
+    let out = scratch("rerun");
+    let dir = out.to_str().expect("utf-8 temp dir");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "scenarios/baseline.yaml", "--duration", "5s", "-q"];
+        args.extend_from_slice(&["--out", dir]);
+        args.extend_from_slice(extra);
+        let o = meshsim(&args);
+        assert!(
+            matches!(o.status.code(), Some(0 | 1)),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let names = |d: &Path| {
+        let mut n: Vec<String> = std::fs::read_dir(d)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    run(&["--report", "all", "--access-log", "full"]);
+    let first = names(&out);
+    assert!(first.iter().any(|n| n == "traces.json"), "{first:?}");
+    assert!(!names(&out.join("access-logs")).is_empty());
+    std::fs::write(out.join("my-notes.txt"), "mine").expect("write");
+
+    run(&["--report", "json,summary"]);
+    assert_eq!(
+        names(&out),
+        [
+            ".meshsim-files",
+            "access-logs",
+            "my-notes.txt",
+            "report.json",
+            "summary.md"
+        ]
+    );
+    assert!(names(&out.join("access-logs")).is_empty());
+    let manifest = std::fs::read_to_string(out.join(".meshsim-files")).expect("manifest");
+    assert_eq!(manifest, "report.json\nsummary.md\n");
+    let _ = std::fs::remove_dir_all(&out);
+}

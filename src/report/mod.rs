@@ -569,15 +569,22 @@ pub fn default_dir(scenario: &str, seed: u64) -> PathBuf {
     Path::new("reports").join(scenario).join(seed.to_string())
 }
 
-/// Writes the chosen outputs into `dir`, each file atomically and `report.json` last;
-/// returns the paths written.
+/// Writes the chosen outputs into `dir`, each file atomically and `report.json` last, after
+/// retiring the files an earlier run left there; `also_written` names files this run wrote
+/// itself (relative to `dir`: the access logs), so that the next run retires them too.
+/// Returns the paths written.
 pub fn write(
     dir: &Path,
     report: &Report,
     run: &RunResult,
     outputs: &Outputs,
+    also_written: &[String],
 ) -> std::io::Result<Vec<PathBuf>> {
-    files(report, run, outputs).commit(dir)
+    let mut files = files(report, run, outputs);
+    for name in also_written {
+        files.also_written(name.clone());
+    }
+    files.commit(dir)
 }
 
 /// The chosen outputs' files, in memory, in the order they are written (`report.json`

@@ -123,10 +123,17 @@ impl Outputs {
     }
 }
 
+/// The hidden file in an output directory that lists, one per line, the files the last
+/// run wrote there (relative paths), so the next run can retire them.
+pub const MANIFEST: &str = ".meshsim-files";
+
 /// Files to write, in order, kept in memory until [`Files::commit`].
 #[derive(Debug, Default)]
 pub struct Files {
     files: Vec<(String, Vec<u8>)>,
+    /// Files this run wrote by other means (the streamed access logs), listed in the
+    /// manifest with the rest.
+    also: Vec<String>,
 }
 
 impl Files {
@@ -138,6 +145,12 @@ impl Files {
     /// Adds a file by its name inside the output directory.
     pub fn add(&mut self, name: impl Into<String>, contents: impl Into<Vec<u8>>) {
         self.files.push((name.into(), contents.into()));
+    }
+
+    /// Lists a file this run wrote itself (a path relative to the output directory) in the
+    /// manifest, so the next run retires it too.
+    pub fn also_written(&mut self, name: impl Into<String>) {
+        self.also.push(name.into());
     }
 
     /// The names added so far, in order.
@@ -153,17 +166,75 @@ impl Files {
             .map(|(_, c)| c.as_slice())
     }
 
-    /// Writes every file into `dir` (created if missing), each atomically, in the order
-    /// added; returns the paths written.
+    /// Retires the previous run's files in `dir` (see [`retire`]), then writes every file,
+    /// each atomically, in the order added, with the manifest just before `report.json`;
+    /// returns the paths written (the manifest not included).
     pub fn commit(self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir)?;
+        retire(dir)?;
+        let mut manifest: Vec<&str> = self
+            .also
+            .iter()
+            .map(String::as_str)
+            .chain(self.files.iter().map(|(n, _)| n.as_str()))
+            .collect();
+        manifest.sort_unstable();
+        manifest.dedup();
+        let manifest = manifest.iter().fold(String::new(), |mut m, n| {
+            m.push_str(n);
+            m.push('\n');
+            m
+        });
         let mut written = Vec::with_capacity(self.files.len());
-        for (name, contents) in self.files {
-            let path = dir.join(&name);
-            write_atomically(&path, &contents)?;
+        let mut manifest = Some(manifest);
+        for (name, contents) in &self.files {
+            if name == "report.json"
+                && let Some(m) = manifest.take()
+            {
+                write_atomically(&dir.join(MANIFEST), m.as_bytes())?;
+            }
+            let path = dir.join(name);
+            write_atomically(&path, contents)?;
             written.push(path);
         }
+        if let Some(m) = manifest {
+            write_atomically(&dir.join(MANIFEST), m.as_bytes())?;
+        }
         Ok(written)
+    }
+}
+
+/// Removes what the previous run left in `dir`: its `report.json` first (so that, until
+/// this run's is written, the directory does not claim a complete set), then every file its
+/// manifest lists, then the manifest. A second call finds no manifest and removes nothing
+/// more, so a caller that writes files of its own (the access logs) retires before writing
+/// them, and the commit after does not remove them again.
+pub fn retire(dir: &Path) -> std::io::Result<()> {
+    remove_if_present(&dir.join("report.json"))?;
+    let manifest = dir.join(MANIFEST);
+    let listed = match std::fs::read_to_string(&manifest) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for name in listed.lines().map(str::trim).filter(|n| !n.is_empty()) {
+        // Only plain relative paths inside `dir`: a manifest edited by hand cannot make a run
+        // delete anything outside its output directory.
+        let rel = Path::new(name);
+        let inside = rel
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if inside {
+            remove_if_present(&dir.join(rel))?;
+        }
+    }
+    remove_if_present(&manifest)
+}
+
+fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -231,8 +302,75 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        assert_eq!(names, ["a.txt", "b.txt"]);
+        assert_eq!(names, [MANIFEST, "a.txt", "b.txt"]);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_second_run_retires_the_first_runs_files_and_no_others() {
+        let dir = std::env::temp_dir().join(format!("meshsim-output-r-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("access-logs")).unwrap();
+        std::fs::write(dir.join("notes.txt"), "the user's own").unwrap();
+        std::fs::write(dir.join("access-logs").join("ui-1.log"), "old log").unwrap();
+        let mut first = Files::new();
+        first.add("traces.json", "old traces");
+        first.add("summary.md", "old summary");
+        first.add("report.json", "old report");
+        first.also_written("access-logs/ui-1.log");
+        first.commit(&dir).unwrap();
+        let manifest = std::fs::read_to_string(dir.join(MANIFEST)).unwrap();
+        assert_eq!(
+            manifest,
+            "access-logs/ui-1.log\nreport.json\nsummary.md\ntraces.json\n"
+        );
+
+        let mut second = Files::new();
+        second.add("summary.md", "new summary");
+        second.add("report.json", "new report");
+        second.commit(&dir).unwrap();
+        assert_eq!(
+            names_in(&dir),
+            [
+                MANIFEST,
+                "access-logs",
+                "notes.txt",
+                "report.json",
+                "summary.md"
+            ]
+        );
+        assert!(names_in(&dir.join("access-logs")).is_empty());
+        assert_eq!(
+            std::fs::read_to_string(dir.join("report.json")).unwrap(),
+            "new report"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn retire_removes_the_old_report_json_first_and_stays_inside_the_directory() {
+        let root = std::env::temp_dir().join(format!("meshsim-output-x-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dir = root.join("out");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(root.join("outside.txt"), "keep").unwrap();
+        std::fs::write(dir.join("report.json"), "{}").unwrap();
+        std::fs::write(dir.join(MANIFEST), "../outside.txt\n/etc/hostname\n").unwrap();
+        retire(&dir).unwrap();
+        assert!(names_in(&dir).is_empty());
+        assert!(root.join("outside.txt").exists());
+        // Nothing left to retire: a second call is a no-op.
+        retire(&dir).unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

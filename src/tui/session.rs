@@ -344,7 +344,7 @@ pub fn simulate(job: &Job, pacer: Arc<Pacer>, tx: Sender<Update>) -> Outcome {
         .out
         .clone()
         .unwrap_or_else(|| report::default_dir(&scenario.name, rehearsal.run.seed));
-    let written = match report::write(&dir, &report, &rehearsal.run, &job.outputs) {
+    let written = match report::write(&dir, &report, &rehearsal.run, &job.outputs, &[]) {
         Ok(written) => {
             let json = written
                 .iter()
