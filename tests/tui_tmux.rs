@@ -91,20 +91,20 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-#[test]
-fn the_binary_in_tmux_shows_the_panels_pauses_and_restores_the_terminal() {
+/// A tmux server of our own with a 120×40 bash at the crate's root showing [`PROMPT`], and a
+/// scratch folder; `None` (after a message) when tmux is missing outside CI.
+fn shell_session(name: &str) -> Option<(Tmux, PathBuf)> {
     if !tmux_available() {
         assert!(
             std::env::var_os("CI").is_none(),
             "tmux is missing in CI; .ci/run installs it"
         );
         eprintln!("skipping the tmux test: tmux is not installed on this machine");
-        return;
+        return None;
     }
-    let dir = scratch("tui");
-    let crate_dir = env!("CARGO_MANIFEST_DIR");
+    let dir = scratch(name);
     let tmux = Tmux {
-        socket: format!("meshsim-test-{}", std::process::id()),
+        socket: format!("meshsim-test-{}-{name}", std::process::id()),
     };
     let shell = format!("env PS1='{PROMPT} ' TERM=xterm-256color bash --norc --noprofile");
     let o = tmux.cmd(&[
@@ -117,13 +117,21 @@ fn the_binary_in_tmux_shows_the_panels_pauses_and_restores_the_terminal() {
         "-y",
         "40",
         "-c",
-        crate_dir,
+        env!("CARGO_MANIFEST_DIR"),
         &shell,
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     tmux.wait_for("the shell prompt", 20, |s| s.contains(PROMPT));
     assert_eq!(tmux.format("#{alternate_on}"), "0");
+    Some((tmux, dir))
+}
 
+#[test]
+fn the_binary_in_tmux_shows_the_panels_pauses_and_restores_the_terminal() {
+    let Some((tmux, dir)) = shell_session("tui") else {
+        return;
+    };
+    let crate_dir = env!("CARGO_MANIFEST_DIR");
     let out = dir.join("tui");
     let command = format!(
         "{} tui scenarios/canary-bad-errors.yaml --duration 20s --speed 1 --out {}",
@@ -217,5 +225,71 @@ fn the_binary_in_tmux_shows_the_panels_pauses_and_restores_the_terminal() {
         read(&out),
         read(&run_out),
         "pausing and speeding up changed the run"
+    );
+}
+
+/// `kill -INT` from outside (not the Ctrl-C key, which raw mode turns into a key press): the
+/// TUI quits as with `q`, leaving the terminal cooked, on the main screen, with the cursor
+/// shown and the summary printed.
+#[test]
+fn a_signal_from_outside_restores_the_terminal() {
+    let Some((tmux, dir)) = shell_session("signal") else {
+        return;
+    };
+    let out = dir.join("tui");
+    let command = format!(
+        "{} tui scenarios/canary-bad-errors.yaml --duration 60s --speed 1 --out {}",
+        env!("CARGO_BIN_EXE_meshsim"),
+        out.display()
+    );
+    tmux.keys(&["-l", &command]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the panels", 60, |s| {
+        s.contains("Service graph") && clock(s).is_some_and(|t| t >= 1)
+    });
+    assert_eq!(tmux.format("#{alternate_on}"), "1");
+
+    // The process, found by its output folder, which no other process names.
+    let pgrep = Command::new("pgrep")
+        .args(["-f", &out.display().to_string()])
+        .output()
+        .expect("pgrep runs");
+    let pids = String::from_utf8_lossy(&pgrep.stdout).into_owned();
+    let pid = pids
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no meshsim process for {}", out.display()));
+    let kill = Command::new("kill")
+        .args(["-INT", pid])
+        .status()
+        .expect("kill runs");
+    assert!(kill.success());
+
+    let shell = tmux.wait_for("the shell again", 30, |s| {
+        s.trim_end().ends_with(PROMPT) && s.contains("users")
+    });
+    assert_eq!(
+        tmux.format("#{alternate_on}"),
+        "0",
+        "left the alternate screen:\n{shell}"
+    );
+    assert_eq!(tmux.format("#{cursor_flag}"), "1", "the cursor is visible");
+    assert!(
+        !shell.contains("Service graph"),
+        "the TUI is gone:\n{shell}"
+    );
+    // The terminal left raw mode: bash restores the mode it found before running a command,
+    // so `stty` sees what meshsim left behind.
+    tmux.keys(&[
+        "-l",
+        "echo tty-mode:$(stty -a | tr ' ;' '\\n\\n' | grep -xE -- '-?icanon')",
+    ]);
+    tmux.keys(&["Enter"]);
+    let answer = tmux.wait_for("stty's answer", 10, |s| {
+        s.contains("tty-mode:icanon") || s.contains("tty-mode:-icanon")
+    });
+    assert!(
+        answer.contains("tty-mode:icanon"),
+        "the terminal is still raw:\n{answer}"
     );
 }

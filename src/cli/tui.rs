@@ -100,6 +100,9 @@ pub(super) fn tui(args: &TuiArgs) -> ExitCode {
         options: RunOptions {
             seed: args.seed,
             duration: args.duration,
+            // As in `meshsim run`: sampling costs the proxies a little and changes no other
+            // result, so it is off unless the traces are written.
+            trace_sample: (!args.outputs.has(report::Output::Traces)).then_some(0.0),
             ..RunOptions::default()
         },
         out: args.out.clone(),

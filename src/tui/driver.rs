@@ -1,9 +1,10 @@
 //! The terminal's side: raw mode and the alternate screen, restored on every way out (quit,
-//! Ctrl-C, an error, a panic); keys turned into [`Effect`]s; the simulation's thread started
-//! again on restart.
+//! Ctrl-C, SIGINT/SIGTERM/SIGHUP from outside, an error, a panic); keys turned into
+//! [`Effect`]s; the simulation's thread started again on restart.
 
 use std::io::{self, Stdout, Write as _};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -58,6 +59,20 @@ fn install_panic_hook() {
     }));
 }
 
+/// Raised by SIGINT, SIGTERM or SIGHUP. In raw mode Ctrl-C arrives as a key, but `kill`, a
+/// supervisor stopping the demo or a closed terminal window send a signal, whose default
+/// action would end the process with the terminal still raw and on the alternate screen. With
+/// a handler the screen loop sees the flag within one poll and quits as `q` does: the run is
+/// halted, the terminal restored, the summary printed.
+fn watch_signals() -> io::Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let raised = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        signal_hook::flag::register(signal, Arc::clone(&raised))?;
+    }
+    Ok(raised)
+}
+
 /// One simulation thread and the channel it reports on.
 struct Running {
     pacer: Arc<Pacer>,
@@ -96,14 +111,31 @@ pub fn run(job: &Job, mut app: App) -> Result<Outcome, TuiError> {
     let mut terminal: Terminal<CrosstermBackend<Stdout>> =
         Terminal::new(CrosstermBackend::new(io::stdout()))?;
     terminal.clear()?;
+    let signalled = watch_signals()?;
     let mut running = start(job, &app)?;
+    let quit = |running: Running,
+                terminal: Terminal<CrosstermBackend<Stdout>>|
+     -> Result<Outcome, TuiError> {
+        let outcome = stop(running)?;
+        drop(terminal);
+        restore_terminal();
+        let _ = io::stdout().flush();
+        Ok(outcome)
+    };
     loop {
+        if signalled.load(Ordering::Relaxed) {
+            return quit(running, terminal);
+        }
         while let Ok(update) = running.rx.try_recv() {
             app.update(update);
         }
         terminal.draw(|f| render(f, &app))?;
-        if !event::poll(Duration::from_millis(50))? {
-            continue;
+        match event::poll(Duration::from_millis(50)) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            // A signal arrived during the wait: the top of the loop reads the flag.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
         }
         let TermEvent::Key(key) = event::read()? else {
             // A resize: the next draw lays the screen out again.
@@ -111,13 +143,7 @@ pub fn run(job: &Job, mut app: App) -> Result<Outcome, TuiError> {
         };
         for effect in app.handle_key(key) {
             match effect {
-                Effect::Quit => {
-                    let outcome = stop(running)?;
-                    drop(terminal);
-                    restore_terminal();
-                    let _ = io::stdout().flush();
-                    return Ok(outcome);
-                }
+                Effect::Quit => return quit(running, terminal),
                 Effect::Restart => {
                     let _ = stop(running)?;
                     running = start(job, &app)?;
