@@ -7,6 +7,7 @@ use std::process::Command;
 use meshsim::check::{
     self, CheckOptions, CheckReport, DEFAULT_CASES, Failure, MeshUnderTest, Policy, Verdict,
 };
+use meshsim::config::diagnostic::Severity;
 use meshsim::config::{LoadOptions, LoadedConfig, load_paths};
 
 const DIR: &str = "tests/fixtures/check";
@@ -418,6 +419,36 @@ fn lints_name_file_line_and_the_scenario_that_shows_the_effect() {
     );
     assert!(small.message.contains("cannot tell"), "{}", small.message);
     assert!(!lints.iter().any(|d| d.code == "ejection-panic"));
+
+    // Notes cannot tell whether the trap is sprung, so each kind is printed once and names
+    // the other places; warnings stay one per route.
+    let fifty = load(&["fifty-routes.yaml"]);
+    let lints = check::lint(&fifty.meshes["big"]);
+    let notes: Vec<_> = lints
+        .iter()
+        .filter(|d| d.code == "default-retries-non-idempotent" && d.severity == Severity::Note)
+        .collect();
+    assert_eq!(
+        notes.len(),
+        1,
+        "one note for every any-method route without a policy"
+    );
+    let help = notes[0].help.as_deref().unwrap_or("");
+    assert!(
+        notes[0].message.contains("cart-router/r01"),
+        "{}",
+        notes[0].message
+    );
+    assert!(
+        help.contains("the same applies to 25 more: route cart-router/r02,"),
+        "{help}"
+    );
+    assert!(help.ends_with("route cart-router/r44"), "{help}");
+    let warnings = lints
+        .iter()
+        .filter(|d| d.code == "default-retries-non-idempotent" && d.severity == Severity::Warning)
+        .count();
+    assert_eq!(warnings, 4, "r05, r13, r29 and r37 match POST explicitly");
 }
 
 fn meshsim(args: &[&str]) -> (i32, String, String) {

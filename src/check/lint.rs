@@ -10,13 +10,15 @@ use crate::engine::routing::CompiledRoute;
 use super::pattern::Pattern;
 use super::property::timeout_violation;
 
-/// The lints, one diagnostic per finding, in mesh order (routes, then virtual nodes).
+/// The lints in mesh order (routes, then virtual nodes): one diagnostic per warning, and one
+/// per kind of note (see [`fold_notes`]).
 pub fn lint(mesh: &Mesh) -> Diagnostics {
-    let mut out = Diagnostics::new();
+    let mut out = Findings::default();
     for r in mesh.routes.values() {
         let route = CompiledRoute::compile(r);
         let at = r.route.loc();
         let name = format!("{}/{}", r.virtual_router.value, r.route.name);
+        out.subject = format!("route {name}");
         let Some(pattern) = Pattern::of_route(&r.route.spec.kind) else {
             continue;
         };
@@ -96,6 +98,7 @@ pub fn lint(mesh: &Mesh) -> Diagnostics {
             let Some(od) = &l.outlier_detection else {
                 continue;
             };
+            out.subject = format!("virtual node {} (port {})", node.name, l.port_mapping.port);
             let pct = od.max_ejection_percent;
             if pct > 50 {
                 out.push(
@@ -121,6 +124,56 @@ pub fn lint(mesh: &Mesh) -> Diagnostics {
                 );
             }
         }
+    }
+    fold_notes(out.found)
+}
+
+/// The findings so far, each with the thing it is about (`route r/x`, `virtual node n (port
+/// p)`), named for [`fold_notes`].
+#[derive(Default)]
+struct Findings {
+    found: Vec<(Diagnostic, String)>,
+    subject: String,
+}
+
+impl Findings {
+    fn push(&mut self, d: Diagnostic) {
+        self.found.push((d, self.subject.clone()));
+    }
+}
+
+/// Notes are the lints that cannot tell whether the trap is sprung (a route that matches any
+/// method may never see a POST; a task count is not in mesh files), so they fire on most
+/// meshes: printed once per route they would bury the warnings. Each kind of note is printed
+/// once, at its first place, and its help names the others, so none is lost.
+fn fold_notes(found: Vec<(Diagnostic, String)>) -> Diagnostics {
+    let mut out = Diagnostics::new();
+    let mut kept: Vec<(Diagnostic, Vec<String>)> = Vec::new();
+    let mut firsts: Vec<(&'static str, usize)> = Vec::new();
+    for (d, subject) in found {
+        if d.severity != Severity::Note {
+            kept.push((d, Vec::new()));
+            continue;
+        }
+        match firsts.iter().find(|(code, _)| *code == d.code) {
+            Some(&(_, at)) => kept[at].1.push(subject),
+            None => {
+                firsts.push((d.code, kept.len()));
+                kept.push((d, Vec::new()));
+            }
+        }
+    }
+    for (mut d, others) in kept {
+        if !others.is_empty() {
+            let n = others.len();
+            let list = others.join(", ");
+            let also = format!("the same applies to {n} more: {list}",);
+            d.help = Some(match d.help.take() {
+                Some(h) => format!("{h}; {also}"),
+                None => also,
+            });
+        }
+        out.push(d);
     }
     out
 }
