@@ -54,7 +54,7 @@ fn main() {
         let writing = Instant::now();
         let report = Report::of_rehearsal(scenario, &rehearsal);
         let out = std::env::temp_dir().join(format!("meshsim-bench-{}", std::process::id()));
-        let written = match report::write(&out, &report, result, &Outputs::all(), &[]) {
+        let written = match report::write(&out, &report, result, &Outputs::all()) {
             Ok(w) => w.len(),
             Err(e) => {
                 eprintln!("{}: {e}", out.display());

@@ -192,16 +192,24 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
     if !verdicts.is_empty() {
         print!("\n{verdicts}");
     }
-    // The previous run's files go before this run's access logs are renamed into place, so
-    // that the directory never holds a mix of the two that passes for one run.
-    if let Err(e) = report::output::retire(&dir) {
+    // The previous run's files are retired, and this run's listed, before the first of them
+    // (the access logs) is renamed into place: the directory never holds a mix of two runs
+    // that passes for one, and a run that dies while writing leaves only listed files.
+    let mut files = report::files(&report, result, &outputs);
+    if let Some(w) = &writer
+        && let Ok(w) = w.lock()
+    {
+        for name in w.names() {
+            files.also_written(name);
+        }
+    }
+    if let Err(e) = files.begin(&dir) {
         eprintln!(
-            "meshsim: cannot remove the earlier report in {}: {e}",
+            "meshsim: cannot replace the earlier report in {}: {e}",
             dir.display()
         );
         return ExitCode::from(RUN_FAILED);
     }
-    let mut logs_written = Vec::new();
     if let Some(w) = &writer {
         let committed = match w.lock() {
             Ok(mut w) => w.commit(),
@@ -210,18 +218,11 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
             )),
         };
         match committed {
-            Ok(logs) => {
-                println!(
-                    "\naccess logs: {} ({} files)",
-                    dir.join(report::access_log::DIR).display(),
-                    logs.len()
-                );
-                logs_written = logs
-                    .iter()
-                    .filter_map(|p| p.file_name())
-                    .map(|f| format!("{}/{}", report::access_log::DIR, f.to_string_lossy()))
-                    .collect();
-            }
+            Ok(logs) => println!(
+                "\naccess logs: {} ({} files)",
+                dir.join(report::access_log::DIR).display(),
+                logs.len()
+            ),
             Err(e) => {
                 eprintln!(
                     "meshsim: cannot write access logs in {}: {e}",
@@ -231,7 +232,7 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
             }
         }
     }
-    match report::write(&dir, &report, result, &outputs, &logs_written) {
+    match files.write(&dir) {
         Ok(written) => match written.iter().find(|p| p.ends_with("report.json")) {
             Some(json) => println!("\nreport: {}", json.display()),
             None => println!("\nreport: {}", dir.display()),

@@ -175,6 +175,15 @@ impl AccessLogWriter {
         })
     }
 
+    /// The files [`AccessLogWriter::commit`] will write, relative to the output directory
+    /// (`access-logs/<task>.log`), so that they can be listed before they exist.
+    pub fn names(&self) -> Vec<String> {
+        self.files
+            .keys()
+            .map(|task| format!("{DIR}/{}.log", file_name(task)))
+            .collect()
+    }
+
     fn partial(&self, task: &str) -> PathBuf {
         self.dir.join(format!(".{}.log.partial", file_name(task)))
     }

@@ -570,21 +570,14 @@ pub fn default_dir(scenario: &str, seed: u64) -> PathBuf {
 }
 
 /// Writes the chosen outputs into `dir`, each file atomically and `report.json` last, after
-/// retiring the files an earlier run left there; `also_written` names files this run wrote
-/// itself (relative to `dir`: the access logs), so that the next run retires them too.
-/// Returns the paths written.
+/// retiring the files an earlier run left there; returns the paths written.
 pub fn write(
     dir: &Path,
     report: &Report,
     run: &RunResult,
     outputs: &Outputs,
-    also_written: &[String],
 ) -> std::io::Result<Vec<PathBuf>> {
-    let mut files = files(report, run, outputs);
-    for name in also_written {
-        files.also_written(name.clone());
-    }
-    files.commit(dir)
+    files(report, run, outputs).commit(dir)
 }
 
 /// The chosen outputs' files, in memory, in the order they are written (`report.json`

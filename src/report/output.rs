@@ -166,69 +166,135 @@ impl Files {
             .map(|(_, c)| c.as_slice())
     }
 
-    /// Retires the previous run's files in `dir` (see [`retire`]), then writes every file,
-    /// each atomically, in the order added, with the manifest just before `report.json`;
-    /// returns the paths written (the manifest not included).
+    /// [`Files::begin`] then [`Files::write`]: the whole set, for a caller that writes
+    /// nothing else into `dir`.
     pub fn commit(self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+        self.begin(dir)?;
+        self.write(dir)
+    }
+
+    /// Makes `dir` ready for this run's files: retires the previous run's (see [`retire`])
+    /// and writes the manifest naming this run's, before any of them exists, so that a run
+    /// that dies part way leaves nothing the next run does not know to remove. A caller
+    /// that writes files of its own ([`Files::also_written`]) calls this before writing them.
+    pub fn begin(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         retire(dir)?;
-        let mut manifest: Vec<&str> = self
+        let mut names: Vec<&str> = self
             .also
             .iter()
             .map(String::as_str)
-            .chain(self.files.iter().map(|(n, _)| n.as_str()))
+            .chain(self.names())
             .collect();
-        manifest.sort_unstable();
-        manifest.dedup();
-        let manifest = manifest.iter().fold(String::new(), |mut m, n| {
+        names.sort_unstable();
+        names.dedup();
+        let manifest = names.iter().fold(String::new(), |mut m, n| {
             m.push_str(n);
             m.push('\n');
             m
         });
+        write_atomically(&dir.join(MANIFEST), manifest.as_bytes())
+    }
+
+    /// Writes every file into `dir`, each atomically, in the order added (`report.json`
+    /// last); returns the paths written. Call [`Files::begin`] first.
+    pub fn write(self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         let mut written = Vec::with_capacity(self.files.len());
-        let mut manifest = Some(manifest);
-        for (name, contents) in &self.files {
-            if name == "report.json"
-                && let Some(m) = manifest.take()
-            {
-                write_atomically(&dir.join(MANIFEST), m.as_bytes())?;
-            }
-            let path = dir.join(name);
-            write_atomically(&path, contents)?;
+        for (name, contents) in self.files {
+            let path = dir.join(&name);
+            write_atomically(&path, &contents)?;
             written.push(path);
-        }
-        if let Some(m) = manifest {
-            write_atomically(&dir.join(MANIFEST), m.as_bytes())?;
         }
         Ok(written)
     }
 }
 
+/// The files every meshsim before the manifest could have written, retired from a directory
+/// that holds a `report.json` but no manifest (one written by an older meshsim).
+const KNOWN: [&str; 7] = [
+    "report.json",
+    "summary.md",
+    "report.html",
+    "metrics.prom",
+    "metrics.csv",
+    "traces.json",
+    "requests.jsonl",
+];
+
 /// Removes what the previous run left in `dir`: its `report.json` first (so that, until
 /// this run's is written, the directory does not claim a complete set), then every file its
-/// manifest lists, then the manifest. A second call finds no manifest and removes nothing
-/// more, so a caller that writes files of its own (the access logs) retires before writing
-/// them, and the commit after does not remove them again.
+/// manifest lists, then the manifest. A directory with a `report.json` and no manifest was
+/// written by an older meshsim: its known files go ([`KNOWN`], the `.hgrm` and `.hlog` files
+/// and `access-logs/*.log`). A directory without either is left as it is.
 pub fn retire(dir: &Path) -> std::io::Result<()> {
+    let had_report = dir.join("report.json").is_file();
     remove_if_present(&dir.join("report.json"))?;
     let manifest = dir.join(MANIFEST);
     let listed = match std::fs::read_to_string(&manifest) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if had_report {
+                retire_known(dir)?;
+            }
+            return Ok(());
+        }
         Err(e) => return Err(e),
     };
     for name in listed.lines().map(str::trim).filter(|n| !n.is_empty()) {
-        // Only plain relative paths inside `dir`: a manifest edited by hand cannot make a run
-        // delete anything outside its output directory.
-        let rel = Path::new(name);
-        let inside = rel
-            .components()
-            .all(|c| matches!(c, std::path::Component::Normal(_)));
-        if inside {
-            remove_if_present(&dir.join(rel))?;
+        if let Some(path) = inside(dir, Path::new(name)) {
+            remove_if_present(&path)?;
         }
     }
     remove_if_present(&manifest)
+}
+
+/// `dir/rel` when `rel` stays inside `dir`: only plain components, and no folder on the way
+/// a symbolic link, so a manifest edited by hand cannot make a run delete anything else.
+fn inside(dir: &Path, rel: &Path) -> Option<PathBuf> {
+    let plain = rel
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !plain {
+        return None;
+    }
+    let mut at = dir.to_path_buf();
+    let mut parts = rel.components().peekable();
+    while let Some(part) = parts.next() {
+        at.push(part);
+        if parts.peek().is_some()
+            && std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink())
+        {
+            return None;
+        }
+    }
+    Some(at)
+}
+
+fn retire_known(dir: &Path) -> std::io::Result<()> {
+    for name in KNOWN {
+        remove_if_present(&dir.join(name))?;
+    }
+    let by_extension = |folder: &Path, extensions: &[&str]| -> std::io::Result<()> {
+        let entries = match std::fs::read_dir(folder) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let path = entry?.path();
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if extensions.contains(&ext) && path.is_file() {
+                remove_if_present(&path)?;
+            }
+        }
+        Ok(())
+    };
+    by_extension(dir, &["hgrm", "hlog"])?;
+    let logs = dir.join(super::access_log::DIR);
+    if !std::fs::symlink_metadata(&logs).is_ok_and(|m| m.file_type().is_symlink()) {
+        by_extension(&logs, &["log"])?;
+    }
+    Ok(())
 }
 
 fn remove_if_present(path: &Path) -> std::io::Result<()> {
@@ -357,20 +423,95 @@ mod tests {
     }
 
     #[test]
-    fn retire_removes_the_old_report_json_first_and_stays_inside_the_directory() {
+    fn retire_stays_inside_the_directory() {
         let root = std::env::temp_dir().join(format!("meshsim-output-x-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let dir = root.join("out");
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(root.join("outside.txt"), "keep").unwrap();
+        std::fs::create_dir_all(root.join("elsewhere")).unwrap();
+        for f in ["up.txt", "absolute.txt", "elsewhere/linked.log"] {
+            std::fs::write(root.join(f), "keep").unwrap();
+        }
+        std::os::unix::fs::symlink(root.join("elsewhere"), dir.join("access-logs")).unwrap();
         std::fs::write(dir.join("report.json"), "{}").unwrap();
-        std::fs::write(dir.join(MANIFEST), "../outside.txt\n/etc/hostname\n").unwrap();
+        let absolute = root.join("absolute.txt");
+        let manifest = format!(
+            "../up.txt\n{}\naccess-logs/linked.log\n",
+            absolute.display()
+        );
+        std::fs::write(dir.join(MANIFEST), manifest).unwrap();
         retire(&dir).unwrap();
-        assert!(names_in(&dir).is_empty());
-        assert!(root.join("outside.txt").exists());
+        assert_eq!(names_in(&dir), ["access-logs"]);
+        for f in ["up.txt", "absolute.txt", "elsewhere/linked.log"] {
+            assert!(root.join(f).exists(), "{f} was removed");
+        }
         // Nothing left to retire: a second call is a no-op.
         retire(&dir).unwrap();
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_run_that_died_part_way_is_retired_by_the_next() {
+        let dir = std::env::temp_dir().join(format!("meshsim-output-d-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut died = Files::new();
+        died.add("traces.json", "half a run");
+        died.add("report.json", "never written");
+        died.also_written("access-logs/ui-1.log");
+        died.begin(&dir).unwrap();
+        // The process ends after its first file (and an access log) are in place.
+        std::fs::write(dir.join("traces.json"), "half a run").unwrap();
+        std::fs::create_dir_all(dir.join("access-logs")).unwrap();
+        std::fs::write(dir.join("access-logs/ui-1.log"), "a log").unwrap();
+        assert!(!dir.join("report.json").exists());
+
+        let mut next = Files::new();
+        next.add("report.json", "whole");
+        next.commit(&dir).unwrap();
+        assert_eq!(names_in(&dir), [MANIFEST, "access-logs", "report.json"]);
+        assert!(names_in(&dir.join("access-logs")).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_directory_from_before_the_manifest_loses_only_meshsims_files() {
+        let dir = std::env::temp_dir().join(format!("meshsim-output-o-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("access-logs")).unwrap();
+        for f in [
+            "report.json",
+            "traces.json",
+            "metrics.prom",
+            "users.hgrm",
+            "inventory.hlog",
+            "access-logs/ui-1.log",
+            "my-notes.txt",
+        ] {
+            std::fs::write(dir.join(f), "old").unwrap();
+        }
+        let mut next = Files::new();
+        next.add("summary.md", "new");
+        next.add("report.json", "new");
+        next.commit(&dir).unwrap();
+        assert_eq!(
+            names_in(&dir),
+            [
+                MANIFEST,
+                "access-logs",
+                "my-notes.txt",
+                "report.json",
+                "summary.md"
+            ]
+        );
+        assert!(names_in(&dir.join("access-logs")).is_empty());
+
+        // Without a report.json the folder is not taken for an old report: nothing goes.
+        let plain = dir.join("plain");
+        std::fs::create_dir_all(&plain).unwrap();
+        std::fs::write(plain.join("theirs.hgrm"), "someone else's").unwrap();
+        retire(&plain).unwrap();
+        assert_eq!(names_in(&plain), ["theirs.hgrm"]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

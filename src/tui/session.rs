@@ -119,6 +119,9 @@ pub struct Outcome {
     pub held: bool,
     /// The simulation failed.
     pub error: Option<String>,
+    /// The signal that ended the screen (SIGINT, SIGTERM, SIGHUP), set by the terminal
+    /// driver; the simulation never sets it.
+    pub signal: Option<i32>,
 }
 
 /// The watcher on the simulation's thread.
@@ -258,6 +261,7 @@ pub fn simulate(job: &Job, pacer: Arc<Pacer>, tx: Sender<Update>) -> Outcome {
             halted: false,
             held: false,
             error: Some(e),
+            signal: None,
         }
     };
     let Some((scenario, mesh)) = loaded.runnable() else {
@@ -309,6 +313,7 @@ pub fn simulate(job: &Job, pacer: Arc<Pacer>, tx: Sender<Update>) -> Outcome {
             halted: true,
             held: true,
             error: None,
+            signal: None,
         };
     }
     let mut notes = Vec::new();
@@ -344,7 +349,7 @@ pub fn simulate(job: &Job, pacer: Arc<Pacer>, tx: Sender<Update>) -> Outcome {
         .out
         .clone()
         .unwrap_or_else(|| report::default_dir(&scenario.name, rehearsal.run.seed));
-    let written = match report::write(&dir, &report, &rehearsal.run, &job.outputs, &[]) {
+    let written = match report::write(&dir, &report, &rehearsal.run, &job.outputs) {
         Ok(written) => {
             let json = written
                 .iter()
@@ -404,6 +409,7 @@ pub fn simulate(job: &Job, pacer: Arc<Pacer>, tx: Sender<Update>) -> Outcome {
         halted: false,
         held,
         error: None,
+        signal: None,
     }
 }
 
