@@ -230,7 +230,7 @@ fn the_binary_in_tmux_shows_the_panels_pauses_and_restores_the_terminal() {
 
 /// `kill -INT` from outside (not the Ctrl-C key, which raw mode turns into a key press): the
 /// TUI quits as with `q`, leaving the terminal cooked, on the main screen, with the cursor
-/// shown and the summary printed.
+/// shown and the summary printed, and exits with 130 as a shell reports an interrupted command.
 #[test]
 fn a_signal_from_outside_restores_the_terminal() {
     let Some((tmux, dir)) = shell_session("signal") else {
@@ -250,15 +250,18 @@ fn a_signal_from_outside_restores_the_terminal() {
     assert_eq!(tmux.format("#{alternate_on}"), "1");
 
     // The process, found by its output folder, which no other process names.
-    let pgrep = Command::new("pgrep")
-        .args(["-f", &out.display().to_string()])
-        .output()
-        .expect("pgrep runs");
-    let pids = String::from_utf8_lossy(&pgrep.stdout).into_owned();
-    let pid = pids
-        .lines()
-        .next()
-        .unwrap_or_else(|| panic!("no meshsim process for {}", out.display()));
+    let needle = out.display().to_string();
+    let pid = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .find(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .unwrap_or_else(|| panic!("no meshsim process for {needle}"));
+    let pid = pid.as_str();
     let kill = Command::new("kill")
         .args(["-INT", pid])
         .status()
@@ -278,11 +281,11 @@ fn a_signal_from_outside_restores_the_terminal() {
         !shell.contains("Service graph"),
         "the TUI is gone:\n{shell}"
     );
-    // The terminal left raw mode: bash restores the mode it found before running a command,
-    // so `stty` sees what meshsim left behind.
+    // The exit status says a signal ended it (128 + SIGINT), and the terminal left raw mode:
+    // after a command exits normally, bash keeps the mode it left, so `stty` sees it.
     tmux.keys(&[
         "-l",
-        "echo tty-mode:$(stty -a | tr ' ;' '\\n\\n' | grep -xE -- '-?icanon')",
+        "echo status-$? tty-mode:$(stty -a | tr ' ;' '\\n\\n' | grep -xE -- '-?icanon')",
     ]);
     tmux.keys(&["Enter"]);
     let answer = tmux.wait_for("stty's answer", 10, |s| {
@@ -291,5 +294,9 @@ fn a_signal_from_outside_restores_the_terminal() {
     assert!(
         answer.contains("tty-mode:icanon"),
         "the terminal is still raw:\n{answer}"
+    );
+    assert!(
+        answer.contains("status-130 "),
+        "exit status 130 after SIGINT:\n{answer}"
     );
 }

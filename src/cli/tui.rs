@@ -1,9 +1,11 @@
 //! `meshsim tui`: the rehearsal on a live screen; without a terminal, `meshsim run`.
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+
+use signal_hook::consts::SIGHUP;
 
 use meshsim::report;
 use meshsim::scenario;
@@ -117,10 +119,19 @@ pub(super) fn tui(args: &TuiArgs) -> ExitCode {
             return ExitCode::from(RUN_FAILED);
         }
     };
-    print!("{}", outcome.summary);
+    // After SIGHUP the terminal is gone: print! would panic on the failed write, so every
+    // line from here on ignores write errors, and a hangup prints no summary at all.
+    if outcome.signal != Some(SIGHUP) {
+        let _ = write!(std::io::stdout().lock(), "{}", outcome.summary);
+    }
     if let Some(e) = &outcome.error {
-        eprintln!("meshsim: {e}");
+        let _ = writeln!(std::io::stderr().lock(), "meshsim: {e}");
         return ExitCode::from(RUN_FAILED);
+    }
+    if let Some(signal) = outcome.signal {
+        // As a shell reports a command a signal ended, so scripts and `timeout` see the
+        // run as interrupted, not passed.
+        return ExitCode::from(u8::try_from(128 + signal).unwrap_or(RUN_FAILED));
     }
     if outcome.held {
         ExitCode::from(OK)

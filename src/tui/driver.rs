@@ -4,7 +4,7 @@
 
 use std::io::{self, Stdout, Write as _};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -59,18 +59,39 @@ fn install_panic_hook() {
     }));
 }
 
-/// Raised by SIGINT, SIGTERM or SIGHUP. In raw mode Ctrl-C arrives as a key, but `kill`, a
+/// SIGINT, SIGTERM and SIGHUP, caught. In raw mode Ctrl-C arrives as a key, but `kill`, a
 /// supervisor stopping the demo or a closed terminal window send a signal, whose default
-/// action would end the process with the terminal still raw and on the alternate screen. With
-/// a handler the screen loop sees the flag within one poll and quits as `q` does: the run is
-/// halted, the terminal restored, the summary printed.
-fn watch_signals() -> io::Result<Arc<AtomicBool>> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let raised = Arc::new(AtomicBool::new(false));
-    for signal in [SIGINT, SIGTERM, SIGHUP] {
-        signal_hook::flag::register(signal, Arc::clone(&raised))?;
+/// action would end the process with the terminal still raw and on the alternate screen. The
+/// screen loop sees a caught signal within one poll and quits as `q` does: the run halted,
+/// the terminal restored. A second signal while that is under way ends the process at once
+/// (with 128 + the signal), so a stuck shutdown never needs SIGKILL.
+struct Signals {
+    /// The number of the signal caught, 0 while none.
+    caught: Arc<AtomicUsize>,
+}
+
+impl Signals {
+    fn watch() -> io::Result<Signals> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        use signal_hook::flag;
+        let raised = Arc::new(AtomicBool::new(false));
+        let caught = Arc::new(AtomicUsize::new(0));
+        for signal in [SIGINT, SIGTERM, SIGHUP] {
+            // Registered first, so it runs first: it exits only if an earlier signal has
+            // already raised the flag.
+            flag::register_conditional_shutdown(signal, 128 + signal, Arc::clone(&raised))?;
+            flag::register(signal, Arc::clone(&raised))?;
+            flag::register_usize(signal, Arc::clone(&caught), signal as usize)?;
+        }
+        Ok(Signals { caught })
     }
-    Ok(raised)
+
+    fn caught(&self) -> Option<i32> {
+        match self.caught.load(Ordering::Relaxed) {
+            0 => None,
+            n => i32::try_from(n).ok(),
+        }
+    }
 }
 
 /// One simulation thread and the channel it reports on.
@@ -105,13 +126,14 @@ fn stop(running: Running) -> Result<Outcome, TuiError> {
 /// Runs the screen until the user quits; returns how the last run ended.
 pub fn run(job: &Job, mut app: App) -> Result<Outcome, TuiError> {
     install_panic_hook();
+    // Before raw mode: a signal from here on finds the handlers, not the default action.
+    let signals = Signals::watch()?;
     enable_raw_mode()?;
     let _guard = Guard;
     execute!(io::stdout(), EnterAlternateScreen)?;
     let mut terminal: Terminal<CrosstermBackend<Stdout>> =
         Terminal::new(CrosstermBackend::new(io::stdout()))?;
     terminal.clear()?;
-    let signalled = watch_signals()?;
     let mut running = start(job, &app)?;
     let quit = |running: Running,
                 terminal: Terminal<CrosstermBackend<Stdout>>|
@@ -123,19 +145,18 @@ pub fn run(job: &Job, mut app: App) -> Result<Outcome, TuiError> {
         Ok(outcome)
     };
     loop {
-        if signalled.load(Ordering::Relaxed) {
-            return quit(running, terminal);
+        if let Some(signal) = signals.caught() {
+            let mut outcome = quit(running, terminal)?;
+            outcome.signal = Some(signal);
+            return Ok(outcome);
         }
         while let Ok(update) = running.rx.try_recv() {
             app.update(update);
         }
         terminal.draw(|f| render(f, &app))?;
-        match event::poll(Duration::from_millis(50)) {
-            Ok(true) => {}
-            Ok(false) => continue,
-            // A signal arrived during the wait: the top of the loop reads the flag.
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
+        // crossterm resumes a wait a signal interrupted; the flag is read at the next turn.
+        if !event::poll(Duration::from_millis(50))? {
+            continue;
         }
         let TermEvent::Key(key) = event::read()? else {
             // A resize: the next draw lays the screen out again.
