@@ -98,7 +98,11 @@ pub fn lint(mesh: &Mesh) -> Diagnostics {
             let Some(od) = &l.outlier_detection else {
                 continue;
             };
-            out.subject = format!("virtual node {} (port {})", node.name, l.port_mapping.port);
+            // The cap is part of the name: a folded note lists other nodes with their own.
+            out.subject = format!(
+                "virtual node {} (port {}, maxEjectionPercent {})",
+                node.name, l.port_mapping.port, od.max_ejection_percent
+            );
             let pct = od.max_ejection_percent;
             if pct > 50 {
                 out.push(
@@ -129,7 +133,7 @@ pub fn lint(mesh: &Mesh) -> Diagnostics {
 }
 
 /// The findings so far, each with the thing it is about (`route r/x`, `virtual node n (port
-/// p)`), named for [`fold_notes`].
+/// p, maxEjectionPercent m)`), named for [`fold_notes`].
 #[derive(Default)]
 struct Findings {
     found: Vec<(Diagnostic, String)>,
