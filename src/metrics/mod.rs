@@ -39,6 +39,17 @@ pub enum OutcomeClass {
 }
 
 impl OutcomeClass {
+    /// The class's place in a `[u64; 4]` of counts per class (the exports' tallies: success,
+    /// 4xx, 5xx, reset).
+    pub fn index(self) -> usize {
+        match self {
+            OutcomeClass::Success => 0,
+            OutcomeClass::ClientError => 1,
+            OutcomeClass::ServerError => 2,
+            OutcomeClass::Reset => 3,
+        }
+    }
+
     /// The class of an HTTP status.
     pub fn of_status(status: u16) -> OutcomeClass {
         match status {

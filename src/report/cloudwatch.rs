@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::metrics::{Counter, Latencies, OutcomeClass};
+use crate::metrics::{Counter, Latencies};
 use crate::sim::RunResult;
 
 /// The header row.
@@ -42,13 +42,7 @@ pub fn rows(run: &RunResult) -> String {
             let e = dims
                 .entry(dim)
                 .or_insert_with(|| ([0; 4], Latencies::coarse()));
-            let slot = match key.outcome {
-                OutcomeClass::Success => 0,
-                OutcomeClass::ClientError => 1,
-                OutcomeClass::ServerError => 2,
-                OutcomeClass::Reset => 3,
-            };
-            e.0[slot] += lat.count();
+            e.0[key.outcome.index()] += lat.count();
             e.1.merge(lat);
         }
         // A node whose sidecar counted something but served nothing this window still

@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 
-use crate::metrics::{Counter, Latencies, OutcomeClass};
+use crate::metrics::{Counter, Latencies};
 use crate::sim::RunResult;
 
 /// Envoy's default histogram buckets, in milliseconds (`stats_config.histogram_bucket_settings`
@@ -141,13 +141,7 @@ pub fn exposition(run: &RunResult) -> String {
         let e = inbound
             .entry(key.node.as_str())
             .or_insert_with(|| ([0; 4], Latencies::new()));
-        let slot = match key.outcome {
-            OutcomeClass::Success => 0,
-            OutcomeClass::ClientError => 1,
-            OutcomeClass::ServerError => 2,
-            OutcomeClass::Reset => 3,
-        };
-        e.0[slot] += lat.count();
+        e.0[key.outcome.index()] += lat.count();
         e.1.merge(lat);
     }
     family(
