@@ -35,6 +35,16 @@ impl Subject {
     }
 }
 
+/// The virtual nodes (and gateways) whose inbound listeners served requests.
+fn served_nodes(run: &RunResult) -> BTreeSet<&str> {
+    run.recorder
+        .totals()
+        .keys()
+        .filter(|k| k.route == "inbound" && k.node != "client")
+        .map(|k| k.node.as_str())
+        .collect()
+}
+
 /// The users, then each service (its nodes, from the tasks), then each virtual gateway
 /// (a node that served requests but runs no service).
 fn subjects(run: &RunResult) -> Vec<Subject> {
@@ -43,13 +53,7 @@ fn subjects(run: &RunResult) -> Vec<Subject> {
         services.entry(&t.service).or_default().insert(&t.node);
     }
     let in_services: BTreeSet<&str> = services.values().flatten().copied().collect();
-    let served: BTreeSet<&str> = run
-        .recorder
-        .totals()
-        .keys()
-        .filter(|k| k.route == "inbound" && k.node != "client")
-        .map(|k| k.node.as_str())
-        .collect();
+    let served = served_nodes(run);
     let mut out = vec![Subject {
         stem: "users".into(),
         nodes: Vec::new(),
@@ -74,13 +78,7 @@ fn subjects(run: &RunResult) -> Vec<Subject> {
 /// has the service's name).
 pub fn hgrm_files(run: &RunResult, files: &mut Files) {
     files.add("users.hgrm", percentile_distribution(&run.ledger.latencies));
-    let served: BTreeSet<&str> = run
-        .recorder
-        .totals()
-        .keys()
-        .filter(|k| k.route == "inbound" && k.node != "client")
-        .map(|k| k.node.as_str())
-        .collect();
+    let served = served_nodes(run);
     for node in &served {
         let lat = run
             .recorder
