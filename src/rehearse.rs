@@ -12,7 +12,10 @@ use crate::config::model::Mesh;
 use crate::engine::{SimTime, seed};
 use crate::proxy::control::{Mirror, RouteOverride, Steer};
 use crate::proxy::{AccessLogEntry, Direction};
-use crate::rollout::{Action, ControlPlane, Outcome, Plan, Rollout, RolloutReport, RouteConfig};
+use crate::rollout::plan::Targets;
+use crate::rollout::{
+    Action, ControlPlane, Outcome, Plan, Rollout, RolloutReport, RouteConfig, Weights,
+};
 use crate::scenario::Scenario;
 use crate::sim::{
     self, Change, Controller, Progress, ProxyRef, RunOptions, RunResult, SimError, WorldView,
@@ -134,7 +137,7 @@ pub fn rehearse_watched(
     })?;
     let seed = options.seed.unwrap_or(scenario.seed);
     let mut watched = Watched {
-        pilot: Some(Pilot::new(plan, seed)),
+        pilot: Some(Pilot::new(plan, seed, mesh)),
         watcher,
     };
     let run = sim::run_with(scenario, mesh, options, progress, &mut watched)?;
@@ -165,9 +168,78 @@ pub fn rehearse_watched(
     })
 }
 
+/// The rollout's route as the mesh config has it. A rollout moves weight only between its
+/// own nodes (stable, candidate, baseline), as Argo Rollouts' App Mesh reconciler edits only
+/// the stable and canary targets of a route (`rollout/trafficrouting/appmesh/appmesh.go`,
+/// `reconcileRoute`): the route's other targets keep their configured share of the traffic,
+/// and the rollout's weights split the share its nodes had between them.
+#[derive(Debug, Default)]
+struct RouteShares {
+    /// (virtual node, configured weight), in the config's order; empty when the route has
+    /// no targets besides the rollout's.
+    configured: Vec<(String, u32)>,
+    /// The configured weight of the rollout's nodes together.
+    share: u32,
+}
+
+impl RouteShares {
+    fn of(mesh: &Mesh, targets: &Targets) -> RouteShares {
+        let key = (targets.router.clone(), targets.route.clone());
+        let configured = mesh
+            .routes
+            .get(&key)
+            .map(|r| r.route.spec.kind.targets())
+            .unwrap_or_default()
+            .iter()
+            .map(|t| (t.virtual_node.value.clone(), t.weight))
+            .collect();
+        RouteShares::new(configured, targets)
+    }
+
+    fn new(configured: Vec<(String, u32)>, targets: &Targets) -> RouteShares {
+        let own = configured
+            .iter()
+            .filter(|(n, _)| targets.arm_of(n).is_some());
+        if own.clone().count() == configured.len() {
+            return RouteShares::default();
+        }
+        let share = own.map(|(_, w)| w).sum();
+        RouteShares { configured, share }
+    }
+
+    /// The route's targets for the rollout's `weights` (which sum to 100): each of the
+    /// rollout's nodes `weight × share`, each other target `configured × 100`, so every other
+    /// target keeps exactly its configured share; reduced by their greatest common divisor.
+    fn targets(&self, weights: Weights, targets: &Targets) -> Vec<(String, u32)> {
+        let own = weights.targets(targets);
+        if self.configured.is_empty() {
+            return own.into_iter().map(|(n, w)| (n.to_string(), w)).collect();
+        }
+        let scaled: Vec<(String, u32)> = self
+            .configured
+            .iter()
+            .map(|(node, configured)| {
+                let w = match own.iter().find(|(n, _)| n == node) {
+                    Some((_, w)) => w * self.share,
+                    None => configured * 100,
+                };
+                (node.clone(), w)
+            })
+            .collect();
+        let divisor = scaled.iter().fold(0, |g, (_, w)| gcd(g, *w)).max(1);
+        scaled.into_iter().map(|(n, w)| (n, w / divisor)).collect()
+    }
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
 /// The rollout at the controls.
 struct Pilot {
     rollout: Rollout,
+    /// How its weights fit among the route's other targets.
+    shares: RouteShares,
     seed: u64,
     /// Delays per proxy, once the proxies are known.
     plane: Option<ControlPlane>,
@@ -178,8 +250,9 @@ struct Pilot {
 }
 
 impl Pilot {
-    fn new(plan: Plan, seed: u64) -> Pilot {
+    fn new(plan: Plan, seed: u64, mesh: &Mesh) -> Pilot {
         Pilot {
+            shares: RouteShares::of(mesh, &plan.targets),
             rollout: Rollout::new(plan),
             seed,
             plane: None,
@@ -197,13 +270,7 @@ impl Pilot {
             (p, _) => f64::from(p) / 100.0,
         };
         RouteOverride {
-            targets: self
-                .config
-                .weights
-                .targets(targets)
-                .into_iter()
-                .map(|(n, w)| (n.to_string(), w))
-                .collect(),
+            targets: self.shares.targets(self.config.weights, targets),
             steer: self.config.header_route.clone().map(|matcher| Steer {
                 matcher,
                 node: targets.candidate.clone(),
@@ -293,5 +360,63 @@ impl Controller for Pilot {
             changes.push(self.send(at));
         }
         changes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn targets() -> Targets {
+        Targets {
+            router: "r".into(),
+            route: "route".into(),
+            stable: "blue".into(),
+            candidate: "green".into(),
+            baseline: None,
+        }
+    }
+
+    fn shares(configured: &[(&str, u32)]) -> RouteShares {
+        let configured = configured.iter().map(|(n, w)| (n.to_string(), *w));
+        RouteShares::new(configured.collect(), &targets())
+    }
+
+    fn share_of(targets: &[(String, u32)], node: &str) -> f64 {
+        let total: u32 = targets.iter().map(|(_, w)| w).sum();
+        let w = targets
+            .iter()
+            .find(|(n, _)| n == node)
+            .map_or(0, |(_, w)| *w);
+        f64::from(w) / f64::from(total)
+    }
+
+    #[test]
+    fn the_routes_other_targets_keep_their_configured_share_exactly() {
+        let s = shares(&[("blue", 40), ("green", 0), ("red", 60)]);
+        for candidate in [0, 1, 20, 33, 50, 99, 100] {
+            let got = s.targets(Weights::split(candidate, false), &targets());
+            assert_eq!(share_of(&got, "red"), 0.6, "{got:?}");
+            let green = share_of(&got, "green");
+            assert!((green - 0.4 * f64::from(candidate) / 100.0).abs() < 1e-12);
+        }
+        assert_eq!(
+            s.targets(Weights::split(20, false), &targets()),
+            vec![
+                ("blue".to_string(), 8),
+                ("green".to_string(), 2),
+                ("red".to_string(), 15)
+            ],
+            "in the config's order, reduced"
+        );
+    }
+
+    #[test]
+    fn a_route_of_only_the_rollouts_nodes_gets_the_rollouts_weights() {
+        let s = shares(&[("green", 0), ("blue", 100)]);
+        assert_eq!(
+            s.targets(Weights::split(20, false), &targets()),
+            vec![("blue".to_string(), 80), ("green".to_string(), 20)]
+        );
     }
 }
