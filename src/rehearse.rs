@@ -31,8 +31,12 @@ pub const PREVIEW_SHARE: f64 = 0.1;
 pub struct Rehearsal {
     /// The world's run.
     pub run: RunResult,
-    /// The rollout's timeline and verdict, if the scenario has one.
+    /// The rollout's timeline and verdict, if the scenario has one. A run its watcher ended
+    /// early leaves the rollout as it stood then (`running` if it had not decided): the rest
+    /// of its steps never happened, so no verdict is made up for them.
     pub rollout: Option<RolloutReport>,
+    /// When the watcher ended the run ([`Change::Halt`]), if it did.
+    pub halted_at: Option<SimTime>,
 }
 
 impl Rehearsal {
@@ -81,6 +85,8 @@ impl Watcher for Unwatched {
 struct Watched<'a> {
     pilot: Option<Pilot>,
     watcher: &'a mut dyn Watcher,
+    /// When the watcher asked the run to end.
+    halted_at: Option<SimTime>,
 }
 
 impl Controller for Watched<'_> {
@@ -106,7 +112,11 @@ impl Controller for Watched<'_> {
 
     fn watch(&mut self, now: SimTime, world: &WorldView<'_>) -> Vec<Change> {
         let rollout = self.pilot.as_ref().map(|p| &p.rollout);
-        self.watcher.watch(now, world, rollout)
+        let changes = self.watcher.watch(now, world, rollout);
+        if changes.contains(&Change::Halt) {
+            self.halted_at.get_or_insert(now);
+        }
+        changes
     }
 }
 
@@ -122,9 +132,14 @@ pub fn rehearse_watched(
         let mut watched = Watched {
             pilot: None,
             watcher,
+            halted_at: None,
         };
         let run = sim::run_with(scenario, mesh, options, progress, &mut watched)?;
-        return Ok(Rehearsal { run, rollout: None });
+        return Ok(Rehearsal {
+            run,
+            rollout: None,
+            halted_at: watched.halted_at,
+        });
     };
     let plan = spec.build().map_err(|errors| {
         SimError::Invalid(
@@ -139,14 +154,20 @@ pub fn rehearse_watched(
     let mut watched = Watched {
         pilot: Some(Pilot::new(plan, seed, mesh)),
         watcher,
+        halted_at: None,
     };
     let run = sim::run_with(scenario, mesh, options, progress, &mut watched)?;
+    let halted_at = watched.halted_at;
     let Some(mut pilot) = watched.pilot else {
         return Err(SimError::Invalid("the rollout's pilot went missing".into()));
     };
-    pilot
-        .rollout
-        .finish(SimTime::from_duration(run.simulated.max(run.duration)));
+    // `finish` decides what is still open at the end of the run's time ("the run ended
+    // during step n"); a run ended early never reached that time.
+    if halted_at.is_none() {
+        pilot
+            .rollout
+            .finish(SimTime::from_duration(run.simulated.max(run.duration)));
+    }
     let mut report = pilot.rollout.report().clone();
     // Time to detect, from the latest fault that had started by the detection: the one the
     // rollback most plausibly answered (a fault in force from the start of the run counts
@@ -165,6 +186,7 @@ pub fn rehearse_watched(
     Ok(Rehearsal {
         run,
         rollout: Some(report),
+        halted_at,
     })
 }
 

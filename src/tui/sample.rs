@@ -77,6 +77,8 @@ pub struct VersionSample {
     pub weight: Option<u32>,
     /// Tasks down (crashed, scaled down).
     pub down: u32,
+    /// The rollout scaled the node down: its tasks are down on purpose, not crashed.
+    pub scaled_down: bool,
     /// Tasks it has.
     pub tasks: u32,
     /// Callers' requests to it refused by their connection pools (503 UO) this second.
@@ -252,7 +254,8 @@ impl Sampler {
             let mut lat = p.latencies_ms;
             lat.sort_by(f64::total_cmp);
             let tasks = self.tasks.get(&node).copied().unwrap_or(0);
-            let down = if self.scaled_down.contains(&node) {
+            let scaled_down = self.scaled_down.contains(&node);
+            let down = if scaled_down {
                 tasks
             } else {
                 self.down
@@ -269,6 +272,7 @@ impl Sampler {
                     p99_ms: quantile(&lat, 0.99),
                     weight: weights.get(&node).copied(),
                     down,
+                    scaled_down,
                     tasks,
                     overflows: p.overflows,
                     ejections: ejections.get(&node).copied().unwrap_or(0),
