@@ -195,8 +195,8 @@ pub fn rehearse_watched(
 /// the stable and canary targets of a route (`rollout/trafficrouting/appmesh/appmesh.go`,
 /// `reconcileRoute`): the route's other targets keep their configured share of the traffic,
 /// and the rollout's weights split the share its nodes had between them.
-#[derive(Debug, Default)]
-struct RouteShares {
+#[derive(Clone, Debug, Default)]
+pub struct RouteShares {
     /// (virtual node, configured weight), in the config's order; empty when the route has
     /// no targets besides the rollout's.
     configured: Vec<(String, u32)>,
@@ -205,7 +205,8 @@ struct RouteShares {
 }
 
 impl RouteShares {
-    fn of(mesh: &Mesh, targets: &Targets) -> RouteShares {
+    /// The shares of the rollout's route in `mesh`.
+    pub fn of(mesh: &Mesh, targets: &Targets) -> RouteShares {
         let key = (targets.router.clone(), targets.route.clone());
         let configured = mesh
             .routes
@@ -232,7 +233,7 @@ impl RouteShares {
     /// The route's targets for the rollout's `weights` (which sum to 100): each of the
     /// rollout's nodes `weight × share`, each other target `configured × 100`, so every other
     /// target keeps exactly its configured share; reduced by their greatest common divisor.
-    fn targets(&self, weights: Weights, targets: &Targets) -> Vec<(String, u32)> {
+    pub fn targets(&self, weights: Weights, targets: &Targets) -> Vec<(String, u32)> {
         let own = weights.targets(targets);
         if self.configured.is_empty() {
             return own.into_iter().map(|(n, w)| (n.to_string(), w)).collect();
@@ -250,6 +251,18 @@ impl RouteShares {
             .collect();
         let divisor = scaled.iter().fold(0, |g, (_, w)| gcd(g, *w)).max(1);
         scaled.into_iter().map(|(n, w)| (n, w / divisor)).collect()
+    }
+
+    /// Each target's share of the route in percent, rounded, for `weights`.
+    pub fn percents(&self, weights: Weights, targets: &Targets) -> Vec<(String, u32)> {
+        let all = self.targets(weights, targets);
+        let total = all.iter().map(|(_, w)| u64::from(*w)).sum::<u64>().max(1);
+        all.into_iter()
+            .map(|(n, w)| {
+                let percent = (u64::from(w) * 200 + total) / (2 * total);
+                (n, u32::try_from(percent).unwrap_or(100))
+            })
+            .collect()
     }
 }
 

@@ -599,3 +599,24 @@ fn tasks_a_rollout_scaled_down_are_shown_scaled_down_not_crashed() {
     let frame = frame.replace(&out.display().to_string(), "[out]");
     insta::assert_snapshot!("colorteller_promoted_160x40", frame);
 }
+
+#[test]
+fn the_graph_shows_each_targets_real_share_of_a_route_with_more_targets() {
+    // Blue 40, green 0, red 60; the canary's 25 % step takes a quarter of blue's 40 %.
+    let (_, app, _) = watch_no_gateway(
+        "tests/fixtures/scenarios/colorteller_three_targets.yaml",
+        Some(8.0),
+    );
+    let frame = draw(&app, 160, 40);
+    for (node, weight) in [
+        ("colorteller-blue-node", "w  30%"),
+        ("colorteller-green-node", "w  10%"),
+        ("colorteller-red-node", "w  60%"),
+    ] {
+        let row = frame
+            .lines()
+            .find(|l| l.contains(&format!("● {node}")))
+            .unwrap_or_else(|| panic!("no {node} row:\n{frame}"));
+        assert!(row.contains(weight), "{row}");
+    }
+}

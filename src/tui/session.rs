@@ -271,7 +271,7 @@ pub fn simulate(job: &Job, pacer: Arc<Pacer>, tx: Sender<Update>) -> Outcome {
         );
     };
     let mut live = Live {
-        sampler: Sampler::new(scenario),
+        sampler: Sampler::new(scenario, mesh),
         pacer,
         tx: tx.clone(),
         injected: 0,
