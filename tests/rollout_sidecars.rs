@@ -87,22 +87,40 @@ fn users(out: &Path) -> Vec<Line> {
         .collect()
 }
 
-fn decided_at(report: &serde_json::Value) -> f64 {
-    report["rollout"]["decided_at_s"]
+/// A fixture run whose expectations hold and whose rollout ends with `outcome`: its report,
+/// the users' requests, and when the rollout decided.
+fn rehearsed(name: &str, outcome: &str) -> (serde_json::Value, Vec<Line>, f64) {
+    let out = scratch(name);
+    let o = run(name, &out);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "expectations hold: {stderr}");
+    let report = report(&out);
+    assert_eq!(report["rollout"]["outcome"], outcome);
+    let decided = report["rollout"]["decided_at_s"]
         .as_f64()
-        .expect("the rollout decided")
+        .expect("the rollout decided");
+    let lines = users(&out);
+    let _ = std::fs::remove_dir_all(&out);
+    (report, lines, decided)
+}
+
+/// The requests sent once the rollout's decision had reached every sidecar.
+fn settled(lines: &[Line], decided: f64) -> Vec<&Line> {
+    let after: Vec<&Line> = lines
+        .iter()
+        .filter(|l| l.start >= decided + PROPAGATED_S)
+        .collect();
+    assert!(
+        after.len() > 500,
+        "{} requests after the decision",
+        after.len()
+    );
+    after
 }
 
 #[test]
 fn without_a_gateway_a_rollback_reaches_the_users_own_sidecar() {
-    let out = scratch("rollback");
-    let o = run("colorteller_rollback.yaml", &out);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{stderr}");
-    let report = report(&out);
-    assert_eq!(report["rollout"]["outcome"], "rolled_back");
-    let decided = decided_at(&report);
-    let lines = users(&out);
+    let (_, lines, decided) = rehearsed("colorteller_rollback.yaml", "rolled_back");
     let before = lines.iter().filter(|l| l.start < decided);
     assert!(
         before
@@ -111,15 +129,7 @@ fn without_a_gateway_a_rollback_reaches_the_users_own_sidecar() {
             > 0,
         "green had traffic before the rollback"
     );
-    let after: Vec<&Line> = lines
-        .iter()
-        .filter(|l| l.start >= decided + PROPAGATED_S)
-        .collect();
-    assert!(
-        after.len() > 500,
-        "{} requests after the rollback",
-        after.len()
-    );
+    let after = settled(&lines, decided);
     let to_green: Vec<&&Line> = after
         .iter()
         .filter(|l| l.node != "colorteller-blue-node")
@@ -136,29 +146,12 @@ fn without_a_gateway_a_rollback_reaches_the_users_own_sidecar() {
         after.iter().all(|l| l.status == 200),
         "no 503 once green is gone"
     );
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]
 fn without_a_gateway_a_promotion_moves_every_user_request_to_the_candidate() {
-    let out = scratch("promote");
-    let o = run("colorteller_promote.yaml", &out);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "expectations hold: {stderr}");
-    let report = report(&out);
-    assert_eq!(report["rollout"]["outcome"], "promoted");
-    let decided = decided_at(&report);
-    let lines = users(&out);
-    let after: Vec<&Line> = lines
-        .iter()
-        .filter(|l| l.start >= decided + PROPAGATED_S)
-        .collect();
-    assert!(
-        after.len() > 500,
-        "{} requests after the promotion",
-        after.len()
-    );
-    let elsewhere = after
+    let (report, lines, decided) = rehearsed("colorteller_promote.yaml", "promoted");
+    let elsewhere = settled(&lines, decided)
         .iter()
         .filter(|l| l.node != "colorteller-green-node" || l.status != 200)
         .count();
@@ -170,19 +163,11 @@ fn without_a_gateway_a_promotion_moves_every_user_request_to_the_candidate() {
         report["requests"]["failed"], 0,
         "blue's scale-down cost nothing"
     );
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]
 fn a_rollout_moves_weight_only_within_its_nodes_share_of_the_route() {
-    let out = scratch("three");
-    let o = run("colorteller_three_targets.yaml", &out);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "expectations hold: {stderr}");
-    let report = report(&out);
-    assert_eq!(report["rollout"]["outcome"], "promoted");
-    let decided = decided_at(&report);
-    let lines = users(&out);
+    let (_, lines, decided) = rehearsed("colorteller_three_targets.yaml", "promoted");
     // Red keeps its configured 60 % in every 5 s window, before, during and after the
     // rollout (about 500 requests a window: 3 standard deviations are under 7 points).
     for window in 0..8 {
@@ -203,10 +188,7 @@ fn a_rollout_moves_weight_only_within_its_nodes_share_of_the_route() {
         );
     }
     // After the promotion the 40 % blue and green shared is all green's.
-    let after: Vec<&Line> = lines
-        .iter()
-        .filter(|l| l.start >= decided + PROPAGATED_S)
-        .collect();
+    let after = settled(&lines, decided);
     assert!(after.iter().all(|l| l.node != "colorteller-blue-node"));
     let green = after
         .iter()
@@ -217,7 +199,6 @@ fn a_rollout_moves_weight_only_within_its_nodes_share_of_the_route() {
         (green - 0.4).abs() < 0.06,
         "green {green:.3} after promotion"
     );
-    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]
