@@ -516,3 +516,107 @@ fn smaller_and_odd_sizes_draw_without_panicking() {
         app.menu = None;
     }
 }
+
+/// Runs `scenario` (its own duration) on a thread, paused, stepping one simulated second at
+/// a time, and quits at `quit_at` if given; returns the outcome, the screen at the end and
+/// the report folder (removed: only its name is left, for redacting it from frames).
+fn watch_no_gateway(scenario: &str, quit_at: Option<f64>) -> (Outcome, App, PathBuf) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(scenario);
+    let loaded = load(&path);
+    let (s, mesh) = loaded.runnable().expect("runnable");
+    let out = scratch(&s.name);
+    let job = Job {
+        scenario: path.clone(),
+        options: RunOptions::default(),
+        out: Some(out.join("out")),
+        outputs: report::Outputs::default(),
+        save_scenario: None,
+        command: "meshsim run {scenario}".into(),
+    };
+    let pacer = Pacer::new(Speed::Max, true);
+    let (tx, rx) = mpsc::channel();
+    let p = Arc::clone(&pacer);
+    let handle = std::thread::spawn(move || simulate(&job, p, tx));
+    let mut app = App::new(
+        s,
+        s.seed,
+        s.duration.as_secs_f64(),
+        &sim::fault_schedule(s, mesh, s.seed),
+    );
+    for u in rx.iter() {
+        if let Update::Sample(sample) = &u {
+            match quit_at {
+                Some(t) if sample.t >= t => pacer.halt(),
+                _ => pacer.apply(&Effect::Step),
+            }
+        }
+        app.update(u);
+    }
+    let outcome = handle.join().expect("the simulation thread");
+    let _ = std::fs::remove_dir_all(&out);
+    (outcome, app, out)
+}
+
+#[test]
+fn quitting_before_the_rollout_decides_prints_no_verdict_that_did_not_happen() {
+    // The canary starts at 5 s and rolls back at 15 s; the viewer quits at 8 s.
+    let (outcome, app, _) = watch_no_gateway(
+        "tests/fixtures/scenarios/colorteller_rollback.yaml",
+        Some(8.0),
+    );
+    assert!(outcome.halted);
+    let summary = &outcome.summary;
+    assert!(
+        summary.contains("stopped at 8 s: rollout undecided"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("stopped at 8 s of 40 s: nothing judged or written"),
+        "{summary}"
+    );
+    for verdict in ["rolled_back", "rolled back", "promoted", "inconclusive"] {
+        assert!(!summary.contains(verdict), "`{verdict}` in:\n{summary}");
+    }
+    let frame = draw(&app, 80, 24);
+    assert!(frame.contains("rollout undecided"), "{frame}");
+    insta::assert_snapshot!("colorteller_quit_at_8s_80x24", frame);
+}
+
+#[test]
+fn tasks_a_rollout_scaled_down_are_shown_scaled_down_not_crashed() {
+    // Green is promoted at 15 s and blue scaled down 5 s later.
+    let (outcome, app, out) =
+        watch_no_gateway("tests/fixtures/scenarios/colorteller_promote.yaml", None);
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    let frame = draw(&app, 160, 40);
+    let blue = frame
+        .lines()
+        .find(|l| l.contains("colorteller-blue-node"))
+        .unwrap_or_else(|| panic!("no blue row:\n{frame}"));
+    assert!(blue.contains("0/2 up"), "{blue}");
+    assert!(blue.contains("scaled down"), "{blue}");
+    assert!(!frame.contains("crashed"), "{frame}");
+    let frame = frame.replace(&out.display().to_string(), "[out]");
+    insta::assert_snapshot!("colorteller_promoted_160x40", frame);
+}
+
+#[test]
+fn the_graph_shows_each_targets_real_share_of_a_route_with_more_targets() {
+    // Blue 40, green 0, red 60; the canary's 25 % step takes a quarter of blue's 40 %.
+    let (_, app, _) = watch_no_gateway(
+        "tests/fixtures/scenarios/colorteller_three_targets.yaml",
+        Some(8.0),
+    );
+    let frame = draw(&app, 160, 40);
+    for (node, weight) in [
+        ("colorteller-blue-node", "w  30%"),
+        ("colorteller-green-node", "w  10%"),
+        ("colorteller-red-node", "w  60%"),
+    ] {
+        let row = frame
+            .lines()
+            .find(|l| l.contains(&format!("● {node}")))
+            .unwrap_or_else(|| panic!("no {node} row:\n{frame}"));
+        assert!(row.contains(weight), "{row}");
+    }
+}

@@ -221,3 +221,26 @@ pub fn after_calls(
         Some(_) => respond(failure_status, Payload::empty()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scenario's load-time traffic checks must know every header the apps set, or they
+    /// would call a route matching on one unreachable.
+    #[test]
+    fn the_headers_calls_carry_are_known_to_the_traffic_checks() {
+        let ctx = OrderContext {
+            order: "o".into(),
+            sku: "s".into(),
+            key: Some("k".into()),
+        };
+        let known = crate::scenario::traffic::SET_BY_THE_RUN;
+        for (name, _) in ctx.headers() {
+            assert!(known.contains(&name), "{name}");
+        }
+        for name in ["idempotency-key", TRACE_HEADER] {
+            assert!(known.contains(&name), "{name}");
+        }
+    }
+}

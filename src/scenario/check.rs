@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::TaskSpec;
 use super::expect::{ExpectEntry, USERS, invariant_names};
 use super::read::Parts;
 use super::sink::Sink;
@@ -57,6 +58,15 @@ pub(crate) fn check(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
     sidecars(parts, mesh, sink);
     expectations(parts, mesh, sink);
     rollout(parts, mesh, sink);
+    if let Some(mesh) = mesh {
+        super::traffic::check(parts, mesh, sink);
+    }
+}
+
+/// Every task, when every `tasks:` item was read (a task that failed to deserialize would
+/// make its node look idle and references to it dangling).
+pub(super) fn tasks_read(parts: &Parts) -> Option<Vec<&TaskSpec>> {
+    parts.tasks.as_ref()?.iter().map(Option::as_ref).collect()
 }
 
 /// The rollout's own validation, then its names against the mesh: the router and route
@@ -168,6 +178,43 @@ fn rollout(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
                 ),
             );
         }
+    }
+    // The rollout moves weight only within the share its nodes have, leaving the route's
+    // other targets theirs (rehearse::RouteShares); with no share there is nothing to move.
+    let arms = [
+        Some(&spec.stable),
+        Some(&spec.candidate),
+        spec.baseline.as_ref(),
+    ];
+    let (share, others) =
+        route
+            .route
+            .spec
+            .kind
+            .targets()
+            .iter()
+            .fold((0, 0), |(share, others), t| {
+                match arms.contains(&Some(&t.virtual_node.value)) {
+                    true => (share + t.weight, others),
+                    false => (share, others + t.weight),
+                }
+            });
+    if share == 0 && others > 0 {
+        sink.at_path(
+            Severity::Error,
+            "invalid-value",
+            "rollout.route",
+            format!(
+                "route `{}` gives `{}` and `{}` weight 0 and its other targets all {others}: \
+                 the rollout moves weight only between its own nodes, within the share they \
+                 have, so it would have none to move",
+                spec.route, spec.stable, spec.candidate
+            ),
+        )
+        .help = Some(format!(
+            "give `{}` the weight its traffic should have in the route",
+            spec.stable
+        ));
     }
 }
 

@@ -160,18 +160,21 @@ fn combine(
 }
 
 /// The scenario file's diagnostics first (its own and any from an in-place inline mesh), by
-/// position, then the other files' in the config loader's order.
+/// position, then the other files' in the config loader's order, then what the scenario's
+/// checks found in the mesh files (a route's weighted target that no task runs).
 fn merge(scenario: Vec<Diagnostic>, config: Option<&LoadedConfig>, id: FileId) -> Diagnostics {
     let mut first = Diagnostics::new();
     let mut rest = Diagnostics::new();
-    for d in scenario {
+    let (own, elsewhere): (Vec<_>, Vec<_>) = scenario.into_iter().partition(|d| d.file == Some(id));
+    for d in own {
         first.push(d);
     }
-    for d in config.iter().flat_map(|c| c.diagnostics.iter()) {
+    let config = config.iter().flat_map(|c| c.diagnostics.iter()).cloned();
+    for d in config.chain(elsewhere) {
         if d.file == Some(id) {
-            first.push(d.clone());
+            first.push(d);
         } else {
-            rest.push(d.clone());
+            rest.push(d);
         }
     }
     first.sort();

@@ -18,6 +18,7 @@ mod mesh;
 mod read;
 mod sections;
 mod sink;
+pub(crate) mod traffic;
 
 #[cfg(test)]
 mod schema_check;

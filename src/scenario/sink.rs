@@ -75,6 +75,25 @@ impl<'t> Sink<'t> {
         self.push(severity, code, span, path, message)
     }
 
+    /// A diagnostic at a location in another file (a mesh file's resource), or at the
+    /// scenario file's `fallback` path when the value was written nowhere (a default).
+    pub fn at_loc(
+        &mut self,
+        severity: Severity,
+        code: &'static str,
+        at: &Loc,
+        fallback: &str,
+        message: impl Into<String>,
+    ) -> &mut Diagnostic {
+        if at.file.is_none() {
+            return self.at_path(severity, code, fallback, message);
+        }
+        self.items
+            .push(Diagnostic::new(severity, code, at, message));
+        let n = self.items.len() - 1;
+        &mut self.items[n]
+    }
+
     /// A deserialization error, where the deserializer placed it.
     pub fn de_error(&mut self, e: DeError) {
         let (span, path) =
@@ -90,12 +109,12 @@ impl<'t> Sink<'t> {
         self.items.iter().any(|d| d.severity == Severity::Error)
     }
 
-    /// The diagnostics, now pointing into `file`.
+    /// The diagnostics, those without a file now pointing into `file`.
     pub fn finish(self, file: FileId) -> Vec<Diagnostic> {
         self.items
             .into_iter()
             .map(|mut d| {
-                d.file = Some(file);
+                d.file.get_or_insert(file);
                 d
             })
             .collect()

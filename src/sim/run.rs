@@ -210,11 +210,17 @@ pub fn run_with(
         task: g.clone(),
         node: g.clone(),
     }));
+    // Without a gateway the users' requests are routed by the load generator's sidecar: it
+    // must hear of every route change, or it keeps the mesh config's split for the whole run.
+    proxies.extend(state.client_sidecar.iter().map(|task| ProxyRef {
+        task: task.clone(),
+        node: task.clone(),
+    }));
     controller.start(&proxies);
 
     let mut peers: Vec<String> = state.tasks.iter().map(|t| t.host.clone()).collect();
     peers.extend(state.gateways.iter().cloned());
-    peers.push("loadgen".into());
+    peers.push(world::LOADGEN.into());
 
     let mut kept = Vec::new();
     let mut steps = 0u64;

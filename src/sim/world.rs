@@ -28,6 +28,9 @@ use crate::scenario::Scenario;
 /// wall clock.
 pub const EPOCH_SECS: u64 = 1_767_225_600;
 
+/// The load generator's host name, and its sidecar's node and task name when it has one.
+pub const LOADGEN: &str = "loadgen";
+
 /// One task of the world.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskInfo {
@@ -63,6 +66,9 @@ pub struct WorldState {
     pub tasks: Vec<TaskInfo>,
     /// Gateway hosts.
     pub gateways: Vec<String>,
+    /// The load generator's own sidecar (its task name), when the users call a virtual
+    /// service rather than a gateway: a proxy the control plane configures like any other.
+    pub client_sidecar: Option<String>,
     /// The seed in force.
     pub seed: u64,
     /// Arrivals stop here.
@@ -172,6 +178,7 @@ pub fn build<'a>(
     }
 
     let mut gateways = Vec::new();
+    let mut client_sidecar = None;
     let entry = match mesh.virtual_gateways.get(workload.target()) {
         Some(gw) => {
             let name = workload.target().to_string();
@@ -204,10 +211,11 @@ pub fn build<'a>(
         None => {
             index += 1;
             let identity = Identity {
-                node: "loadgen".into(),
-                task: "loadgen".into(),
+                node: LOADGEN.into(),
+                task: LOADGEN.into(),
                 version: String::new(),
             };
+            client_sidecar = Some(identity.task.clone());
             Entry::Service {
                 service: workload.target().to_string(),
                 sidecar: Rc::new(Sidecar::new(identity, shared.clone(), seed, index)),
@@ -223,7 +231,7 @@ pub fn build<'a>(
         seed,
         until: SimTime::from_duration(duration),
     };
-    sim.client("loadgen", loadgen.run());
+    sim.client(LOADGEN, loadgen.run());
 
     Ok((
         sim,
@@ -235,6 +243,7 @@ pub fn build<'a>(
             databases,
             tasks,
             gateways,
+            client_sidecar,
             seed,
             duration,
             effects,

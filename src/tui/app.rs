@@ -175,7 +175,8 @@ impl FaultLine {
 /// How the run ended, for the verdict that stays on screen.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Finished {
-    /// The rollout's verdict in one line, if there is a rollout.
+    /// The rollout's verdict in one line, if there is a rollout; for a run quit early, only a
+    /// verdict reached before the quit (`stopped at 70 s: rollout undecided` otherwise).
     pub rollout: Option<String>,
     /// Expectations held, of how many.
     pub held: usize,

@@ -115,10 +115,13 @@ fn render_header(frame: &mut Frame<'_>, area: Rect, app: &App) {
     );
 }
 
-/// A version's colour: red down or failing, magenta breaker open, yellow degraded, green well.
+/// A version's colour: grey scaled down by the rollout, red down or failing, magenta breaker
+/// open, yellow degraded, green well.
 fn health(v: &VersionSample) -> (Color, &'static str) {
     let ok = v.ok_percent();
-    if v.tasks > 0 && v.down >= v.tasks {
+    if v.scaled_down {
+        (Color::DarkGray, "scaled down")
+    } else if v.tasks > 0 && v.down >= v.tasks {
         (Color::Red, "crashed")
     } else if v.overflows > 0 {
         (Color::Magenta, "breaker open")
@@ -511,9 +514,10 @@ fn render_verdict(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let (colour, text) = if let Some(e) = &f.error {
         (Color::Red, format!("the simulation failed: {e}"))
     } else if f.halted {
+        let rollout = f.rollout.as_deref().unwrap_or("stopped early");
         (
             Color::Yellow,
-            "stopped early: nothing judged or written".to_string(),
+            format!("{rollout} · nothing judged or written"),
         )
     } else {
         let mut parts = Vec::new();

@@ -8,9 +8,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::config::model::Mesh;
 use crate::engine::SimTime;
 use crate::metrics::Counter;
 use crate::proxy::{AccessLogEntry, Direction, ResponseFlag};
+use crate::rehearse::RouteShares;
 use crate::rollout::Rollout;
 use crate::rollout::analysis::Status;
 use crate::rollout::timeline::secs;
@@ -73,10 +75,13 @@ pub struct VersionSample {
     pub p50_ms: Option<f64>,
     /// 99th percentile this second, ms.
     pub p99_ms: Option<f64>,
-    /// Route weight the rollout asks for, percent (only for a rollout's arms).
+    /// The node's share of the rollout's route as the rollout has set it, percent (only for
+    /// the route's targets; the ones besides the rollout's keep their configured share).
     pub weight: Option<u32>,
     /// Tasks down (crashed, scaled down).
     pub down: u32,
+    /// The rollout scaled the node down: its tasks are down on purpose, not crashed.
+    pub scaled_down: bool,
     /// Tasks it has.
     pub tasks: u32,
     /// Callers' requests to it refused by their connection pools (503 UO) this second.
@@ -168,11 +173,13 @@ pub struct Sampler {
     steps_seen: usize,
     checks_seen: usize,
     outcome_seen: String,
+    /// How the rollout's weights fit among its route's targets.
+    shares: RouteShares,
 }
 
 impl Sampler {
-    /// A sampler for `scenario`'s tasks.
-    pub fn new(scenario: &Scenario) -> Sampler {
+    /// A sampler for `scenario`'s tasks on `mesh`.
+    pub fn new(scenario: &Scenario, mesh: &Mesh) -> Sampler {
         let mut hosts = BTreeMap::new();
         let mut tasks: BTreeMap<String, u32> = BTreeMap::new();
         for t in &scenario.tasks {
@@ -198,6 +205,12 @@ impl Sampler {
             steps_seen: 0,
             checks_seen: 0,
             outcome_seen: "running".into(),
+            shares: scenario
+                .rollout
+                .as_ref()
+                .and_then(|r| r.build().ok())
+                .map(|plan| RouteShares::of(mesh, &plan.targets))
+                .unwrap_or_default(),
         }
     }
 
@@ -237,22 +250,20 @@ impl Sampler {
         let mut events = Vec::new();
         self.fault_events(world, &mut events);
         let ejections = self.counter_events(t, world, &mut events);
-        let rollout = rollout.map(|r| self.rollout(r, &mut events));
         let weights: BTreeMap<String, u32> = rollout
-            .as_ref()
             .map(|r| {
-                BTreeMap::from([
-                    (r.stable.clone(), 100 - r.candidate_weight.min(100)),
-                    (r.candidate.clone(), r.candidate_weight),
-                ])
+                let shares = self.shares.percents(r.desired().weights, r.targets());
+                shares.into_iter().collect()
             })
             .unwrap_or_default();
+        let rollout = rollout.map(|r| self.rollout(r, &mut events));
         let mut versions = BTreeMap::new();
         for (node, p) in std::mem::take(&mut self.pending) {
             let mut lat = p.latencies_ms;
             lat.sort_by(f64::total_cmp);
             let tasks = self.tasks.get(&node).copied().unwrap_or(0);
-            let down = if self.scaled_down.contains(&node) {
+            let scaled_down = self.scaled_down.contains(&node);
+            let down = if scaled_down {
                 tasks
             } else {
                 self.down
@@ -269,6 +280,7 @@ impl Sampler {
                     p99_ms: quantile(&lat, 0.99),
                     weight: weights.get(&node).copied(),
                     down,
+                    scaled_down,
                     tasks,
                     overflows: p.overflows,
                     ejections: ejections.get(&node).copied().unwrap_or(0),

@@ -271,7 +271,7 @@ pub fn simulate(job: &Job, pacer: Arc<Pacer>, tx: Sender<Update>) -> Outcome {
         );
     };
     let mut live = Live {
-        sampler: Sampler::new(scenario),
+        sampler: Sampler::new(scenario, mesh),
         pacer,
         tx: tx.clone(),
         injected: 0,
@@ -288,18 +288,22 @@ pub fn simulate(job: &Job, pacer: Arc<Pacer>, tx: Sender<Update>) -> Outcome {
     let mut report = Report::of_rehearsal(scenario, &rehearsal);
     report.config_sha256 = Some(report::config_sha256(&loaded.sources));
     let mut summary = report.table();
-    if let Some(line) = report.rollout_line() {
-        summary.push_str(&format!("\n{line}\n"));
-    }
     if halted {
+        let stopped = rehearsal
+            .halted_at
+            .map_or(rehearsal.run.simulated, |t| t.since_start())
+            .as_secs_f64();
+        let rollout = stopped_rollout_line(&report, stopped);
+        if let Some(line) = &rollout {
+            summary.push_str(&format!("\n{line}\n"));
+        }
         summary.push_str(&format!(
-            "\nstopped at {:.0} s of {:.0} s: nothing judged or written\n",
-            rehearsal.run.simulated.as_secs_f64(),
+            "\nstopped at {stopped:.0} s of {:.0} s: nothing judged or written\n",
             rehearsal.run.duration.as_secs_f64()
         ));
         let _ = tx.send(Update::Done(
             Finished {
-                rollout: report.rollout_line(),
+                rollout,
                 held: 0,
                 expectations: 0,
                 report: None,
@@ -315,6 +319,9 @@ pub fn simulate(job: &Job, pacer: Arc<Pacer>, tx: Sender<Update>) -> Outcome {
             error: None,
             signal: None,
         };
+    }
+    if let Some(line) = report.rollout_line() {
+        summary.push_str(&format!("\n{line}\n"));
     }
     let mut notes = Vec::new();
     let saved = match (&job.save_scenario, injected) {
@@ -411,6 +418,16 @@ pub fn simulate(job: &Job, pacer: Arc<Pacer>, tx: Sender<Update>) -> Outcome {
         error: None,
         signal: None,
     }
+}
+
+/// The rollout of a run quit at `stopped` seconds: its verdict if it had decided by then,
+/// else that it had not; never a verdict for steps that did not run.
+fn stopped_rollout_line(report: &Report, stopped: f64) -> Option<String> {
+    let rollout = report.rollout.as_ref()?;
+    if rollout.outcome == crate::rollout::Outcome::Running {
+        return Some(format!("stopped at {stopped:.0} s: rollout undecided"));
+    }
+    report.rollout_line()
 }
 
 /// Writes the scenario file with the faults injected in this run added to it.
