@@ -37,7 +37,7 @@ struct Cli {
 enum Command {
     /// Check App Mesh configuration files (API JSON, CloudFormation, Kubernetes).
     #[command(after_help = "Examples:
-  meshsim validate scenarios/ordering/mesh.yaml
+  meshsim validate scenarios/ordering/mesh.cfn.yaml
   meshsim validate walkthrough/*.json --var NAMESPACE_NAME=color.local --var DNS_HOSTNAME=color.local
   meshsim validate stack.yaml --param ProjectName=howto --lenient
   meshsim validate route.json --partial
@@ -47,7 +47,7 @@ Exit code 0 if every file is valid, 2 if any is invalid or unreadable.")]
     Validate(LoadArgs),
     /// Print the resolved mesh graph: gateway -> virtual service -> router -> routes -> nodes.
     #[command(after_help = "Examples:
-  meshsim show scenarios/ordering/mesh.yaml
+  meshsim show scenarios/ordering/mesh.cfn.yaml
   meshsim show mesh.yaml --format dot | dot -Tsvg > mesh.svg
   meshsim show mesh.yaml --format json")]
     Show {
