@@ -152,6 +152,17 @@ enum DiagnosticStyle {
     Short,
 }
 
+/// `--seed`: any u64. Said in full, since a negative or fractional seed is the usual slip and
+/// clap's own message ("invalid digit found in string") does not say what a seed may be.
+fn seed(s: &str) -> Result<u64, String> {
+    s.trim().parse().map_err(|_| {
+        format!(
+            "seeds are whole numbers from 0 to {} (2^64 - 1); `{s}` is not one",
+            u64::MAX
+        )
+    })
+}
+
 fn key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
