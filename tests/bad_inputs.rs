@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -448,12 +447,7 @@ fn interrupted(dir: &Path, out: &str, signal: &str) -> (Option<i32>, String) {
     let mut err = child.stderr.take().expect("stderr");
     let mut seen = Vec::new();
     let mut buf = [0u8; 256];
-    let started = Instant::now();
     while !String::from_utf8_lossy(&seen).contains("simulated ") {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no progress line"
-        );
         let n = err.read(&mut buf).expect("read stderr");
         assert!(
             n > 0,
