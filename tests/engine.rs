@@ -1,5 +1,6 @@
 //! The engine on real App Mesh configurations: route order, header semantics, gateway
-//! rewrites, weights. Each test names the walkthrough whose documented behaviour it checks.
+//! rewrites, weights. Each test names the walkthrough whose documented behaviour it checks;
+//! the files are copies in tests/fixtures/appmesh-examples (see the README there).
 
 use std::path::Path;
 
@@ -7,9 +8,9 @@ use meshsim::config::{LoadOptions, Mesh, load_paths, load_texts};
 use meshsim::engine::routing::WeightUpdateError;
 use meshsim::engine::{Engine, NoRoute, RequestHead, seed};
 
-fn corpus(path: &str, vars: &[(&str, &str)], params: &[(&str, &str)], partial: bool) -> Mesh {
+fn example(path: &str, vars: &[(&str, &str)], params: &[(&str, &str)], partial: bool) -> Mesh {
     let full = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus")
+        .join("tests/fixtures")
         .join(path);
     let opts = LoadOptions {
         vars: vars
@@ -38,7 +39,7 @@ fn node_for(engine: &Engine, service: &str, req: &RequestHead) -> String {
 fn kubernetes_header_routes_follow_priority_then_the_catch_all() {
     // howto-k8s-http-headers: exact `blue` (10), regex `.*green.*` (20), prefix `red` (30),
     // present (40), and a catch-all without priority that must come last.
-    let mesh = corpus(
+    let mesh = example(
         "appmesh-examples/walkthroughs/howto-k8s-http-headers/v1beta2/manifest.yaml.template",
         &[("APP_NAMESPACE", "ns"), ("MESH_NAME", "m")],
         &[],
@@ -69,7 +70,7 @@ fn kubernetes_header_routes_follow_priority_then_the_catch_all() {
 fn cloudformation_priorities_let_a_catch_all_shadow_later_routes() {
     // howto-http-headers/app.yaml: the catch-all `black` route has priority 300, so the range,
     // presence, method and inverted routes (900..1000) can never match: first match wins.
-    let mesh = corpus(
+    let mesh = example(
         "appmesh-examples/walkthroughs/howto-http-headers/app.yaml",
         &[],
         &[("ProjectName", "p")],
@@ -92,7 +93,7 @@ fn cloudformation_priorities_let_a_catch_all_shadow_later_routes() {
 #[test]
 fn a_zero_weight_target_gets_nothing() {
     // eks-appmesh-connectivity yelb-db: tcp route weighted 100/0.
-    let mesh = corpus(
+    let mesh = example(
         "appmesh-examples/blogs/eks-appmesh-connectivity/deployments/yaml/mesh/appmesh/yelb-db-mesh.yaml",
         &[],
         &[],

@@ -1,15 +1,20 @@
-//! No input panics the loader: random bytes, random YAML trees, mutated corpus files.
+//! No input panics the loader: random bytes, random YAML trees, mutated mesh files (the
+//! project's own, and the external corpus's when it is there).
 //! A panic is a bug; bad input must come back as diagnostics.
 
-use std::path::Path;
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use meshsim::config::{LoadOptions, load_texts};
 use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
 
-fn corpus_texts() -> Vec<String> {
+/// Every file under `dirs` but Markdown, in a stable order.
+fn texts_under(dirs: Vec<PathBuf>) -> Vec<String> {
     let mut out = Vec::new();
-    let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")];
-    stack.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios"));
+    let mut stack = dirs;
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -19,15 +24,47 @@ fn corpus_texts() -> Vec<String> {
         for p in paths {
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_none_or(|e| e != "md")
+            } else if p.extension().is_none_or(|e| e != "md" && e != "snap")
                 && let Ok(t) = std::fs::read_to_string(&p)
             {
                 out.push(t);
             }
         }
     }
-    assert!(out.len() > 20, "corpus not found");
     out
+}
+
+/// The repository's own mesh and scenario files: the shipped scenarios and the test fixtures
+/// (real App Mesh examples among them).
+static OWN: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let texts = texts_under(vec![root.join("scenarios"), root.join("tests/fixtures")]);
+    assert!(texts.len() > 50, "only {} fixture files", texts.len());
+    texts
+});
+
+/// `text` with a few random edits: bytes deleted, printable ones inserted.
+fn mutate(text: &str, edits: Vec<(prop::sample::Index, usize, String)>) -> String {
+    let mut text = text.to_string();
+    for (at, delete, insert) in edits {
+        let mut i = at.index(text.len() + 1);
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        let mut j = (i + delete).min(text.len());
+        while !text.is_char_boundary(j) {
+            j -= 1;
+        }
+        text.replace_range(i..j.max(i), &insert);
+    }
+    text
+}
+
+fn edits() -> impl Strategy<Value = Vec<(prop::sample::Index, usize, String)>> {
+    prop::collection::vec(
+        (any::<prop::sample::Index>(), 0usize..8, "[ -~\n]{0,6}"),
+        1..6,
+    )
 }
 
 fn options(lenient: bool, partial: bool) -> LoadOptions {
@@ -152,21 +189,40 @@ proptest! {
     }
 
     #[test]
-    fn mutated_corpus_files_never_panic(
+    fn mutated_own_files_never_panic(
         pick in any::<prop::sample::Index>(),
-        edits in prop::collection::vec((any::<prop::sample::Index>(), 0usize..8, "[ -~\n]{0,6}"), 1..6),
+        edits in edits(),
         lenient: bool,
         partial: bool,
     ) {
-        let corpus = corpus_texts();
-        let mut text = corpus[pick.index(corpus.len())].clone();
-        for (at, delete, insert) in edits {
-            let mut i = at.index(text.len() + 1);
-            while !text.is_char_boundary(i) { i -= 1; }
-            let mut j = (i + delete).min(text.len());
-            while !text.is_char_boundary(j) { j -= 1; }
-            text.replace_range(i..j.max(i), &insert);
-        }
+        let text = mutate(&OWN[pick.index(OWN.len())], edits);
         let _ = load_texts(&[("mutated.yaml", &text)], &options(lenient, partial));
+    }
+}
+
+#[test]
+fn mutated_corpus_files_never_panic() {
+    let Some(corpus) = support::corpus("mutated_corpus_files_never_panic") else {
+        return;
+    };
+    let texts = texts_under(vec![corpus]);
+    assert!(texts.len() >= 30, "only {} corpus files", texts.len());
+    let mut runner = TestRunner::new(Config {
+        cases: 256,
+        ..Config::default()
+    });
+    let cases = (
+        any::<prop::sample::Index>(),
+        edits(),
+        any::<bool>(),
+        any::<bool>(),
+    );
+    let result = runner.run(&cases, |(pick, edits, lenient, partial)| {
+        let text = mutate(&texts[pick.index(texts.len())], edits);
+        let _ = load_texts(&[("mutated.yaml", &text)], &options(lenient, partial));
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
     }
 }

@@ -562,7 +562,7 @@ fn traces_json_is_trace_event_json_and_the_same_seed_gives_the_same_bytes() {
         "every kind of event shows up"
     );
     // requests.jsonl reads back to the same records.
-    let parsed = trace::parse_requests(&a_requests);
+    let parsed = trace::parse_requests(&a_requests).expect("every line is a record");
     assert_eq!(trace::requests_jsonl(&parsed), a_requests);
 }
 
@@ -705,7 +705,8 @@ fn explain_prints_route_draw_and_attempts_and_exits_2_on_an_unknown_id() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let records =
-        trace::parse_requests(&std::fs::read_to_string(out.join("requests.jsonl")).expect("jsonl"));
+        trace::parse_requests(&std::fs::read_to_string(out.join("requests.jsonl")).expect("jsonl"))
+            .expect("every line is a record");
     let dir = out.to_str().expect("utf-8");
     // A request retried after an injected abort, explained by its trace id.
     let retried = records

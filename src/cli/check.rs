@@ -16,11 +16,11 @@ pub(super) struct CheckArgs {
     /// The policy file (YAML): the properties to test.
     #[arg(long, value_name = "POLICY")]
     policy: PathBuf,
-    /// Generated requests per request property.
-    #[arg(long, default_value_t = check::DEFAULT_CASES)]
+    /// Generated requests per request property, 1 to 1000000.
+    #[arg(long, default_value_t = check::DEFAULT_CASES, value_parser = cases, allow_hyphen_values = true)]
     cases: u32,
-    /// Seed of the request generator (the same seed gives the same cases).
-    #[arg(long, default_value_t = check::DEFAULT_SEED)]
+    /// Seed of the request generator, 0 to 2^64-1 (the same seed gives the same cases).
+    #[arg(long, default_value_t = check::DEFAULT_SEED, value_parser = super::seed, allow_hyphen_values = true)]
     seed: u64,
     /// Report how many generated requests each route matched.
     #[arg(long)]
@@ -28,6 +28,21 @@ pub(super) struct CheckArgs {
     /// Skip the lints.
     #[arg(long)]
     no_lint: bool,
+}
+
+/// The most `--cases` takes: a million requests per property is already minutes on a large
+/// mesh, and far past where another case finds a new route (see `--coverage`).
+const MAX_CASES: u32 = 1_000_000;
+
+/// `--cases`: at least one (zero would test nothing and pass), at most [`MAX_CASES`].
+fn cases(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err("at least 1 case is needed; 0 would test nothing and pass".into()),
+        Ok(n) if n <= u64::from(MAX_CASES) => Ok(n as u32),
+        _ => Err(format!(
+            "cases are whole numbers from 1 to {MAX_CASES}; `{s}` is not one"
+        )),
+    }
 }
 
 pub(super) fn run(args: &CheckArgs) -> ExitCode {

@@ -40,14 +40,53 @@ struct RunFacts {
     config_sha256: Option<String>,
 }
 
-fn facts(dir: &Path) -> Option<RunFacts> {
-    let text = std::fs::read_to_string(dir.join("report.json")).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    Some(RunFacts {
+/// A file of the report directory: `Ok(None)` when it is not there, an error (said in full,
+/// with the file's path) when it is there but cannot be read.
+fn read_optional(path: &Path) -> Result<Option<String>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// What report.json says, `None` without one; an error when it is there but unreadable or not
+/// JSON (a file cut short, edited by hand), since the seed, the request count and the
+/// command to rerun all come from it.
+fn facts(dir: &Path) -> Result<Option<RunFacts>, String> {
+    let path = dir.join("report.json");
+    let Some(text) = read_optional(&path)? else {
+        return Ok(None);
+    };
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{}:{}:{}: report.json cannot be read: it is not valid JSON ({})",
+            path.display(),
+            e.line(),
+            e.column(),
+            trace::json_problem(&e)
+        )
+    })?;
+    Ok(Some(RunFacts {
         command: json["command"].as_str().map(String::from),
         seed: json["seed"].as_u64(),
         issued: json["requests"]["issued"].as_u64(),
         config_sha256: json["config_sha256"].as_str().map(String::from),
+    }))
+}
+
+/// requests.jsonl's records, `None` without the file; an error naming the file and the line
+/// when one line is not a record.
+fn records(dir: &Path) -> Result<Option<Vec<RequestRecord>>, String> {
+    let path = dir.join("requests.jsonl");
+    let Some(text) = read_optional(&path)? else {
+        return Ok(None);
+    };
+    trace::parse_requests(&text).map(Some).map_err(|bad| {
+        format!(
+            "{}:{bad}; the file is damaged (cut short or edited): write it again with the run's command and `--report default,traces`",
+            path.display()
+        )
     })
 }
 
@@ -57,10 +96,12 @@ pub(super) fn explain_command(args: &ExplainArgs) -> ExitCode {
         eprintln!("meshsim: no report directory at {}", dir.display());
         return ExitCode::from(BAD_INPUT);
     }
-    let facts = facts(dir);
-    let records = match std::fs::read_to_string(dir.join("requests.jsonl")) {
-        Ok(text) => Some(trace::parse_requests(&text)),
-        Err(_) => None,
+    let (facts, records) = match (facts(dir), records(dir)) {
+        (Ok(f), Ok(r)) => (f, r),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("meshsim: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
     };
     if records.is_none() && facts.is_none() {
         eprintln!(
@@ -121,8 +162,18 @@ pub(super) fn explain_command(args: &ExplainArgs) -> ExitCode {
     if args.rerun {
         return match command.as_deref() {
             Some(c) => rerun(c, seq, &args.request, facts.as_ref()),
+            None if facts.is_none() => {
+                eprintln!(
+                    "meshsim: {} has no report.json, which names the command to rerun",
+                    dir.display()
+                );
+                ExitCode::from(BAD_INPUT)
+            }
             None => {
-                eprintln!("meshsim: report.json names no command to rerun");
+                eprintln!(
+                    "meshsim: {} names no command to rerun",
+                    dir.join("report.json").display()
+                );
                 ExitCode::from(BAD_INPUT)
             }
         };
@@ -154,7 +205,12 @@ fn rerun(command: &str, seq: u64, id: &str, facts: Option<&RunFacts>) -> ExitCod
         eprintln!("meshsim: cannot read the command `{command}`");
         return ExitCode::from(BAD_INPUT);
     };
-    let loaded = scenario::load(&path);
+    let loaded = scenario::load_with(
+        &path,
+        &scenario::Overrides {
+            duration: options.duration,
+        },
+    );
     let Some((scenario, mesh)) = loaded.runnable() else {
         eprintln!(
             "meshsim: {} does not load any more (run `meshsim run {}` to see why)",

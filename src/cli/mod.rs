@@ -37,7 +37,7 @@ struct Cli {
 enum Command {
     /// Check App Mesh configuration files (API JSON, CloudFormation, Kubernetes).
     #[command(after_help = "Examples:
-  meshsim validate scenarios/ordering/mesh.yaml
+  meshsim validate scenarios/ordering/mesh.cfn.yaml
   meshsim validate walkthrough/*.json --var NAMESPACE_NAME=color.local --var DNS_HOSTNAME=color.local
   meshsim validate stack.yaml --param ProjectName=howto --lenient
   meshsim validate route.json --partial
@@ -47,7 +47,7 @@ Exit code 0 if every file is valid, 2 if any is invalid or unreadable.")]
     Validate(LoadArgs),
     /// Print the resolved mesh graph: gateway -> virtual service -> router -> routes -> nodes.
     #[command(after_help = "Examples:
-  meshsim show scenarios/ordering/mesh.yaml
+  meshsim show scenarios/ordering/mesh.cfn.yaml
   meshsim show mesh.yaml --format dot | dot -Tsvg > mesh.svg
   meshsim show mesh.yaml --format json")]
     Show {
@@ -150,6 +150,17 @@ enum DiagnosticStyle {
     Human,
     /// `file:line:col: severity[code]: message (at path)`.
     Short,
+}
+
+/// `--seed`: any u64. Said in full, since a negative or fractional seed is the usual slip and
+/// clap's own message ("invalid digit found in string") does not say what a seed may be.
+fn seed(s: &str) -> Result<u64, String> {
+    s.trim().parse().map_err(|_| {
+        format!(
+            "seeds are whole numbers from 0 to {} (2^64 - 1); `{s}` is not one",
+            u64::MAX
+        )
+    })
 }
 
 fn key_value(s: &str) -> Result<(String, String), String> {

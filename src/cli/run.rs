@@ -6,15 +6,20 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use meshsim::model::duration::parse_duration;
-use meshsim::rehearse::rehearse;
+use meshsim::engine::SimTime;
+use meshsim::model::duration::{parse_duration, written};
+use meshsim::rehearse::{Watcher, rehearse_watched};
 use meshsim::report::access_log::AccessLogWriter;
+use meshsim::report::output::{prepare_dir, prepare_file};
 use meshsim::report::{self, Report};
+use meshsim::rollout::Rollout;
 use meshsim::scenario;
-use meshsim::sim::{self, AccessLogMode, AccessLogTap, Progress, RunOptions};
+use meshsim::sim::{self, AccessLogMode, AccessLogTap, Change, Progress, RunOptions, WorldView};
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 use super::{BAD_INPUT, DiagnosticStyle, EXPECTATIONS_FAILED, OK, diagnostics};
 
@@ -27,11 +32,12 @@ pub(super) struct RunArgs {
     /// The scenario file (see docs/SCENARIOS.md).
     #[arg(value_name = "SCENARIO")]
     pub(super) scenario: PathBuf,
-    /// Seed (overrides the scenario's).
-    #[arg(long)]
+    /// Seed, 0 to 2^64-1 (overrides the scenario's).
+    #[arg(long, value_parser = super::seed, allow_hyphen_values = true)]
     pub(super) seed: Option<u64>,
-    /// Simulated time to send requests for, like `90s` or `10m` (overrides the scenario's).
-    #[arg(long, value_parser = duration)]
+    /// Simulated time to send requests for, like `90s` or `10m`, at most 24h (overrides the
+    /// scenario's).
+    #[arg(long, value_parser = duration, allow_hyphen_values = true)]
     pub(super) duration: Option<Duration>,
     /// Where to write the report files [default: reports/<scenario>/<seed>/].
     #[arg(long, value_name = "DIR")]
@@ -72,12 +78,28 @@ pub(super) enum AccessLogArg {
     Full,
 }
 
+/// `--duration`: above zero (a run of nothing is no run) and at most
+/// [`scenario::MAX_DURATION`].
 pub(super) fn duration(s: &str) -> Result<Duration, String> {
-    parse_duration(s).map_err(|e| e.to_string())
+    let d = parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err("a run must last longer than 0; write one like `90s` or `10m`".into());
+    }
+    if d > scenario::MAX_DURATION {
+        return Err(format!(
+            "{} is longer than meshsim runs: at most {} of simulated time (a day at 100 requests per second already takes about an hour)",
+            written(d),
+            written(scenario::MAX_DURATION)
+        ));
+    }
+    Ok(d)
 }
 
 pub(super) fn run(args: &RunArgs) -> ExitCode {
-    let loaded = scenario::load(&args.scenario);
+    let overrides = scenario::Overrides {
+        duration: args.duration,
+    };
+    let loaded = scenario::load_with(&args.scenario, &overrides);
     diagnostics::print_all(&loaded.diagnostics, &loaded.sources, args.diagnostics);
     let Some((scenario, mesh)) = loaded.runnable() else {
         eprintln!("meshsim: the scenario has errors; nothing was run");
@@ -109,6 +131,25 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         .out
         .clone()
         .unwrap_or_else(|| report::default_dir(&scenario.name, seed));
+    // Where the files go is checked now, not after the whole simulation.
+    if let Err(e) = prepare_dir(&dir) {
+        match &args.out {
+            Some(_) => eprintln!("meshsim: --out {}: {e}", dir.display()),
+            None => eprintln!(
+                "meshsim: the report folder {} (the default; choose one with --out): {e}",
+                dir.display()
+            ),
+        }
+        eprintln!("meshsim: nothing was run");
+        return ExitCode::from(BAD_INPUT);
+    }
+    if let Some(path) = &args.junit
+        && let Err(e) = prepare_file(path)
+    {
+        eprintln!("meshsim: --junit {}: {e}", path.display());
+        eprintln!("meshsim: nothing was run");
+        return ExitCode::from(BAD_INPUT);
+    }
     let writer = match args.access_log {
         None => None,
         Some(_) => match AccessLogWriter::create(&dir) {
@@ -169,7 +210,15 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         );
         let _ = std::io::stderr().flush();
     };
-    let rehearsal = match rehearse(scenario, mesh, &options, &mut progress) {
+    let interrupt = match Interrupt::watch() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("meshsim: cannot watch for SIGINT and SIGTERM: {e}");
+            return ExitCode::from(RUN_FAILED);
+        }
+    };
+    let mut watcher = StopOnSignal(&interrupt);
+    let rehearsal = match rehearse_watched(scenario, mesh, &options, &mut progress, &mut watcher) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("\nmeshsim: {e}");
@@ -179,6 +228,23 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
     let elapsed = wall.elapsed();
     if !quiet {
         eprintln!();
+    }
+    if let Some(signal) = interrupt.caught() {
+        if let Some(w) = &writer
+            && let Ok(mut w) = w.lock()
+        {
+            w.discard();
+        }
+        let run = &rehearsal.run;
+        eprintln!(
+            "meshsim: stopped by {} at {:.1}s of {:.0}s simulated ({} user requests sent); nothing was written, and {} is as the previous run left it",
+            signal_name(signal),
+            run.simulated.as_secs_f64(),
+            run.duration.as_secs_f64(),
+            run.ledger.issued,
+            dir.display()
+        );
+        return ExitCode::from(exit_for(signal));
     }
     let mut report = Report::of_rehearsal(scenario, &rehearsal);
     report.command = Some(rerun_command(args, seed));
@@ -260,6 +326,13 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         sim_s / elapsed.as_secs_f64().max(1e-9),
         result.steps
     );
+    if let Some(signal) = interrupt.caught() {
+        eprintln!(
+            "meshsim: {} arrived while the report was being written; the report is complete",
+            signal_name(signal)
+        );
+        return ExitCode::from(exit_for(signal));
+    }
     if report.expectations_held() {
         ExitCode::from(OK)
     } else {
@@ -270,6 +343,65 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         );
         ExitCode::from(EXPECTATIONS_FAILED)
     }
+}
+
+/// SIGINT and SIGTERM, caught from the start of the simulation to the end of the command,
+/// so that Ctrl-C or a CI runner's stop ends a run cleanly: the simulation halts at its next
+/// simulated second, the progress line is ended, and nothing is written, so the output folder
+/// keeps the previous run's report. A second signal ends the process at once, with 128 + the
+/// signal, as the default action would.
+struct Interrupt {
+    /// The number of the signal caught, 0 while none.
+    caught: Arc<AtomicUsize>,
+}
+
+impl Interrupt {
+    fn watch() -> std::io::Result<Interrupt> {
+        use signal_hook::flag;
+        let raised = Arc::new(AtomicBool::new(false));
+        let caught = Arc::new(AtomicUsize::new(0));
+        for signal in [SIGINT, SIGTERM] {
+            // Registered first, so it runs first: it exits only if an earlier signal has
+            // already raised the flag.
+            flag::register_conditional_shutdown(signal, 128 + signal, Arc::clone(&raised))?;
+            flag::register(signal, Arc::clone(&raised))?;
+            flag::register_usize(signal, Arc::clone(&caught), signal as usize)?;
+        }
+        Ok(Interrupt { caught })
+    }
+
+    fn caught(&self) -> Option<i32> {
+        match self.caught.load(Ordering::Relaxed) {
+            0 => None,
+            n => i32::try_from(n).ok(),
+        }
+    }
+}
+
+/// Halts the run once a signal is caught.
+struct StopOnSignal<'a>(&'a Interrupt);
+
+impl Watcher for StopOnSignal<'_> {
+    fn watch(&mut self, _: SimTime, _: &WorldView<'_>, _: Option<&Rollout>) -> Vec<Change> {
+        match self.0.caught() {
+            Some(_) => vec![Change::Halt],
+            None => Vec::new(),
+        }
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        SIGINT => "SIGINT",
+        SIGTERM => "SIGTERM",
+        _ => "a signal",
+    }
+}
+
+/// As a shell reports a command a signal ended (130 for SIGINT, 143 for SIGTERM), so scripts
+/// and CI see the run as interrupted, not passed or failed.
+fn exit_for(signal: i32) -> u8 {
+    u8::try_from(128 + signal).unwrap_or(RUN_FAILED)
 }
 
 /// `meshsim run PATH --seed N [--duration D]`: what reruns this run (report choices and

@@ -21,11 +21,12 @@ pub(super) struct TuiArgs {
     /// The scenario file (see docs/SCENARIOS.md).
     #[arg(value_name = "SCENARIO")]
     scenario: PathBuf,
-    /// Seed (overrides the scenario's).
-    #[arg(long)]
+    /// Seed, 0 to 2^64-1 (overrides the scenario's).
+    #[arg(long, value_parser = super::seed, allow_hyphen_values = true)]
     seed: Option<u64>,
-    /// Simulated time to send requests for, like `90s` or `10m` (overrides the scenario's).
-    #[arg(long, value_parser = run::duration)]
+    /// Simulated time to send requests for, like `90s` or `10m`, at most 24h (overrides the
+    /// scenario's).
+    #[arg(long, value_parser = run::duration, allow_hyphen_values = true)]
     duration: Option<Duration>,
     /// Where to write the report files at the end [default: reports/<scenario>/<seed>/].
     #[arg(long, value_name = "DIR")]
@@ -83,13 +84,38 @@ pub(super) fn tui(args: &TuiArgs) -> ExitCode {
         );
         return run::run(&args.as_run());
     }
-    let loaded = scenario::load(&args.scenario);
+    let overrides = scenario::Overrides {
+        duration: args.duration,
+    };
+    let loaded = scenario::load_with(&args.scenario, &overrides);
     diagnostics::print_all(&loaded.diagnostics, &loaded.sources, args.diagnostics);
     let Some((scenario, mesh)) = loaded.runnable() else {
         eprintln!("meshsim: the scenario has errors; nothing was run");
         return ExitCode::from(BAD_INPUT);
     };
     let seed = args.seed.unwrap_or(scenario.seed);
+    // As `meshsim run` does: output places are checked before the screen opens.
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| report::default_dir(&scenario.name, seed));
+    let places = [
+        ("--out", Some(&dir), report::output::prepare_dir(&dir)),
+        (
+            "--save-scenario",
+            args.save_scenario.as_ref(),
+            args.save_scenario
+                .as_deref()
+                .map_or(Ok(()), report::output::prepare_file),
+        ),
+    ];
+    for (flag, path, checked) in places {
+        if let (Some(path), Err(e)) = (path, checked) {
+            eprintln!("meshsim: {flag} {}: {e}", path.display());
+            eprintln!("meshsim: nothing was run");
+            return ExitCode::from(BAD_INPUT);
+        }
+    }
     let duration = args.duration.unwrap_or(scenario.duration);
     let schedule = sim::fault_schedule(scenario, mesh, seed);
     let mut app = App::new(scenario, seed, duration.as_secs_f64(), &schedule);

@@ -146,8 +146,19 @@ fn load(sources: SourceMap, mut diags: Diagnostics, opts: &LoadOptions) -> Loade
             skipped: 0,
         };
         let (nodes, problems) = parse_documents(file);
+        let parsed = problems.is_empty();
         for p in problems {
             diags.error("syntax", &Loc::new(id, p.span, ""), p.message);
+        }
+        // A file that was read but holds nothing is a mistake (a wrong path, a failed
+        // export), not a valid empty mesh. An unreadable file has its own error already.
+        let unread = diags.iter().any(|d| d.file == Some(id) && d.code == "io");
+        if parsed && !unread && nodes.iter().all(Node::is_null) {
+            diags.error(
+                "empty",
+                &Loc::new(id, Default::default(), ""),
+                "the file is empty: it holds no YAML or JSON document",
+            );
         }
         for mut node in nodes {
             if node.is_null() {
@@ -229,6 +240,26 @@ fn load(sources: SourceMap, mut diags: Diagnostics, opts: &LoadOptions) -> Loade
 
     // Pass 3: decode and assemble meshes.
     let meshes = assemble(raws, opts, &sources, &mut files, &mut diags);
+
+    // Input that parses but holds no App Mesh resource anywhere (only Deployments, say) has
+    // nothing to validate, show or run: saying "ok" would hide a wrong file.
+    if !diags.has_errors() && files.iter().all(|f| f.counts.is_empty()) {
+        for f in &files {
+            diags.error(
+                "no-resources",
+                &Loc::new(f.file, Default::default(), ""),
+                format!(
+                    "no App Mesh resources in this file{}",
+                    match f.skipped {
+                        0 => String::new(),
+                        1 => " (1 other resource skipped)".to_string(),
+                        n => format!(" ({n} other resources skipped)"),
+                    }
+                ),
+            )
+            .help = Some("App Mesh resources are `AWS::AppMesh::*` (CloudFormation), `appmesh.k8s.aws` kinds (Kubernetes) or API JSON bodies with `spec`".into());
+        }
+    }
 
     validate::references(&meshes, &mut diags);
     if opts.partial {

@@ -262,6 +262,45 @@ pub fn parse_documents(file: &SourceFile) -> (Vec<Node>, Vec<ParseProblem>) {
     (builder.docs, builder.problems)
 }
 
+/// The tab a scanner error about tabs is about (a byte offset). saphyr marks some of them
+/// where the scalar or block scalar it was reading began, a line or more above the tab (so a
+/// tab in the indentation was reported on the line before), and one just after the tab. The
+/// tab is the one at the mark; else the last in the mark's own indentation before it; else
+/// the first in the indentation of a later line; else the first after the mark.
+fn offending_tab(text: &str, mark: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    if bytes.get(mark) == Some(&b'\t') {
+        return Some(mark);
+    }
+    let line_start = text[..mark.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let indentation = |start: usize| {
+        let len = bytes[start..]
+            .iter()
+            .take_while(|b| **b == b' ' || **b == b'\t')
+            .count();
+        start..start + len
+    };
+    let own = indentation(line_start);
+    if let Some(tab) = (own.start..own.end.min(mark))
+        .rev()
+        .find(|i| bytes[*i] == b'\t')
+    {
+        return Some(tab);
+    }
+    let mut start = text[mark.min(text.len())..]
+        .find('\n')
+        .map(|i| mark + i + 1);
+    while let Some(line) = start.filter(|s| *s < text.len()) {
+        if let Some(tab) = indentation(line).find(|i| bytes[*i] == b'\t') {
+            return Some(tab);
+        }
+        start = text[line..].find('\n').map(|i| line + i + 1);
+    }
+    text[mark.min(text.len())..].find('\t').map(|i| mark + i)
+}
+
 /// A collection being built.
 enum Open {
     Seq {
@@ -300,7 +339,12 @@ impl Builder<'_> {
     }
 
     fn scan_error(&mut self, e: &ScanError) {
-        let at = self.span(e.marker().index(), e.marker().index());
+        let mut at = self.span(e.marker().index(), e.marker().index());
+        if e.info().contains("tab")
+            && let Some(tab) = offending_tab(self.file.text(), at.start)
+        {
+            at = Span::new(tab, tab + 1);
+        }
         self.problems.push(ParseProblem {
             span: at,
             message: format!("syntax error: {}", e.info()),
@@ -510,6 +554,29 @@ mod tests {
 
     fn parse(text: &str) -> (Vec<Node>, Vec<ParseProblem>) {
         parse_documents(&SourceFile::new("t", text))
+    }
+
+    #[test]
+    fn a_tab_in_the_indentation_is_reported_where_it_is() {
+        for (text, line, col) in [
+            // After a plain scalar: saphyr marks the scalar, a line above the tab.
+            ("a: 1\nb:\n  c: 2\n\t d: 3\n", 4, 1),
+            // In a block's indentation: saphyr marks just after the tab.
+            ("name: x\nmesh:\n\tfiles: [a]\n", 3, 1),
+            // A block scalar's first line: saphyr marks the `|`.
+            ("a: |\n\tfoo\n", 2, 1),
+        ] {
+            let file = SourceFile::new("t", text);
+            let (_, problems) = parse_documents(&file);
+            let p = problems.first().expect("a syntax error");
+            assert!(p.message.contains("tab"), "{text:?}: {}", p.message);
+            assert_eq!(
+                file.line_col(p.span.start),
+                (line, col),
+                "{text:?}: {}",
+                p.message
+            );
+        }
     }
 
     #[test]

@@ -114,6 +114,24 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
         .map_err(|_| DurationError::TooLong(text.to_string()))
 }
 
+/// A duration as a scenario would write it: whole hours, minutes and seconds as `24h`,
+/// `1m30s` or `10m`; anything finer in Rust's short form (`1.5s`, `20ms`). Messages about
+/// long runs read better as `99999h` than as `359996400s`.
+pub fn written(d: Duration) -> String {
+    if d.subsec_nanos() != 0 || d.is_zero() {
+        return format!("{d:?}");
+    }
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let mut out = String::new();
+    for (n, unit) in [(h, "h"), (m, "m"), (s, "s")] {
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    out
+}
+
 fn unit_nanos(unit: &str) -> Option<u128> {
     Some(match unit {
         "ns" => 1,
@@ -191,6 +209,22 @@ pub fn deserialize_option<'de, D: serde::Deserializer<'de>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn written_reads_back_as_the_same_duration() {
+        for (d, text) in [
+            (Duration::from_secs(359_996_400), "99999h"),
+            (Duration::from_secs(86_400), "24h"),
+            (Duration::from_secs(90), "1m30s"),
+            (Duration::from_secs(3_601), "1h1s"),
+            (Duration::from_millis(1_500), "1.5s"),
+            (Duration::from_millis(20), "20ms"),
+            (Duration::ZERO, "0ns"),
+        ] {
+            assert_eq!(written(d), text);
+            assert_eq!(parse_duration(text), Ok(d));
+        }
+    }
 
     fn ok(text: &str) -> Duration {
         parse_duration(text).unwrap_or_else(|e| panic!("{text}: {e}"))

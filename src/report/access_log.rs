@@ -234,6 +234,17 @@ impl AccessLogWriter {
     }
 }
 
+impl AccessLogWriter {
+    /// Drops what was written so far (an interrupted run): the temporary files go, and the
+    /// folder too if this run created it empty; the logs of an earlier run stay as they were.
+    pub fn discard(&mut self) {
+        for task in std::mem::take(&mut self.files).into_keys() {
+            let _ = std::fs::remove_file(self.partial(&task));
+        }
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
 impl LineSink for AccessLogWriter {
     fn line(&mut self, line: &AccessLogEntry) {
         if self.error.is_none()

@@ -304,6 +304,61 @@ fn remove_if_present(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Why an output place cannot take a run's files.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceError {
+    /// A file where a folder is needed (the output folder, or one on its way).
+    #[error("{} is a file, not a folder", .0.display())]
+    File(PathBuf),
+    /// A folder where a file is to be written.
+    #[error("{} is a folder, not a file", .0.display())]
+    Folder(PathBuf),
+    /// The folder cannot be created.
+    #[error("cannot create the folder {}: {}", .0.display(), .1)]
+    Create(PathBuf, #[source] std::io::Error),
+    /// Nothing can be written there.
+    #[error("cannot write in {}: {}", .0.display(), .1)]
+    Write(PathBuf, #[source] std::io::Error),
+}
+
+/// Makes sure `dir` can take a run's files before the run: creates it (as writing would) and
+/// writes and removes a probe file in it. A run finds out that its `--out` is a file, or a
+/// folder it may not write, in a moment rather than after the whole simulation.
+pub fn prepare_dir(dir: &Path) -> Result<(), PlaceError> {
+    if let Some(file) = dir.ancestors().find(|a| a.is_file()) {
+        return Err(PlaceError::File(file.to_path_buf()));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| PlaceError::Create(dir.to_path_buf(), e))?;
+    let probe = dir.join(format!(".meshsim-probe-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| PlaceError::Write(dir.to_path_buf(), e))?;
+    std::fs::remove_file(&probe).map_err(|e| PlaceError::Write(dir.to_path_buf(), e))
+}
+
+/// [`prepare_dir`] for a single file a run writes at its end (`--junit`): its folder takes
+/// files, and the path is not a folder or a file that cannot be replaced. Nothing is written
+/// to the path itself.
+pub fn prepare_file(path: &Path) -> Result<(), PlaceError> {
+    if path.is_dir() {
+        return Err(PlaceError::Folder(path.to_path_buf()));
+    }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    prepare_dir(parent)?;
+    if path.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| PlaceError::Write(path.to_path_buf(), e))?;
+    }
+    Ok(())
+}
+
 /// Writes `contents` to a temporary file beside `path`, flushes it to disk and renames it
 /// over `path`: readers see the old file or the new one, never half of one.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
@@ -512,6 +567,27 @@ mod tests {
         retire(&plain).unwrap();
         assert_eq!(names_in(&plain), ["theirs.hgrm"]);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_in_the_way_of_an_output_folder_is_named() {
+        let dir = std::env::temp_dir().join(format!("meshsim-output-p-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch");
+        std::fs::write(dir.join("file"), "x").expect("file");
+        let err = prepare_dir(&dir.join("file/sub")).expect_err("a file on the way");
+        assert!(
+            matches!(&err, PlaceError::File(p) if p.ends_with("file")),
+            "{err}"
+        );
+        let err = prepare_file(&dir).expect_err("a folder");
+        assert!(matches!(err, PlaceError::Folder(_)), "{err}");
+        prepare_dir(&dir.join("new/deeper")).expect("creatable");
+        assert!(dir.join("new/deeper").is_dir());
+        assert_eq!(names_in(&dir.join("new/deeper")), Vec::<String>::new());
+        prepare_file(&dir.join("out/junit.xml")).expect("creatable");
+        assert!(!dir.join("out/junit.xml").exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -477,12 +477,45 @@ pub fn requests_jsonl(records: &[RequestRecord]) -> String {
     out
 }
 
-/// Reads `requests.jsonl`, skipping lines that do not parse (a file from another version).
-pub fn parse_requests(text: &str) -> Vec<RequestRecord> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+/// What serde_json found, without its "at line L column C" (the caller places it: in a
+/// JSON Lines file serde_json's line is always 1).
+pub fn json_problem(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+/// A line of `requests.jsonl` that is not a request record.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{line}:{column}: not a request record: {problem}")]
+pub struct BadLine {
+    /// Line number, from 1.
+    pub line: usize,
+    /// Column where reading failed, from 1.
+    pub column: usize,
+    /// What serde_json found.
+    pub problem: String,
+}
+
+/// Reads `requests.jsonl`: one request record per line, blank lines aside. A line that is
+/// not one (a file cut short by a full disk, edited, or from another version) is an error,
+/// not skipped: a request lost from the file would be explained as "not sampled".
+pub fn parse_requests(text: &str) -> Result<Vec<RequestRecord>, BadLine> {
+    let mut records = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = serde_json::from_str(line).map_err(|e| BadLine {
+            line: i + 1,
+            column: e.column().max(1),
+            problem: json_problem(&e),
+        })?;
+        records.push(record);
+    }
+    Ok(records)
 }
 
 /// One trace event (Chrome's Trace Event Format, as Perfetto reads it).

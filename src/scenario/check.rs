@@ -1,5 +1,6 @@
-//! Checks that need more than one field: times that must be above zero or in order, names
-//! that refer to services and to the mesh, and the models' own `build()` validation.
+//! Checks that need more than one field: times that must be above zero, in order, within
+//! [`MAX_DURATION`] or before the run's end, a workload that sends something, names that
+//! refer to services and to the mesh, and the models' own `build()` validation.
 //!
 //! Every problem is placed by its field path (see [`locate`](super::locate)), so a reference
 //! error points at the name that dangles.
@@ -11,18 +12,34 @@ use super::TaskSpec;
 use super::expect::{ExpectEntry, USERS, invariant_names};
 use super::read::Parts;
 use super::sink::Sink;
+use super::{MAX_DURATION, Overrides};
 use crate::config::diagnostic::{Severity, suggest};
 use crate::config::model::Mesh;
 use crate::config::tree::{join_index, join_key};
+use crate::engine::SimTime;
 use crate::model::calls::{CallConfig, StepConfig};
+use crate::model::duration::written;
 use crate::model::fault::random::RandomError;
 use crate::model::fault::{FaultKind, Plan, TaskRef};
 
 /// Runs every check. `mesh` is `None` when no mesh could be loaded cleanly: references into
 /// it are then not checked, since a resource dropped for an error of its own would make every
 /// reference to it look dangling.
-pub(crate) fn check(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
+pub(crate) fn check(
+    parts: &Parts,
+    mesh: Option<&Mesh>,
+    overrides: &Overrides,
+    sink: &mut Sink<'_>,
+) {
     positive(sink, "duration", parts.duration, "the scenario's duration");
+    at_most(sink, "duration", parts.duration, "the scenario's duration");
+    at_most(
+        sink,
+        "workload.timeout",
+        parts.workload.as_ref().map(|w| w.timeout.get()),
+        "the users' timeout",
+    );
+    let end = RunEnd::of(parts, overrides);
     positive(
         sink,
         "network.tick",
@@ -48,13 +65,28 @@ pub(crate) fn check(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
             ),
         );
     }
-    tasks(parts, mesh, sink);
+    tasks(parts, mesh, end, sink);
     if let Some(mesh) = mesh {
         calls(parts, mesh, sink);
         target(parts, mesh, sink);
     }
     models(parts, sink);
-    faults(parts, mesh, sink);
+    traffic(parts, end, sink);
+    if let (Some(network), Some(end)) = (&parts.network, end)
+        && network.tick >= end.at
+    {
+        sink.at_path(
+            Severity::Error,
+            "range",
+            "network.tick",
+            format!(
+                "the network tick ({}) is as long as the run ({end}): the run would be a single step of simulated time",
+                written(network.tick)
+            ),
+        )
+        .help = Some("leave `tick` at its default, 1ms, or make it finer than the latencies it should resolve".into());
+    }
+    faults(parts, mesh, end, sink);
     sidecars(parts, mesh, sink);
     expectations(parts, mesh, sink);
     rollout(parts, mesh, sink);
@@ -277,10 +309,23 @@ fn sidecars(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
 /// Each fault's own validation, then the schedule resolved against the scenario's tasks
 /// (selectors that match nothing, contradictions on one link), the random draw's bounds, and
 /// `hang` services that are not in the mesh.
-fn faults(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
+fn faults(parts: &Parts, mesh: Option<&Mesh>, end: Option<RunEnd>, sink: &mut Sink<'_>) {
     let mut built = Vec::new();
     let mut paths = Vec::new();
     for (path, i, spec) in &parts.faults {
+        if let Some(end) = end
+            && spec.start.get() >= end.at
+        {
+            sink.at_path(
+                Severity::Warning,
+                "range",
+                &format!("{path}.start"),
+                format!(
+                    "this fault starts at {}, when the run ({end}) is over; it never happens",
+                    written(spec.start.get())
+                ),
+            );
+        }
         match spec.build(*i) {
             Ok(f) => {
                 built.push(f);
@@ -300,6 +345,19 @@ fn faults(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
         }
     }
     if let Some(random) = &parts.random_faults {
+        if let Some(end) = end
+            && random.start[0].get() >= end.at
+        {
+            sink.at_path(
+                Severity::Warning,
+                "range",
+                "faults.random.start",
+                format!(
+                    "the earliest start, {}, is when the run ({end}) is over; no drawn fault happens",
+                    written(random.start[0].get())
+                ),
+            );
+        }
         for e in random.check() {
             let RandomError::Bounds { field, .. } = &e;
             sink.at_path(
@@ -378,6 +436,79 @@ fn faults(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
     }
 }
 
+/// When arrivals stop: the scenario's `duration`, or `--duration`'s (and which, for messages).
+#[derive(Clone, Copy, Debug)]
+struct RunEnd {
+    at: Duration,
+    flag: bool,
+}
+
+impl RunEnd {
+    fn of(parts: &Parts, overrides: &Overrides) -> Option<RunEnd> {
+        let end = match (overrides.duration, parts.duration) {
+            (Some(at), _) => RunEnd { at, flag: true },
+            (None, Some(at)) => RunEnd { at, flag: false },
+            (None, None) => return None,
+        };
+        (!end.at.is_zero()).then_some(end)
+    }
+}
+
+impl std::fmt::Display for RunEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&written(self.at))?;
+        if self.flag {
+            f.write_str(" with --duration")?;
+        }
+        Ok(())
+    }
+}
+
+/// A workload that sends nothing before the run ends makes no run: every number would be
+/// empty and every expectation "no data". A rate of 0 throughout (`{ constant: 0 }`, a ramp
+/// from 0 to 0), or steps that start only after the end, are refused where `rate` is written.
+fn traffic(parts: &Parts, end: Option<RunEnd>, sink: &mut Sink<'_>) {
+    let (Some(config), Some(end)) = (&parts.workload, end) else {
+        return;
+    };
+    // A workload that does not build has had its problems reported by `models`.
+    let Ok(workload) = config.build() else {
+        return;
+    };
+    if workload.expected_arrivals(SimTime::from_duration(end.at)) > 0.0 {
+        return;
+    }
+    sink.at_path(
+        Severity::Error,
+        "no-traffic",
+        "workload.rate",
+        format!("the rate is 0 for the whole run (0 to {end}): no user would send a request"),
+    )
+    .help = Some(
+        "give the workload a rate above 0 before the end, like `rate: { constant: 10 }`".into(),
+    );
+}
+
+/// Durations past [`MAX_DURATION`]: the run would take days of wall time.
+fn at_most(sink: &mut Sink<'_>, path: &str, value: Option<Duration>, what: &str) {
+    if let Some(d) = value
+        && d > MAX_DURATION
+    {
+        sink.at_path(
+            Severity::Error,
+            "range",
+            path,
+            format!(
+                "{what} is {}; meshsim runs at most {} of simulated time (a day at 100 \
+                 requests per second already takes about an hour)",
+                written(d),
+                written(MAX_DURATION)
+            ),
+        )
+        .help = Some("a shorter duration, like `10m`, `2h` or `24h`".into());
+    }
+}
+
 fn positive(sink: &mut Sink<'_>, path: &str, value: Option<Duration>, what: &str) {
     if value == Some(Duration::ZERO) {
         sink.at_path(
@@ -393,7 +524,7 @@ fn did_you_mean<'a>(wanted: &str, names: impl IntoIterator<Item = &'a str>) -> O
     suggest(wanted, names).map(|s| format!("did you mean `{s}`?"))
 }
 
-fn tasks(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
+fn tasks(parts: &Parts, mesh: Option<&Mesh>, end: Option<RunEnd>, sink: &mut Sink<'_>) {
     let Some(tasks) = &parts.tasks else {
         return;
     };
@@ -421,17 +552,16 @@ fn tasks(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
                 format!("stop ({stop:?}) must be after start ({:?})", t.start),
             );
         }
-        if let Some(end) = parts.duration
-            && !end.is_zero()
-            && t.start >= end
+        if let Some(end) = end
+            && t.start >= end.at
         {
             sink.at_path(
                 Severity::Warning,
                 "range",
                 &at("start"),
                 format!(
-                    "these tasks start at {:?}, when the run ({end:?}) is over; they never run",
-                    t.start
+                    "these tasks start at {}, when the run ({end}) is over; they never run",
+                    written(t.start)
                 ),
             );
         }

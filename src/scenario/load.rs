@@ -2,11 +2,11 @@
 
 use std::path::Path;
 
-use super::Scenario;
 use super::check::check;
 use super::mesh::{MeshLoad, resolve};
 use super::read::{Parts, dismantle, read};
 use super::sink::Sink;
+use super::{Overrides, Scenario};
 use crate::config::LoadedConfig;
 use crate::config::diagnostic::{Diagnostic, Diagnostics};
 use crate::config::model::Mesh;
@@ -53,11 +53,16 @@ impl ScenarioLoad {
 /// Loads a scenario file and the mesh it names. An unreadable file is a diagnostic, not a
 /// failure of the call.
 pub fn load(path: &Path) -> ScenarioLoad {
+    load_with(path, &Overrides::default())
+}
+
+/// [`load`], checked as the command line will run it (`--duration` instead of the file's).
+pub fn load_with(path: &Path, overrides: &Overrides) -> ScenarioLoad {
     let name = path.display().to_string();
     let base = path.parent().unwrap_or(Path::new(""));
     match std::fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => load_text(&name, &text, base),
+            Ok(text) => load_text_with(&name, &text, base, overrides),
             Err(e) => unreadable(
                 &name,
                 format!(
@@ -73,6 +78,16 @@ pub fn load(path: &Path) -> ScenarioLoad {
 /// Loads a scenario from text; `name` is shown in diagnostics and gives the default scenario
 /// name (its file stem); mesh files are read relative to `base_dir`.
 pub fn load_text(name: &str, text: &str, base_dir: &Path) -> ScenarioLoad {
+    load_text_with(name, text, base_dir, &Overrides::default())
+}
+
+/// [`load_text`], checked as the command line will run it.
+pub fn load_text_with(
+    name: &str,
+    text: &str,
+    base_dir: &Path,
+    overrides: &Overrides,
+) -> ScenarioLoad {
     let file = SourceFile::new(name, text);
     let (parsed, problems) = parse_documents(&file);
     let mut sink = Sink::new();
@@ -101,7 +116,12 @@ pub fn load_text(name: &str, text: &str, base_dir: &Path) -> ScenarioLoad {
             mesh = resolve(raw, root, &file, base_dir, &mut sink);
         }
         let clean = mesh.config.as_ref().is_some_and(LoadedConfig::is_valid);
-        check(&parts, mesh.mesh.as_ref().filter(|_| clean), &mut sink);
+        check(
+            &parts,
+            mesh.mesh.as_ref().filter(|_| clean),
+            overrides,
+            &mut sink,
+        );
     }
     let scenario = parts.scenario(&stem(name));
     let (sources, id) = combine(mesh.config.as_ref(), file, mesh.inline_in_place);

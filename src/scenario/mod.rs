@@ -27,7 +27,7 @@ pub use expect::{
     Check, Comparison, Expectation, Metric, NO_REQUEST_LOST, Percentile, Subject, Threshold, USERS,
     decimal, invariant_names,
 };
-pub use load::{ScenarioLoad, load, load_text};
+pub use load::{ScenarioLoad, load, load_text, load_text_with, load_with};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -35,6 +35,21 @@ use std::time::Duration;
 
 use crate::model::service::ServiceConfig;
 use crate::model::workload::WorkloadConfig;
+
+/// The longest run a scenario (or `--duration`) may ask for, and the longest user timeout: a
+/// day of simulated time, enough for a diurnal load pattern or a rollout's whole schedule. A
+/// run steps simulated time tick by tick (1 ms by default) whether anything happens or not,
+/// so a day at 100 requests per second already costs on the order of an hour of wall time
+/// in a release build; a longer value is almost always a unit mistake (`99999h`).
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// What the command line changes in a scenario, given to the loader so that the checks that
+/// depend on it (the run's end) judge the run that will happen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `--duration`: when arrivals stop, instead of the scenario's `duration`.
+    pub duration: Option<Duration>,
+}
 
 /// A scenario, as loaded (defaults applied, durations parsed).
 #[derive(Clone, Debug, PartialEq)]
