@@ -13,6 +13,7 @@
 //! - [`matchers`]: path, header, query and gRPC matchers.
 //! - [`retry`]: retry events, Envoy backoff, App Mesh's hidden default policy, budgets.
 //! - [`exchange`]: one request's attempts against its route and per-try timeouts.
+//! - [`flags`]: Envoy's access-log response flags, and the set a line carries.
 //! - [`balancer`]: endpoints of a virtual node: round robin and extensions, panic threshold.
 //! - [`outlier`]: passive ejection (consecutive 5xx).
 //! - [`health`]: active health checks.
@@ -36,6 +37,7 @@ pub mod exchange;
 pub mod extensions;
 pub mod failure_accrual;
 pub mod fault;
+pub mod flags;
 pub mod gateway;
 pub mod health;
 pub mod listener;

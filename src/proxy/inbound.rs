@@ -25,7 +25,7 @@ use super::attempts::EventKind;
 use super::body::Payload;
 use super::faults;
 use super::notes::envoy_fields;
-use super::outbound::{Sidecar, local_reply, request_head};
+use super::outbound::{RouterFlags, Sidecar, local_reply, request_head};
 use super::telemetry::{
     AccessLogEntry, Direction, FLAGS_HEADER, HEALTH_CHECK_AGENT, ResponseFlag, Stat, TRACE_HEADER,
     TraceContext,
@@ -270,7 +270,7 @@ impl Inbound {
             }
             if let Some(delay) = decision.delay {
                 self.count(Stat::FaultsInjected);
-                log.flag = Some(ResponseFlag::DelayInjected);
+                log.flags.insert(ResponseFlag::DelayInjected);
                 tokio::time::sleep(delay).await;
             }
             if let Some(abort) = decision.abort {
@@ -331,14 +331,27 @@ impl Inbound {
     fn finish(&self, mut log: AccessLogEntry, response: Response<Payload>) -> Response<Payload> {
         log.duration = wire::now().saturating_since(log.start);
         log.status = response.status().as_u16();
-        // The answer's own flag wins; otherwise keep what the listener noted (an injected
-        // delay, `DI`).
-        let answered = response
-            .headers()
-            .get(FLAGS_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(ResponseFlag::from_code);
-        log.flag = answered.or(log.flag);
+        // A reply of this listener's own (`RL`, `UO`, `FI`, `UT`, `UC`) carries its flag;
+        // beside what the listener noted on the way (`DI`). Behind a virtual gateway the
+        // answer comes from the gateway's router, whose flags are this Envoy's own too; an
+        // app's answer, or an upstream's passed on, adds none.
+        match response.extensions().get::<RouterFlags>() {
+            Some(RouterFlags(router)) => {
+                for f in router.iter() {
+                    log.flags.insert(f);
+                }
+            }
+            None => {
+                if let Some(own) = response
+                    .headers()
+                    .get(FLAGS_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(ResponseFlag::from_code)
+                {
+                    log.flags.insert(own);
+                }
+            }
+        }
         if let Some(e) = log.envoy.as_deref_mut() {
             e.bytes_sent = response.body().data().len() as u64;
         }

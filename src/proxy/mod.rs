@@ -47,5 +47,5 @@ pub use inbound::{Handler, Inbound};
 pub use mesh::MeshView;
 pub use outbound::{Identity, Shared, Sidecar};
 pub use telemetry::{
-    AccessLogEntry, Direction, ResponseFlag, Stat, TcpBytes, Telemetry, TraceContext,
+    AccessLogEntry, Direction, ResponseFlag, ResponseFlags, Stat, TcpBytes, Telemetry, TraceContext,
 };

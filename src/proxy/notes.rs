@@ -154,8 +154,9 @@ pub(super) fn note_attempt_end(
         Next::Finish(f) => {
             let text = match f.reason {
                 FinishReason::Answered => format!("finish: {} is not retriable here", f.status),
-                FinishReason::Overloaded => {
-                    "finish: overloaded (x-envoy-overloaded) is never retried".to_string()
+                FinishReason::LocalOverflow => {
+                    "finish: this proxy's own circuit breaker overflowed (UO): never retried"
+                        .to_string()
                 }
                 FinishReason::RetriesExhausted => {
                     format!(
