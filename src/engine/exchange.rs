@@ -229,10 +229,17 @@ impl Exchange {
         }
     }
 
-    /// The cluster's retry breaker ([`RetryGate`](super::retry_budget::RetryGate)) refused
+    /// The cluster's retry breaker ([`RetryGate`](super::retry_breaker::RetryGate)) refused
     /// the retry `on_outcome` asked for: the last outcome goes to the client.
     pub fn shed_retry(&mut self, now: SimTime) -> Final {
         self.finish(now, FinishReason::RetryShed)
+    }
+
+    /// The caller's own cluster refused the next attempt before it started (its circuit
+    /// breaker overflowed: a local overflow reset, `UO`, never retried).
+    pub fn on_local_overflow(&mut self, now: SimTime) -> Final {
+        self.last = Some(AttemptOutcome::Reset(ResetReason::Overflow));
+        self.finish(now, FinishReason::LocalOverflow)
     }
 
     /// The route timeout fired at `now`.

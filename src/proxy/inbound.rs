@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 
 use super::attempts::EventKind;
 use super::body::Payload;
-use super::faults;
+use super::faults::{self, ListenerFaults};
 use super::notes::envoy_fields;
 use super::outbound::{RouterFlags, Sidecar, local_reply, request_head};
 use super::telemetry::{
@@ -60,6 +60,8 @@ pub struct Inbound {
     /// listener's own bucket, and the seeded stream its percentage rolls draw from (its own,
     /// so turning the filter on shifts no other decision of the sidecar).
     rate_limit: Option<RefCell<(LocalRateLimiter, seed::Rng)>>,
+    /// The listener's fault filter, kept across requests (`max_active_faults`).
+    faults: RefCell<ListenerFaults>,
     waiters: RefCell<BTreeMap<u64, oneshot::Sender<()>>>,
 }
 
@@ -93,6 +95,7 @@ impl Inbound {
             handler,
             telemetry,
             rate_limit: None,
+            faults: RefCell::new(ListenerFaults::default()),
             waiters: RefCell::new(BTreeMap::new()),
         }
     }
@@ -245,10 +248,15 @@ impl Inbound {
                 }
             }
         }
-        if let Some(decision) = self
-            .sidecar
-            .http_fault(&request_head("", self.port, &req), start)
+        // Given back when the request is over, however it ends (Envoy's `active_faults`).
+        let mut fault_held = FaultHeld(None);
+        if let Some(decision) =
+            self.sidecar
+                .http_fault(&self.faults, &request_head("", self.port, &req), start)
         {
+            if decision.is_fault() {
+                fault_held.0 = Some(Rc::clone(&self));
+            }
             if let Some(d) = log.detail.as_deref_mut() {
                 let (kind, what) = match (decision.delay, decision.abort) {
                     (Some(delay), _) => (EventKind::FaultDelay, format!("delay {delay:?} (DI)")),
@@ -384,6 +392,17 @@ impl Inbound {
             pool.borrow_mut().cancel(ticket);
         }
         self.waiters.borrow_mut().remove(&ticket.get());
+    }
+}
+
+/// A request with a fault in progress at its listener's fault filter, ended exactly once.
+struct FaultHeld(Option<Rc<Inbound>>);
+
+impl Drop for FaultHeld {
+    fn drop(&mut self) {
+        if let Some(inbound) = self.0.take() {
+            inbound.faults.borrow_mut().on_fault_end();
+        }
     }
 }
 

@@ -16,11 +16,12 @@ use super::attempts::{
     RouteChoice, TargetChoice,
 };
 use super::body::Payload;
+use super::breakers::{Refused, RetrySlot};
 use super::cluster::Cluster;
 use super::mesh::MeshView;
 use super::notes::{
-    GatewayRouted, envoy_fields, explain_route, note_attempt_end, note_ended, response_flag,
-    route_timeout_text,
+    GatewayRouted, envoy_fields, explain_route, note_attempt_end, note_cluster_refused,
+    note_ended, note_retry_shed, response_flag, route_timeout_text,
 };
 use super::pool::{HttpVersion, SendError, UpstreamPool};
 use super::telemetry::{
@@ -30,6 +31,8 @@ use super::telemetry::{
 use super::wire;
 use crate::config::model::{HttpMethod, Protocol};
 use crate::engine::balancer::BalancerConfig;
+use crate::engine::breaker::ListenerPool;
+use crate::engine::retry_breaker::RetryGate;
 use crate::engine::discovery::Registry;
 use crate::engine::exchange::{Exchange, Final, FinishReason, Next, TimeoutKind, reset_flag};
 use crate::engine::failure_accrual::{
@@ -170,17 +173,19 @@ impl Sidecar {
             .cloned()
     }
 
-    /// The fault filter's decision for a request arriving at this task, when HTTP faults are
-    /// in force (Envoy's fault filter, before the router); `None` when none are.
-    pub fn http_fault(
+    /// The decision of a listener's fault filter for a request arriving at this task, when
+    /// HTTP faults are in force (Envoy's fault filter, before the router); `None` when none
+    /// are. The rolls draw from the sidecar's stream.
+    pub(super) fn http_fault(
         &self,
+        filter: &RefCell<super::faults::ListenerFaults>,
         head: &RequestHead,
         now: SimTime,
     ) -> Option<crate::engine::fault::FaultDecision> {
         let effects = self.fault_effects()?;
-        let config = super::faults::filter_config(&effects.http)?;
-        let mut filter = crate::engine::fault::FaultFilter::new(&config).ok()?;
-        Some(filter.decide(now, head, &mut *self.rng.borrow_mut()))
+        filter
+            .borrow_mut()
+            .decide(&effects.http, now, head, &mut *self.rng.borrow_mut())
     }
 
     /// This task served a request; under a leak fault, counts it toward the crash.
@@ -362,7 +367,33 @@ impl Sidecar {
         let mut exchange = Exchange::new(start, plan.rules, plan.timeout);
         let mut tried: Vec<String> = Vec::new();
         let mut last: Option<Response<Payload>> = None;
+        let mut retry: Option<RetrySlot> = None;
         let fin: Final = loop {
+            // The caller's own cluster breaker first (only under Envoy's defaults does it
+            // ever refuse or queue); see `breakers` for the order against the host pick.
+            let slot = match self
+                .admit_upstream(&key, wire::now(), exchange.deadline())
+                .await
+            {
+                Ok(slot) => slot,
+                Err(refused) => {
+                    let now = wire::now();
+                    let f = match refused {
+                        Refused::Overflow => {
+                            self.count(Stat::Overflows, 1);
+                            exchange.on_local_overflow(now)
+                        }
+                        Refused::Deadline => {
+                            self.count(Stat::Timeouts, 1);
+                            exchange.on_route_timeout(now)
+                        }
+                    };
+                    if let Some(d) = log.detail.as_deref_mut() {
+                        note_cluster_refused(d, now, &f, plan.timeout);
+                    }
+                    break f;
+                }
+            };
             let now = wire::now();
             let attempt = match exchange.start_attempt(now) {
                 Ok(a) => a,
@@ -425,6 +456,7 @@ impl Sidecar {
                 self.pool.send(&host.address, host.port, version, upstream),
             )
             .await;
+            drop(slot);
             let now = wire::now();
             let took = now.saturating_since(attempt_start);
             let (outcome, outlier) = match sent {
@@ -499,14 +531,28 @@ impl Sidecar {
                 note_attempt_end(d, now, outcome, &attempt, &host.id, &next);
                 note_ended(d, now, &host.id, &ended);
             }
+            // Envoy gives the retry breaker's slot back as soon as the retried attempt's
+            // outcome is known, before it decides on the next retry.
+            retry = None;
             match next {
-                Next::Retry { at, .. } => {
-                    last = None;
-                    wire::sleep_until(at).await;
-                }
+                Next::Retry { at, .. } => match self.start_retry(&key) {
+                    Ok(slot) => {
+                        retry = Some(slot);
+                        last = None;
+                        wire::sleep_until(at).await;
+                    }
+                    Err(shed) => {
+                        self.count(Stat::Overflows, 1);
+                        if let Some(d) = log.detail.as_deref_mut() {
+                            note_retry_shed(d, now, &shed);
+                        }
+                        break exchange.shed_retry(now);
+                    }
+                },
                 Next::Finish(f) => break f,
             }
         };
+        drop(retry);
         log.attempts = fin.attempts;
         log.flags = fin.flags();
         let response = match (fin.reason, fin.last_outcome, last) {
@@ -644,7 +690,7 @@ impl Sidecar {
             route: route.name.clone(),
             node,
             port,
-            rules: RetryRules::resolve(route.retry_policy.as_ref()),
+            rules: engine.retry_rules(route),
             timeout: route.per_request_timeout,
             idle: route.idle_timeout,
             mirror,
@@ -687,6 +733,11 @@ impl Sidecar {
                 discovery,
                 endpoints,
             );
+            let defaults = engine.defaults();
+            cluster.retries = RetryGate::new(defaults.max_retries());
+            if defaults.limits_callers() {
+                cluster.pool = Some(ListenerPool::new(listener.protocol, defaults.pool_limits()));
+            }
             // Checked when the scenario was loaded; a configuration that still fails here
             // runs without the breaker rather than stopping the world.
             cluster.accrual = self
