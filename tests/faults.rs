@@ -1105,6 +1105,46 @@ fn http_delay_holds_its_share_of_requests_at_the_target() {
 }
 
 #[test]
+fn max_active_faults_caps_the_delays_in_progress_at_each_listener() {
+    // Every request to back is to be held 500 ms, but each back task's fault filter may have
+    // only 2 delays in progress: at 40 requests a second over three tasks (about 13 a task,
+    // 6 at once if all were held), most pass untouched while two are held.
+    let r = run(&Setup::new("http-delay-max-active").faults(
+        r#"  - { kind: http-delay, target: { node: back-v1 }, delay: 500ms, percent: 100, max_active_faults: 2, start: 5s, duration: 20s }
+"#,
+    ));
+    let back = served(&r, "back-v1");
+    let window = during(&back, 5.0, 25.0);
+    let delayed: Vec<_> = window
+        .iter()
+        .filter(|l| l.flags.contains(ResponseFlag::DelayInjected))
+        .collect();
+    let share = delayed.len() as f64 / window.len() as f64;
+    eprintln!("{} of {} delayed ({share:.3})", delayed.len(), window.len());
+    assert!(delayed.iter().all(|l| (500.0..560.0).contains(&ms(l))));
+    // At every task, never more than 2 delayed requests overlap.
+    for task in ["back-v1-1", "back-v1-2", "back-v1-3"] {
+        // In simulated time, exactly: a delay that ends as another begins does not overlap.
+        let held: Vec<_> = delayed
+            .iter()
+            .filter(|l| l.task == task)
+            .map(|l| (l.start, l.start + l.duration))
+            .collect();
+        assert!(!held.is_empty(), "{task}");
+        for (start, _) in &held {
+            let at_once = held.iter().filter(|(s, e)| s <= start && start < e).count();
+            assert!(
+                at_once <= 2,
+                "{task}: {at_once} delays in progress at {start:?}"
+            );
+        }
+    }
+    // Two at a time, 500 ms each: about 4 a second per task, of some 13 arriving.
+    assert!((0.15..0.5).contains(&share), "{share}");
+    assert!(window.iter().all(|l| l.status == 200));
+}
+
+#[test]
 fn a_delayed_request_is_logged_with_envoys_di_flag() {
     let r = run(&Setup::new("http-delay-flag").faults(
         r#"  - { kind: http-delay, target: { node: back-v1 }, delay: 200ms, percent: 30, start: 5s, duration: 20s }

@@ -103,7 +103,10 @@ mod tests {
             (rules.max_retries, rules.retriable(&shed).is_some()),
             (2, true)
         );
-        assert_eq!(app_mesh.pool_limits(), ConnectionPoolLimits::app_mesh_default());
+        assert_eq!(
+            app_mesh.pool_limits(),
+            ConnectionPoolLimits::app_mesh_default()
+        );
         assert_eq!(app_mesh.max_retries(), 2_147_483_647);
         // Envoy's: no policy means no retries; 1024 / 1024 / 1024 and 3 concurrent retries.
         let envoy = EnvoyDefaults::Envoy;

@@ -447,7 +447,10 @@ mod tests {
             Next::Retry { .. } => ex.shed_retry(SimTime::ZERO),
             Next::Finish(f) => panic!("expected a retry, got {f:?}"),
         };
-        assert_eq!((shed.status, shed.flags().to_string()), (503, "UF,UO".into()));
+        assert_eq!(
+            (shed.status, shed.flags().to_string()),
+            (503, "UF,UO".into())
+        );
         let timeout = Exchange::new(SimTime::ZERO, rules(3, 100), None)
             .on_route_timeout(SimTime::from_millis(15));
         assert_eq!(timeout.flags().to_string(), "UT");

@@ -147,7 +147,9 @@ impl ResponseFlags {
 
     /// The flags set, in print order.
     pub fn iter(self) -> impl Iterator<Item = ResponseFlag> {
-        ResponseFlag::ALL.into_iter().filter(move |f| self.contains(*f))
+        ResponseFlag::ALL
+            .into_iter()
+            .filter(move |f| self.contains(*f))
     }
 
     /// Parses Envoy's form (`UF,URX`, or `-`); `None` if any code is unknown.

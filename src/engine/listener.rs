@@ -47,9 +47,7 @@ impl NodeListener {
             protocol,
             outlier_detection: l.outlier_detection.clone(),
             health_check: l.health_check.clone(),
-            connection_pool: defaults
-                .pool_limits()
-                .with_pool(l.connection_pool.as_ref()),
+            connection_pool: defaults.pool_limits().with_pool(l.connection_pool.as_ref()),
             per_request_timeout: (protocol != Protocol::Tcp)
                 .then(|| {
                     effective(
@@ -160,22 +158,28 @@ mod tests {
                 },
             })
         };
-        let http = NodeListener::compile(&listener(
-            Protocol::Http,
-            t(
+        let http = NodeListener::compile(
+            &listener(
                 Protocol::Http,
-                Some(Duration::ZERO),
-                Some(Duration::from_secs(60)),
+                t(
+                    Protocol::Http,
+                    Some(Duration::ZERO),
+                    Some(Duration::from_secs(60)),
+                ),
             ),
-        ), EnvoyDefaults::AppMesh);
+            EnvoyDefaults::AppMesh,
+        );
         assert_eq!(
             (http.per_request_timeout, http.idle_timeout),
             (None, Some(Duration::from_secs(60)))
         );
-        let tcp = NodeListener::compile(&listener(
-            Protocol::Tcp,
-            t(Protocol::Tcp, None, Some(Duration::from_secs(5))),
-        ), EnvoyDefaults::AppMesh);
+        let tcp = NodeListener::compile(
+            &listener(
+                Protocol::Tcp,
+                t(Protocol::Tcp, None, Some(Duration::from_secs(5))),
+            ),
+            EnvoyDefaults::AppMesh,
+        );
         assert_eq!(
             (tcp.per_request_timeout, tcp.idle_timeout),
             (None, Some(Duration::from_secs(5)))

@@ -20,10 +20,10 @@ use tokio::sync::oneshot;
 use crate::config::model::{Protocol, ServiceDiscovery};
 use crate::engine::SimTime;
 use crate::engine::breaker::{ListenerPool, UNLIMITED};
-use crate::engine::retry_breaker::RetryGate;
 use crate::engine::discovery::Registry;
 use crate::engine::endpoints::Endpoints;
 use crate::engine::failure_accrual::HostBreakers;
+use crate::engine::retry_breaker::RetryGate;
 
 /// An upstream host: a task's address and listener port.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -196,7 +196,10 @@ mod tests {
         assert!(decide(&mut listener, &[delay(Some(2))]).is_fault());
         let third = decide(&mut listener, &[delay(Some(2))]);
         assert!(!third.is_fault());
-        assert!(matches!(third.reason, FaultReason::Overflow { active: 2, .. }));
+        assert!(matches!(
+            third.reason,
+            FaultReason::Overflow { active: 2, .. }
+        ));
         // One ends: room for one more.
         listener.on_fault_end();
         assert!(decide(&mut listener, &[delay(Some(2))]).is_fault());
@@ -204,6 +207,10 @@ mod tests {
         assert!(!decide(&mut listener, &[delay(Some(1))]).is_fault());
         assert!(decide(&mut listener, &[delay(Some(3))]).is_fault());
         // No fault in force: no filter to ask.
-        assert!(listener.decide(&[], SimTime::ZERO, &head, &mut rng).is_none());
+        assert!(
+            listener
+                .decide(&[], SimTime::ZERO, &head, &mut rng)
+                .is_none()
+        );
     }
 }

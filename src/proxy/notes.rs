@@ -14,9 +14,9 @@ use super::body::Payload;
 use super::outbound::Ended;
 use super::telemetry::{FLAGS_HEADER, ResponseFlag};
 use crate::engine::exchange::{AttemptPlan, Final, FinishReason, Next};
-use crate::engine::retry_breaker::RetryShed;
 use crate::engine::failure_accrual::Transition;
 use crate::engine::retry::{AttemptOutcome, ResetReason, RetryEvent};
+use crate::engine::retry_breaker::RetryShed;
 use crate::engine::{RequestHead, SimTime};
 
 /// The gateway route that sent a request on, put on the request by a virtual gateway's

@@ -20,8 +20,8 @@ use super::breakers::{Refused, RetrySlot};
 use super::cluster::Cluster;
 use super::mesh::MeshView;
 use super::notes::{
-    GatewayRouted, envoy_fields, explain_route, note_attempt_end, note_cluster_refused,
-    note_ended, note_retry_shed, response_flag, route_timeout_text,
+    GatewayRouted, envoy_fields, explain_route, note_attempt_end, note_cluster_refused, note_ended,
+    note_retry_shed, response_flag, route_timeout_text,
 };
 use super::pool::{HttpVersion, SendError, UpstreamPool};
 use super::telemetry::{
@@ -32,7 +32,6 @@ use super::wire;
 use crate::config::model::{HttpMethod, Protocol};
 use crate::engine::balancer::BalancerConfig;
 use crate::engine::breaker::ListenerPool;
-use crate::engine::retry_breaker::RetryGate;
 use crate::engine::discovery::Registry;
 use crate::engine::exchange::{Exchange, Final, FinishReason, Next, TimeoutKind, reset_flag};
 use crate::engine::failure_accrual::{
@@ -40,6 +39,7 @@ use crate::engine::failure_accrual::{
 };
 use crate::engine::outlier::{EjectionDecision, LocalFailure, Outcome as OutlierOutcome};
 use crate::engine::retry::{AttemptOutcome, ResetReason, RetryRules};
+use crate::engine::retry_breaker::RetryGate;
 use crate::engine::{RequestHead, SimTime, seed};
 
 /// The flags an outbound exchange set on its own line, carried in-process on the response it
@@ -908,7 +908,11 @@ impl Sidecar {
     /// Writes the exchange's line. Its flags are this proxy's own, set as the exchange went
     /// (a flag an upstream put on its reply stays on the upstream's line); they ride on the
     /// response as [`RouterFlags`] for a gateway's downstream line.
-    fn finish(&self, mut log: AccessLogEntry, mut response: Response<Payload>) -> Response<Payload> {
+    fn finish(
+        &self,
+        mut log: AccessLogEntry,
+        mut response: Response<Payload>,
+    ) -> Response<Payload> {
         log.duration = wire::now().saturating_since(log.start);
         log.status = response.status().as_u16();
         if let Some(e) = log.envoy.as_deref_mut() {
@@ -1021,9 +1025,7 @@ fn router_status(outcome: AttemptOutcome, resp: &Response<Payload>) -> u16 {
 /// client reads both and the transport's 200 says nothing. Apps and the load generator
 /// judge responses by it; the proxies do not (see [`attempt_outcome`]).
 pub fn effective_status(resp: &Response<Payload>) -> u16 {
-    match grpc_status(resp.headers())
-        .or_else(|| resp.body().trailers().and_then(grpc_status))
-    {
+    match grpc_status(resp.headers()).or_else(|| resp.body().trailers().and_then(grpc_status)) {
         Some(g) => grpc_to_http(g),
         None => resp.status().as_u16(),
     }
