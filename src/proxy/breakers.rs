@@ -61,8 +61,7 @@ impl Sidecar {
             key: key.clone(),
             state: State::None,
         };
-        let (tx, rx) = oneshot::channel();
-        let admission = {
+        let (admission, woken) = {
             let mut clusters = self.clusters.borrow_mut();
             let Some(cluster) = clusters.get_mut(key) else {
                 return Ok(slot);
@@ -71,18 +70,22 @@ impl Sidecar {
                 return Ok(slot);
             };
             let admission = pool.admit(now);
-            if let Admission::Queued { ticket, .. } = admission {
-                cluster.waiters.insert(ticket.get(), tx);
-            }
-            admission
+            let woken = match admission {
+                Admission::Queued { ticket, .. } => {
+                    let (tx, rx) = oneshot::channel();
+                    cluster.waiters.insert(ticket.get(), tx);
+                    Some(rx)
+                }
+                _ => None,
+            };
+            (admission, woken)
         };
-        match admission {
-            Admission::Dispatch { .. } => {
+        match (admission, woken) {
+            (Admission::Dispatch { .. }, _) => {
                 slot.state = State::Active;
                 Ok(slot)
             }
-            Admission::Rejected(_) => Err(Refused::Overflow),
-            Admission::Queued { ticket, .. } => {
+            (Admission::Queued { ticket, .. }, Some(rx)) => {
                 slot.state = State::Queued(ticket);
                 match wire::until(deadline, rx).await {
                     Some(Ok(())) => {
@@ -93,6 +96,7 @@ impl Sidecar {
                     _ => Err(Refused::Deadline),
                 }
             }
+            _ => Err(Refused::Overflow),
         }
     }
 
