@@ -148,7 +148,7 @@ fn at(l: &AccessLogEntry) -> f64 {
 }
 
 fn limited(l: &AccessLogEntry) -> bool {
-    l.flag == Some(ResponseFlag::RateLimited)
+    l.flags.contains(ResponseFlag::RateLimited)
 }
 
 #[test]

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use meshsim::metrics::Counter;
 use meshsim::model::fault::FaultKind;
-use meshsim::proxy::{AccessLogEntry, Direction, ResponseFlag};
+use meshsim::proxy::{AccessLogEntry, Direction, ResponseFlag, ResponseFlags};
 use meshsim::scenario;
 use meshsim::sim::{self, RunOptions, RunResult};
 
@@ -485,15 +485,16 @@ fn a_partition_fails_new_connections_at_once_and_heals_after_its_window() {
     let cut = during(&front, 10.0, 17.5);
     let ok = |l: &AccessLogEntry| l.status == 200;
     // New connections are refused at once: three hosts tried, the call's time is only the
-    // retries' back-off (at most 25 + 75 ms).
+    // retries' back-off (at most 25 + 50 ms). Their lines read `UF,URX`: the connect
+    // failure's flag, and the retries used up beside it.
     let refused: Vec<_> = cut
         .iter()
-        .filter(|l| l.flag == Some(ResponseFlag::RetriesExhausted))
+        .filter(|l| l.flags.to_string() == "UF,URX")
         .collect();
     // Requests already on an open connection hang until the route's 15 s timeout.
     let hung: Vec<_> = cut
         .iter()
-        .filter(|l| l.flag == Some(ResponseFlag::UpstreamTimeout))
+        .filter(|l| l.flags == ResponseFlags::of(ResponseFlag::UpstreamTimeout))
         .collect();
     let resets = r.recorder.counter("front-v1", Counter::Resets);
     eprintln!(
@@ -560,7 +561,7 @@ fn a_one_way_partition_loses_only_one_direction() {
     // (the call's time is the retries' back-off).
     let w1 = during(&front, 6.0, 11.5);
     let w1_back = during(&back, 6.0, 12.0).iter().filter(for_front).count();
-    let refused = |l: &&&AccessLogEntry| l.flag == Some(ResponseFlag::RetriesExhausted);
+    let refused = |l: &&&AccessLogEntry| l.flags.contains(ResponseFlag::RetriesExhausted);
     // Back → front cut: front's requests reach back and are served, but no answer returns;
     // the app's call gives up after 3 s.
     let w2_users: Vec<_> = during(&front_in, 18.0, 23.5)
@@ -1104,6 +1105,46 @@ fn http_delay_holds_its_share_of_requests_at_the_target() {
 }
 
 #[test]
+fn max_active_faults_caps_the_delays_in_progress_at_each_listener() {
+    // Every request to back is to be held 500 ms, but each back task's fault filter may have
+    // only 2 delays in progress: at 40 requests a second over three tasks (about 13 a task,
+    // 6 at once if all were held), most pass untouched while two are held.
+    let r = run(&Setup::new("http-delay-max-active").faults(
+        r#"  - { kind: http-delay, target: { node: back-v1 }, delay: 500ms, percent: 100, max_active_faults: 2, start: 5s, duration: 20s }
+"#,
+    ));
+    let back = served(&r, "back-v1");
+    let window = during(&back, 5.0, 25.0);
+    let delayed: Vec<_> = window
+        .iter()
+        .filter(|l| l.flags.contains(ResponseFlag::DelayInjected))
+        .collect();
+    let share = delayed.len() as f64 / window.len() as f64;
+    eprintln!("{} of {} delayed ({share:.3})", delayed.len(), window.len());
+    assert!(delayed.iter().all(|l| (500.0..560.0).contains(&ms(l))));
+    // At every task, never more than 2 delayed requests overlap.
+    for task in ["back-v1-1", "back-v1-2", "back-v1-3"] {
+        // In simulated time, exactly: a delay that ends as another begins does not overlap.
+        let held: Vec<_> = delayed
+            .iter()
+            .filter(|l| l.task == task)
+            .map(|l| (l.start, l.start + l.duration))
+            .collect();
+        assert!(!held.is_empty(), "{task}");
+        for (start, _) in &held {
+            let at_once = held.iter().filter(|(s, e)| s <= start && start < e).count();
+            assert!(
+                at_once <= 2,
+                "{task}: {at_once} delays in progress at {start:?}"
+            );
+        }
+    }
+    // Two at a time, 500 ms each: about 4 a second per task, of some 13 arriving.
+    assert!((0.15..0.5).contains(&share), "{share}");
+    assert!(window.iter().all(|l| l.status == 200));
+}
+
+#[test]
 fn a_delayed_request_is_logged_with_envoys_di_flag() {
     let r = run(&Setup::new("http-delay-flag").faults(
         r#"  - { kind: http-delay, target: { node: back-v1 }, delay: 200ms, percent: 30, start: 5s, duration: 20s }
@@ -1114,14 +1155,14 @@ fn a_delayed_request_is_logged_with_envoys_di_flag() {
     assert!(!delayed.is_empty());
     let flags: std::collections::BTreeMap<String, usize> =
         delayed.iter().fold(Default::default(), |mut m, l| {
-            *m.entry(format!("{:?}", l.flag)).or_default() += 1;
+            *m.entry(l.flags.to_string()).or_default() += 1;
             m
         });
     // Envoy logs a request its fault filter delayed with `DI`.
     assert!(
         delayed
             .iter()
-            .all(|l| l.flag == Some(ResponseFlag::DelayInjected)),
+            .all(|l| l.flags == ResponseFlags::of(ResponseFlag::DelayInjected)),
         "flags of delayed requests: {flags:?}"
     );
 }
@@ -1134,7 +1175,7 @@ fn http_abort_answers_its_share_of_requests_locally_with_fi() {
     ));
     let back = served(&r, "back-v1");
     let window = during(&back, 5.0, 25.0);
-    let fi = |l: &AccessLogEntry| l.flag == Some(ResponseFlag::FaultInjected);
+    let fi = |l: &AccessLogEntry| l.flags.contains(ResponseFlag::FaultInjected);
     let aborted = share(&window, |l| fi(l) && l.status == 500);
     let outside = back
         .iter()
@@ -1183,7 +1224,7 @@ fn header_controlled_http_faults_obey_the_requests_headers() {
     let b: Vec<_> = front.iter().copied().filter(|l| l.path == "/b").collect();
     let aborted: Vec<_> = b
         .iter()
-        .filter(|l| l.flag == Some(ResponseFlag::FaultInjected))
+        .filter(|l| l.flags.contains(ResponseFlag::FaultInjected))
         .collect();
     let abort_share = aborted.len() as f64 / b.len() as f64;
     eprintln!(
@@ -1207,7 +1248,7 @@ fn header_controlled_http_faults_obey_the_requests_headers() {
     // Requests asking for an abort with 429 get it; a third of /b asks.
     assert!(near(abort_share, 1.0 / 3.0, b.len(), 3.5), "{abort_share}");
     assert!(aborted.iter().all(|l| l.status == 429));
-    let not_aborted: Vec<_> = b.iter().filter(|l| l.flag.is_none()).collect();
+    let not_aborted: Vec<_> = b.iter().filter(|l| l.flags.is_empty()).collect();
     assert_eq!(aborted.len() + not_aborted.len(), b.len());
     assert!(not_aborted.iter().all(|l| l.status == 200 && ms(l) < 60.0));
     assert_eq!(

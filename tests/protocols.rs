@@ -1,5 +1,5 @@
-//! Every listener protocol end to end through the sidecars: HTTP/1.1, HTTP/2, gRPC (status in
-//! trailers, gRPC retry events, gRPC health checks) and TCP pass-through (per-connection
+//! Every listener protocol end to end through the sidecars: HTTP/1.1, HTTP/2, gRPC
+//! (trailers-only errors, gRPC retry events, gRPC health checks) and TCP pass-through (per-connection
 //! routing and weights, `maxConnections`, TCP health checks).
 //!
 //! Each test writes a small mesh (an edge gateway, `front-v1`, and `back` behind a virtual
@@ -328,7 +328,10 @@ fn every_protocol_carries_the_traffic_through_the_sidecars() {
 }
 
 #[test]
-fn grpc_errors_travel_in_trailers_and_grpc_retry_events_retry_them() {
+fn grpc_errors_are_trailers_only_and_grpc_retry_events_retry_them() {
+    // The back app fails before sending any message, so it answers trailers-only: the
+    // `grpc-status` in the response headers, the only place the caller's Envoy reads it for
+    // its retries (a status in trailers after a message would not be retried).
     let failing = |retry| Back {
         error_rate: 0.3,
         retry,

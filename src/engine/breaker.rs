@@ -3,7 +3,11 @@
 //!
 //! A listener's `connectionPool` is applied by the virtual node's own (server-side) Envoy to
 //! the cluster that points at its local app (appmesh-spec §3.4). Every other threshold, and
-//! every client-side pool, keeps App Mesh's default of 2147483647, so it never trips (§8.5).
+//! every client-side pool, keeps App Mesh's default of 2147483647, so it never trips (§8.5),
+//! unless the mesh runs with Envoy's own defaults (accounts with a mesh before 2020-07-29,
+//! [`EnvoyDefaults`](super::defaults::EnvoyDefaults)): then every threshold a pool does not
+//! name is 1024, and a caller's cluster of each upstream node is a pool too, with the same
+//! rules.
 //!
 //! Where Envoy's behaviour depends on timing this engine does not model, we choose:
 //! - Connections are set up instantly and an idle one is reused at once. So an HTTP/1 request
@@ -16,8 +20,8 @@
 //!   does (it checks the limit itself rather than wait in a queue that may never drain), flag
 //!   `UO`, stat `upstream_cx_overflow`.
 //!
-//! The other breakers live apart because they guard a different side and count different
-//! things: the client side's retry concurrency is [`retry_budget`](super::retry_budget), and
+//! The other breakers live apart because they count different things: the client side's
+//! retry concurrency (`max_retries`) is [`retry_breaker`](super::retry_breaker), and
 //! the consecutive-failures breaker, which counts outcomes rather than concurrency, is
 //! [`failure_accrual`](super::failure_accrual).
 
@@ -63,7 +67,12 @@ impl ConnectionPoolLimits {
     /// The limits a listener's `connectionPool` sets; the thresholds its member does not name
     /// keep App Mesh's default.
     pub fn from_config(pool: Option<&ConnectionPool>) -> ConnectionPoolLimits {
-        let d = ConnectionPoolLimits::app_mesh_default();
+        ConnectionPoolLimits::app_mesh_default().with_pool(pool)
+    }
+
+    /// These limits with the thresholds a listener's `connectionPool` names replaced.
+    pub fn with_pool(self, pool: Option<&ConnectionPool>) -> ConnectionPoolLimits {
+        let d = self;
         match pool {
             None => d,
             Some(ConnectionPool::Tcp { max_connections }) => ConnectionPoolLimits {
@@ -297,7 +306,9 @@ enum Discipline {
     Tcp,
 }
 
-/// The server-side pool of one virtual-node listener towards its local app.
+/// The circuit breaker of one Envoy cluster: the server-side pool of a virtual-node listener
+/// towards its local app, or, under Envoy's own defaults, a caller's cluster of an upstream
+/// node (the same thresholds and rules, counted by the caller).
 ///
 /// Invariants: never more than the limit in flight, never more than `max_pending_requests`
 /// queued, and a queued request is dispatched only when a connection frees, oldest first.
@@ -472,7 +483,6 @@ impl ListenerPool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::retry_budget::RetryLimit;
     use proptest::prelude::*;
 
     fn ms(n: u64) -> SimTime {
@@ -503,7 +513,6 @@ mod tests {
         assert_eq!(d.max_pending_requests, 2_147_483_647);
         assert_eq!(d.max_requests, 2_147_483_647);
         assert_eq!(ConnectionPoolLimits::from_config(None), d);
-        assert_eq!(RetryLimit::default(), RetryLimit::MaxRetries(2_147_483_647));
         // A member sets only its own thresholds.
         let h2 =
             ConnectionPoolLimits::from_config(Some(&ConnectionPool::Http2 { max_requests: 5 }));

@@ -4,11 +4,13 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::balancer::BalancerConfig;
+use super::defaults::EnvoyDefaults;
 use super::endpoints::Endpoints;
 use super::gateway::{CompiledGatewayRoute, GatewayDecision, GatewayTable};
 use super::listener::NodeListener;
 use super::matchers::normalize_path;
 use super::request::RequestHead;
+use super::retry::RetryRules;
 use super::routing::{CompiledRoute, RouteExplanation, RouteTable, WeightUpdateError};
 use super::time::SimTime;
 use crate::config::model::{Mesh, PortMapping, Protocol, Provider};
@@ -118,11 +120,18 @@ pub struct Engine {
     services: BTreeMap<String, ServiceRoute>,
     routers: BTreeMap<String, Router>,
     gateways: BTreeMap<String, GatewayTable>,
+    defaults: EnvoyDefaults,
 }
 
 impl Engine {
-    /// Compiles a validated mesh.
+    /// Compiles a validated mesh with App Mesh's defaults.
     pub fn new(mesh: &Mesh) -> Engine {
+        Engine::with_defaults(mesh, EnvoyDefaults::AppMesh)
+    }
+
+    /// Compiles a validated mesh whose Envoys run with `defaults` (Envoy's own, for an
+    /// account that had a mesh before 2020-07-29).
+    pub fn with_defaults(mesh: &Mesh, defaults: EnvoyDefaults) -> Engine {
         let mut routers = BTreeMap::new();
         for (name, r) in &mesh.virtual_routers {
             let routes = mesh.routes_of(name).map(CompiledRoute::compile).collect();
@@ -164,7 +173,11 @@ impl Engine {
             .map(|(name, n)| {
                 (
                     name.clone(),
-                    n.spec.listeners.iter().map(NodeListener::compile).collect(),
+                    n.spec
+                        .listeners
+                        .iter()
+                        .map(|l| NodeListener::compile(l, defaults))
+                        .collect(),
                 )
             })
             .collect();
@@ -173,7 +186,19 @@ impl Engine {
             services,
             routers,
             gateways,
+            defaults,
         }
+    }
+
+    /// The defaults the mesh's Envoys run with.
+    pub fn defaults(&self) -> EnvoyDefaults {
+        self.defaults
+    }
+
+    /// The retry rules Envoy applies on `route`: its `retryPolicy`, or the mesh's default
+    /// (App Mesh's hidden policy, or none under Envoy's own defaults).
+    pub fn retry_rules(&self, route: &CompiledRoute) -> RetryRules {
+        self.defaults.retry_rules(route.retry_policy.as_ref())
     }
 
     /// Routes a request a client sends to `service`. The path is matched normalised (App

@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+use super::flags::{ResponseFlag, ResponseFlags};
 use super::retry::{AttemptOutcome, ResetReason, RetryEvent, RetryRules, backoff};
 use super::time::SimTime;
 
@@ -67,18 +68,61 @@ pub struct Final {
     pub reason: FinishReason,
 }
 
+impl Final {
+    /// The response flags the caller's own router sets on its access-log line (Envoy's
+    /// `Filter::onUpstreamReset`, `maybeRetryReset`, `onUpstreamHeaders` and the timeout
+    /// handlers in source/common/router/router.cc):
+    /// - the route timeout: `UT`;
+    /// - a last attempt that ended without a response: its reset's flag (`UF` connect
+    ///   failure, `UC` disconnect, `UT` per-try timeout, `UR` refused stream, `UO` the
+    ///   caller's own overflow);
+    /// - retries used up on a retriable outcome: `URX` **beside** that flag (`UF,URX`);
+    /// - a retry refused by the retry breaker (`RetryStatus::NoOverflow`): `UO` beside it;
+    /// - an upstream's answer passed on as it is: nothing of the upstream's flags (a 503 `UO`
+    ///   from the upstream's pool is `-` here, or `URX`).
+    pub fn flags(&self) -> ResponseFlags {
+        if self.reason == FinishReason::RouteTimeout {
+            return ResponseFlags::of(ResponseFlag::UpstreamTimeout);
+        }
+        let mut flags = ResponseFlags::NONE;
+        if let Some(AttemptOutcome::Reset(reason)) = self.last_outcome {
+            flags.insert(reset_flag(reason));
+        }
+        match self.reason {
+            FinishReason::RetriesExhausted => flags.insert(ResponseFlag::RetriesExhausted),
+            FinishReason::RetryShed => flags.insert(ResponseFlag::Overflow),
+            _ => {}
+        }
+        flags
+    }
+}
+
+/// The flag Envoy's router sets for an attempt that ended without a response
+/// (`Filter::streamResetReasonToResponseFlag`, and `UT` for a per-try timeout).
+pub fn reset_flag(reason: ResetReason) -> ResponseFlag {
+    match reason {
+        ResetReason::ConnectFailure => ResponseFlag::ConnectFailure,
+        ResetReason::RefusedStream => ResponseFlag::UpstreamRemoteReset,
+        ResetReason::Disconnect => ResponseFlag::UpstreamReset,
+        ResetReason::PerTryTimeout => ResponseFlag::UpstreamTimeout,
+        ResetReason::Overflow => ResponseFlag::Overflow,
+    }
+}
+
 /// Why an exchange ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FinishReason {
     /// A response that is not retriable under the policy (success or not).
     Answered,
-    /// Shed by a circuit breaker (`x-envoy-overloaded` or local overflow): never retried.
-    Overloaded,
+    /// The caller's own circuit breaker overflowed (a local overflow reset, `UO`): never
+    /// retried. An upstream's overflow 503 is an ordinary answer (see [`super::retry`]).
+    LocalOverflow,
     /// Retriable, but `maxRetries` were used up.
     RetriesExhausted,
     /// The route timeout fired (504, `UT`).
     RouteTimeout,
-    /// Retriable, but a retry budget or retry breaker (extensions) refused the retry.
+    /// Retriable, but the cluster's retry breaker (`max_retries` concurrent retries) refused
+    /// the retry: the last outcome goes to the client.
     RetryShed,
 }
 
@@ -159,15 +203,8 @@ impl Exchange {
     ) -> Next {
         self.last = Some(outcome);
         let Some(event) = self.rules.retriable(&outcome) else {
-            let overloaded = matches!(
-                outcome,
-                AttemptOutcome::Response {
-                    overloaded: true,
-                    ..
-                } | AttemptOutcome::Reset(ResetReason::Overflow)
-            );
-            let reason = if overloaded {
-                FinishReason::Overloaded
+            let reason = if outcome == AttemptOutcome::Reset(ResetReason::Overflow) {
+                FinishReason::LocalOverflow
             } else {
                 FinishReason::Answered
             };
@@ -192,10 +229,17 @@ impl Exchange {
         }
     }
 
-    /// A retry budget or retry breaker refused the retry `on_outcome` asked for: the last
-    /// outcome goes to the client.
+    /// The cluster's retry breaker ([`RetryGate`](super::retry_breaker::RetryGate)) refused
+    /// the retry `on_outcome` asked for: the last outcome goes to the client.
     pub fn shed_retry(&mut self, now: SimTime) -> Final {
         self.finish(now, FinishReason::RetryShed)
+    }
+
+    /// The caller's own cluster refused the next attempt before it started (its circuit
+    /// breaker overflowed: a local overflow reset, `UO`, never retried).
+    pub fn on_local_overflow(&mut self, now: SimTime) -> Final {
+        self.last = Some(AttemptOutcome::Reset(ResetReason::Overflow));
+        self.finish(now, FinishReason::LocalOverflow)
     }
 
     /// The route timeout fired at `now`.
@@ -322,19 +366,18 @@ mod tests {
     }
 
     #[test]
-    fn overloaded_and_non_retriable_answers_finish_at_once() {
+    fn local_overflow_and_non_retriable_answers_finish_at_once() {
         let mut rng = seed::stream(3, "t");
         let mut ex = Exchange::new(SimTime::ZERO, rules(3, 100), None);
         ex.start_attempt(SimTime::ZERO).expect("plan");
-        let shed = AttemptOutcome::Response {
-            status: 503,
-            grpc_status: None,
-            overloaded: true,
-        };
-        match ex.on_outcome(SimTime::ZERO, shed, &mut rng) {
+        match ex.on_outcome(
+            SimTime::ZERO,
+            AttemptOutcome::Reset(ResetReason::Overflow),
+            &mut rng,
+        ) {
             Next::Finish(f) => assert_eq!(
                 (f.status, f.reason, f.attempts),
-                (503, FinishReason::Overloaded, 1)
+                (503, FinishReason::LocalOverflow, 1)
             ),
             other => panic!("expected finish, got {other:?}"),
         }
@@ -348,6 +391,69 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn an_upstream_overflow_503_is_retried() {
+        // The server-side pool's 503 (x-envoy-overloaded) reaches the caller as a 503, and
+        // server-error retries it on another attempt.
+        let mut rng = seed::stream(5, "t");
+        let mut ex = Exchange::new(SimTime::ZERO, rules(2, 100), None);
+        ex.start_attempt(SimTime::ZERO).expect("plan");
+        assert!(matches!(
+            ex.on_outcome(SimTime::ZERO, AttemptOutcome::status(503), &mut rng),
+            Next::Retry { number: 2, .. }
+        ));
+    }
+
+    #[test]
+    fn exhausted_retries_add_urx_beside_the_last_failure_s_flag() {
+        let mut rng = seed::stream(6, "t");
+        let run = |outcome: AttemptOutcome, rng: &mut seed::Rng| {
+            let mut ex = Exchange::new(SimTime::ZERO, rules(1, 100), None);
+            let mut now = SimTime::ZERO;
+            loop {
+                ex.start_attempt(now).expect("plan");
+                match ex.on_outcome(now, outcome, rng) {
+                    Next::Retry { at, .. } => now = at,
+                    Next::Finish(f) => return f,
+                }
+            }
+        };
+        let flags = |o, rng: &mut seed::Rng| run(o, rng).flags().to_string();
+        assert_eq!(
+            flags(AttemptOutcome::Reset(ResetReason::ConnectFailure), &mut rng),
+            "UF,URX"
+        );
+        assert_eq!(
+            flags(AttemptOutcome::Reset(ResetReason::Disconnect), &mut rng),
+            "UC,URX"
+        );
+        assert_eq!(
+            flags(AttemptOutcome::Reset(ResetReason::PerTryTimeout), &mut rng),
+            "UT,URX"
+        );
+        // An upstream's 503 (its pool's UO included) passed on after the retries: URX only.
+        assert_eq!(flags(AttemptOutcome::status(503), &mut rng), "URX");
+        // Not retriable at all: the upstream's answer carries none of this proxy's flags.
+        assert_eq!(flags(AttemptOutcome::status(404), &mut rng), "-");
+        let mut ex = Exchange::new(SimTime::ZERO, rules(3, 100), None);
+        ex.start_attempt(SimTime::ZERO).expect("plan");
+        let shed = match ex.on_outcome(
+            SimTime::ZERO,
+            AttemptOutcome::Reset(ResetReason::ConnectFailure),
+            &mut rng,
+        ) {
+            Next::Retry { .. } => ex.shed_retry(SimTime::ZERO),
+            Next::Finish(f) => panic!("expected a retry, got {f:?}"),
+        };
+        assert_eq!(
+            (shed.status, shed.flags().to_string()),
+            (503, "UF,UO".into())
+        );
+        let timeout = Exchange::new(SimTime::ZERO, rules(3, 100), None)
+            .on_route_timeout(SimTime::from_millis(15));
+        assert_eq!(timeout.flags().to_string(), "UT");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! extension for what App Mesh lacked.
 //!
 //! App Mesh's own breakers only cap concurrency (the listener pool in
-//! [`breaker`](super::breaker), retries in [`retry_budget`](super::retry_budget)): they shed
+//! [`breaker`](super::breaker), retries in [`retry_breaker`](super::retry_breaker)): they shed
 //! excess load but keep sending to an upstream that fails every request. This breaker counts
 //! outcomes instead, stops sending after a run of failures, and lets a single probe through to
 //! find out whether the upstream has recovered. Penalties are jittered from the seeded stream

@@ -102,12 +102,6 @@ impl Percent {
         f64::from(self.per_million) / f64::from(PER_MILLION)
     }
 
-    /// `floor(self × n)`, in integers (Envoy truncates `budget_percent / 100 × n`).
-    pub fn of(self, n: u64) -> u64 {
-        let product = u128::from(self.per_million) * u128::from(n) / u128::from(PER_MILLION);
-        u64::try_from(product).unwrap_or(u64::MAX)
-    }
-
     /// One Bernoulli draw: Envoy's `random % denominator < numerator`. Always draws one number,
     /// so 0 % and 100 % consume the stream like any other percentage.
     pub fn roll(self, rng: &mut impl rand::Rng) -> bool {
@@ -358,6 +352,17 @@ impl FaultFilter {
             max_active_faults: config.max_active_faults,
             stats: FaultStats::default(),
         })
+    }
+
+    /// Takes a new configuration (the faults in force changed) and keeps the counters.
+    /// Envoy's `active_faults` is a gauge in the listener's stats scope, shared by every
+    /// filter configuration the listener gets, so faults still in progress keep counting
+    /// against the new `max_active_faults`.
+    pub fn reconfigure(&mut self, config: &FaultConfig) -> Result<(), FaultConfigError> {
+        let stats = self.stats;
+        *self = FaultFilter::new(config)?;
+        self.stats = stats;
+        Ok(())
     }
 
     /// Decides the faults for one request (see the module docs for the order).
@@ -812,8 +817,6 @@ mod tests {
     fn percent_arithmetic_is_exact() {
         assert_eq!(pct(20.0).per_million(), 200_000);
         assert_eq!(pct(0.0001).per_million(), 1);
-        assert_eq!(pct(20.0).of(14), 2, "floor(2.8)");
-        assert_eq!(pct(20.0).of(15), 3);
         assert_eq!(Percent::from_per_million(2_000_000), Percent::HUNDRED);
         assert_eq!(pct(12.5).to_string(), "12.5%");
     }

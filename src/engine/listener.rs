@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use super::breaker::ConnectionPoolLimits;
+use super::defaults::EnvoyDefaults;
 use super::routing::{DEFAULT_IDLE_TIMEOUT, DEFAULT_PER_REQUEST_TIMEOUT, effective};
 use crate::config::model::{HealthCheck, Listener, OutlierDetection, Protocol};
 
@@ -23,7 +24,8 @@ pub struct NodeListener {
     pub outlier_detection: Option<OutlierDetection>,
     /// Active health check, run by clients.
     pub health_check: Option<HealthCheck>,
-    /// Circuit-breaker thresholds of the node's own Envoy (App Mesh's 2147483647 if unset).
+    /// Circuit-breaker thresholds of the node's own Envoy: the `connectionPool`'s, over the
+    /// mesh's defaults (App Mesh's 2147483647, or Envoy's 1024).
     pub connection_pool: ConnectionPoolLimits,
     /// Server-side per-request timeout towards the app; `None` when disabled (and for TCP).
     pub per_request_timeout: Option<Duration>,
@@ -32,8 +34,9 @@ pub struct NodeListener {
 }
 
 impl NodeListener {
-    /// Compiles a listener with App Mesh's defaults.
-    pub fn compile(l: &Listener) -> NodeListener {
+    /// Compiles a listener with App Mesh's defaults, and the circuit-breaker thresholds of
+    /// `defaults` where its `connectionPool` names none.
+    pub fn compile(l: &Listener, defaults: EnvoyDefaults) -> NodeListener {
         let protocol = l.port_mapping.protocol;
         let configured = l
             .timeout
@@ -44,7 +47,7 @@ impl NodeListener {
             protocol,
             outlier_detection: l.outlier_detection.clone(),
             health_check: l.health_check.clone(),
-            connection_pool: ConnectionPoolLimits::from_config(l.connection_pool.as_ref()),
+            connection_pool: defaults.pool_limits().with_pool(l.connection_pool.as_ref()),
             per_request_timeout: (protocol != Protocol::Tcp)
                 .then(|| {
                     effective(
@@ -115,10 +118,33 @@ mod tests {
     #[test]
     fn unset_listener_timeouts_take_app_mesh_defaults() {
         // envoy-defaults: per request 15 s, idle 300 s; the connection pool is unlimited.
-        let l = NodeListener::compile(&listener(Protocol::Http, None));
+        let l = NodeListener::compile(&listener(Protocol::Http, None), EnvoyDefaults::AppMesh);
         assert_eq!(l.per_request_timeout, Some(Duration::from_secs(15)));
         assert_eq!(l.idle_timeout, Some(Duration::from_secs(300)));
         assert_eq!(l.connection_pool, ConnectionPoolLimits::app_mesh_default());
+    }
+
+    #[test]
+    fn envoy_s_defaults_fill_the_thresholds_a_pool_does_not_name() {
+        // Meshes before 2020-07-29: 1024 where App Mesh would write 2147483647.
+        let mut l = listener(Protocol::Http, None);
+        let bare = NodeListener::compile(&l, EnvoyDefaults::Envoy);
+        assert_eq!(bare.connection_pool, EnvoyDefaults::Envoy.pool_limits());
+        l.connection_pool = Some(crate::config::model::ConnectionPool::Http {
+            max_connections: 8,
+            max_pending_requests: 4,
+        });
+        let pooled = NodeListener::compile(&l, EnvoyDefaults::Envoy);
+        assert_eq!(
+            pooled.connection_pool,
+            ConnectionPoolLimits {
+                max_connections: 8,
+                max_pending_requests: 4,
+                max_requests: 1024
+            }
+        );
+        let app_mesh = NodeListener::compile(&l, EnvoyDefaults::AppMesh);
+        assert_eq!(app_mesh.connection_pool.max_requests, 2_147_483_647);
     }
 
     #[test]
@@ -132,22 +158,28 @@ mod tests {
                 },
             })
         };
-        let http = NodeListener::compile(&listener(
-            Protocol::Http,
-            t(
+        let http = NodeListener::compile(
+            &listener(
                 Protocol::Http,
-                Some(Duration::ZERO),
-                Some(Duration::from_secs(60)),
+                t(
+                    Protocol::Http,
+                    Some(Duration::ZERO),
+                    Some(Duration::from_secs(60)),
+                ),
             ),
-        ));
+            EnvoyDefaults::AppMesh,
+        );
         assert_eq!(
             (http.per_request_timeout, http.idle_timeout),
             (None, Some(Duration::from_secs(60)))
         );
-        let tcp = NodeListener::compile(&listener(
-            Protocol::Tcp,
-            t(Protocol::Tcp, None, Some(Duration::from_secs(5))),
-        ));
+        let tcp = NodeListener::compile(
+            &listener(
+                Protocol::Tcp,
+                t(Protocol::Tcp, None, Some(Duration::from_secs(5))),
+            ),
+            EnvoyDefaults::AppMesh,
+        );
         assert_eq!(
             (tcp.per_request_timeout, tcp.idle_timeout),
             (None, Some(Duration::from_secs(5)))

@@ -13,6 +13,7 @@
 //! - [`matchers`]: path, header, query and gRPC matchers.
 //! - [`retry`]: retry events, Envoy backoff, App Mesh's hidden default policy, budgets.
 //! - [`exchange`]: one request's attempts against its route and per-try timeouts.
+//! - [`flags`]: Envoy's access-log response flags, and the set a line carries.
 //! - [`balancer`]: endpoints of a virtual node: round robin and extensions, panic threshold.
 //! - [`outlier`]: passive ejection (consecutive 5xx).
 //! - [`health`]: active health checks.
@@ -20,7 +21,8 @@
 //! - [`discovery`]: the Cloud Map-like registry and DNS names, with propagation delay.
 //! - [`listener`]: a node listener compiled with App Mesh's defaults; idle timers.
 //! - [`breaker`]: listener connection pools (circuit breakers).
-//! - [`retry_budget`]: limits on concurrent retries (`max_retries`, `retry_budget`).
+//! - [`retry_breaker`]: the `max_retries` limit on a cluster's concurrent retries.
+//! - [`defaults`]: App Mesh's or Envoy's defaults (accounts with meshes before 2020-07-29).
 //! - [`failure_accrual`]: a consecutive-failures breaker (an extension).
 //! - [`ratelimit`]: local token-bucket rate limiting (an extension).
 //! - [`fault`]: L7 fault injection (an extension).
@@ -30,12 +32,14 @@
 pub mod balancer;
 pub mod breaker;
 pub mod compile;
+pub mod defaults;
 pub mod discovery;
 pub mod endpoints;
 pub mod exchange;
 pub mod extensions;
 pub mod failure_accrual;
 pub mod fault;
+pub mod flags;
 pub mod gateway;
 pub mod health;
 pub mod listener;
@@ -45,7 +49,7 @@ pub mod ratelimit;
 pub mod request;
 pub mod request_match;
 pub mod retry;
-pub mod retry_budget;
+pub mod retry_breaker;
 mod route_index;
 pub mod routing;
 pub mod seed;

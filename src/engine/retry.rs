@@ -1,29 +1,40 @@
 //! Retries: which attempt outcomes are retried, and how long to wait first.
 //!
-//! App Mesh's retry events map onto Envoy's `retry_on` conditions (checked against Envoy's
-//! `RetryStateImpl::wouldRetry`):
-//! - `server-error` is Envoy `5xx`: any 5xx response, and any reset without a response
-//!   (disconnect, connect failure, refused stream, per-try timeout).
+//! App Mesh's retry events, as its API reference (`HttpRetryPolicy`, `GrpcRetryPolicy`) defines
+//! them; both `server-error` and `gateway-error` "include the Envoy `reset` policy":
+//! - `server-error`: HTTP 500, 501, 502, 503, 504, 505, 506, 507, 508, 510 and 511 (not 509,
+//!   not 512–599: a 520 is not retried), and any reset without a response (disconnect,
+//!   connect failure, refused stream, per-try timeout).
 //! - `gateway-error`: 502, 503, 504, and any reset, likewise.
 //! - `client-error`: 409. `stream-error`: HTTP/2 REFUSED_STREAM.
 //! - `connection-error` (tcp): a connect failure.
-//! - gRPC events: the `grpc-status` of the response.
+//! - gRPC events: the `grpc-status` of the response **headers** only, that is of a
+//!   trailers-only response. Envoy's `RetryStateImpl::wouldRetryFromHeaders` reads
+//!   `Grpc::Common::getGrpcStatus(response_headers)`; a status that arrives in trailers after
+//!   a message is never seen by the retry decision (nor by outlier detection, which the
+//!   router feeds from the same headers in `Filter::onUpstreamHeaders`).
 //!
-//! Never retried, whatever the policy: a response carrying `x-envoy-overloaded` (a circuit
-//! breaker shed it), a reset caused by local overflow, and the route's overall timeout.
+//! An upstream 503 carrying `x-envoy-overloaded` is retried like any other 503: Envoy 1.15
+//! (PR #10847, envoy#10706) removed the rule that never retried it, and App Mesh's images run
+//! Envoy 1.29. Since App Mesh applies `connectionPool` on the server-side Envoy, a caller sees
+//! an overflow there as an ordinary upstream 503. Only a reset caused by the caller's own
+//! overflow (`Http::StreamResetReason::Overflow`) is never retried
+//! (`RetryStateImpl::wouldRetryFromReset`), and the route's overall timeout ends the exchange.
 //!
-//! Without a `retryPolicy`, App Mesh installs a hidden default (its "Envoy defaults" page):
-//! 2 retries on HTTP 503, gRPC `unavailable`, reset, connect-failure and refused-stream, with
-//! no per-try timeout.
+//! Without a `retryPolicy`, App Mesh installs a hidden default (user guide
+//! `envoy-defaults.md`): 2 retries on HTTP 503, gRPC `unavailable`, reset, connect-failure
+//! and refused-stream, with no per-try timeout. Accounts that had a mesh before 2020-07-29
+//! get no such default ([`EnvoyDefaults`](super::defaults::EnvoyDefaults)).
 
 use std::time::Duration;
 
 use crate::config::model::{GrpcRetryEvent, HttpRetryEvent, RetryPolicy, TcpRetryEvent};
 
-/// Envoy's default retry back-off base interval.
-pub const BACKOFF_BASE: Duration = Duration::from_millis(25);
-/// Envoy's default back-off cap: ten times the base.
-pub const BACKOFF_MAX: Duration = Duration::from_millis(250);
+/// Envoy's default retry back-off base interval (runtime `upstream.base_retry_backoff_ms`), in
+/// milliseconds; App Mesh exposes no `retry_back_off`.
+pub const BACKOFF_BASE_MS: u64 = 25;
+/// Envoy's default back-off cap: ten times the base (`RetryStateImpl`'s constructor).
+pub const BACKOFF_MAX_MS: u64 = 10 * BACKOFF_BASE_MS;
 
 /// How one attempt ended, as the client Envoy sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,10 +43,9 @@ pub enum AttemptOutcome {
     Response {
         /// HTTP status.
         status: u16,
-        /// `grpc-status` in the response headers (trailers-only responses), if any.
+        /// `grpc-status` in the response headers (a trailers-only response), if any; a
+        /// status in trailers after a message does not belong here (see the module docs).
         grpc_status: Option<u8>,
-        /// `x-envoy-overloaded` was set (a circuit breaker shed the request).
-        overloaded: bool,
     },
     /// No response: the stream or connection ended first.
     Reset(ResetReason),
@@ -47,7 +57,6 @@ impl AttemptOutcome {
         AttemptOutcome::Response {
             status,
             grpc_status: None,
-            overloaded: false,
         }
     }
 
@@ -68,7 +77,7 @@ pub enum ResetReason {
     Disconnect,
     /// The per-try timeout fired (`UT` for the attempt).
     PerTryTimeout,
-    /// A local circuit breaker overflowed (`UO`); never retried.
+    /// The caller's own circuit breaker overflowed (`UO`); never retried.
     Overflow,
 }
 
@@ -155,14 +164,10 @@ impl RetryRules {
     /// The event that makes `outcome` retriable, if any.
     pub fn retriable(&self, outcome: &AttemptOutcome) -> Option<RetryEvent> {
         match *outcome {
-            AttemptOutcome::Response {
-                overloaded: true, ..
-            } => None,
             AttemptOutcome::Reset(ResetReason::Overflow) => None,
             AttemptOutcome::Response {
                 status,
                 grpc_status,
-                ..
             } => self.for_response(status, grpc_status),
             AttemptOutcome::Reset(reason) => self.for_reset(reason),
         }
@@ -179,7 +184,7 @@ impl RetryRules {
         }
         for e in &self.http {
             let hit = match e {
-                HttpRetryEvent::ServerError => (500..=599).contains(&status),
+                HttpRetryEvent::ServerError => is_server_error(status),
                 HttpRetryEvent::GatewayError => matches!(status, 502..=504),
                 HttpRetryEvent::ClientError => status == 409,
                 HttpRetryEvent::StreamError => false,
@@ -234,15 +239,33 @@ impl RetryRules {
     }
 }
 
-/// Envoy's back-off before retry number `n` (1-based): uniform in
-/// `[0, (2^n - 1) × 25 ms)`, the upper bound capped at 250 ms (full jitter).
+/// The statuses App Mesh's `server-error` retries: 500–508, 510 and 511 (API reference,
+/// `HttpRetryPolicy.httpRetryEvents`).
+pub fn is_server_error(status: u16) -> bool {
+    matches!(status, 500..=508 | 510 | 511)
+}
+
+/// The upper bound of the back-off before retry number `n` (1-based), in milliseconds:
+/// Envoy's `JitteredExponentialBackOffStrategy` (source/common/common/backoff_strategy.cc)
+/// starts at the base interval and doubles it while it is below `max_interval / 2`, then
+/// stays at `max_interval`. With the defaults: 25, 50, 100, 200, then 250 ms for every later
+/// retry.
+pub fn backoff_bound_ms(n: u32) -> u64 {
+    let mut bound = BACKOFF_BASE_MS;
+    for _ in 1..n.max(1) {
+        bound = if bound < BACKOFF_MAX_MS / 2 {
+            bound * 2
+        } else {
+            return BACKOFF_MAX_MS;
+        };
+    }
+    bound
+}
+
+/// Envoy's back-off before retry number `n` (1-based), fully jittered: `random() % bound`,
+/// a whole number of milliseconds uniform in `[0, bound)` (see [`backoff_bound_ms`]).
 pub fn backoff(n: u32, rng: &mut impl rand::Rng) -> Duration {
-    let base = BACKOFF_BASE.as_nanos() as u64;
-    let factor = (1u64 << n.clamp(1, 20)) - 1;
-    let upper = base
-        .saturating_mul(factor)
-        .min(BACKOFF_MAX.as_nanos() as u64);
-    Duration::from_nanos(rng.random_range(0..upper))
+    Duration::from_millis(rng.random_range(0..backoff_bound_ms(n)))
 }
 
 #[cfg(test)]
@@ -261,21 +284,24 @@ mod tests {
     }
 
     #[test]
-    fn server_error_is_any_5xx_and_any_reset_but_overflow() {
-        // Envoy `5xx`: any 5xx response, and a reset counts as a 5xx.
+    fn server_error_is_app_mesh_s_status_list_and_any_reset_but_overflow() {
+        // API reference: server-error is 500–508, 510, 511, and includes Envoy's `reset`.
         let p = policy(&[HttpRetryEvent::ServerError], &[]);
-        for s in [500, 501, 503, 504, 511, 599] {
+        for s in [500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511] {
             assert_eq!(
                 p.retriable(&AttemptOutcome::status(s)),
-                Some(RetryEvent::ServerError)
+                Some(RetryEvent::ServerError),
+                "{s}"
             );
         }
-        assert_eq!(p.retriable(&AttemptOutcome::status(409)), None);
-        assert_eq!(p.retriable(&AttemptOutcome::status(200)), None);
+        for s in [509, 512, 520, 599, 409, 200] {
+            assert_eq!(p.retriable(&AttemptOutcome::status(s)), None, "{s}");
+        }
         for r in [
             ResetReason::ConnectFailure,
             ResetReason::Disconnect,
             ResetReason::PerTryTimeout,
+            ResetReason::RefusedStream,
         ] {
             assert!(p.retriable(&AttemptOutcome::Reset(r)).is_some());
         }
@@ -288,9 +314,12 @@ mod tests {
     #[test]
     fn gateway_error_is_502_to_504_only() {
         let p = policy(&[HttpRetryEvent::GatewayError], &[]);
-        assert!(p.retriable(&AttemptOutcome::status(502)).is_some());
-        assert!(p.retriable(&AttemptOutcome::status(504)).is_some());
-        assert_eq!(p.retriable(&AttemptOutcome::status(500)), None);
+        for s in [502, 503, 504] {
+            assert!(p.retriable(&AttemptOutcome::status(s)).is_some(), "{s}");
+        }
+        for s in [500, 501, 505, 520] {
+            assert_eq!(p.retriable(&AttemptOutcome::status(s)), None, "{s}");
+        }
         assert!(
             p.retriable(&AttemptOutcome::Reset(ResetReason::Disconnect))
                 .is_some()
@@ -298,16 +327,22 @@ mod tests {
     }
 
     #[test]
-    fn overloaded_responses_are_never_retried() {
-        // Envoy: "We never retry if the overloaded header is set."
-        let p = policy(&[HttpRetryEvent::ServerError], &[]);
-        let shed = AttemptOutcome::Response {
-            status: 503,
-            grpc_status: None,
-            overloaded: true,
-        };
-        assert_eq!(p.retriable(&shed), None);
-        assert_eq!(RetryRules::app_mesh_default().retriable(&shed), None);
+    fn an_upstream_overflow_503_is_retried_a_local_overflow_never() {
+        // Envoy >= 1.15 (PR #10847): wouldRetryFromHeaders no longer looks at
+        // x-envoy-overloaded, so the server-side pool's 503 is an ordinary 503 to the caller.
+        // Only the caller's own overflow reset stays unretried (wouldRetryFromReset).
+        let shed = AttemptOutcome::status(503);
+        for rules in [
+            policy(&[HttpRetryEvent::ServerError], &[]),
+            policy(&[HttpRetryEvent::GatewayError], &[]),
+            RetryRules::app_mesh_default(),
+        ] {
+            assert!(rules.retriable(&shed).is_some(), "{rules:?}");
+            assert_eq!(
+                rules.retriable(&AttemptOutcome::Reset(ResetReason::Overflow)),
+                None
+            );
+        }
     }
 
     #[test]
@@ -348,7 +383,6 @@ mod tests {
         let unavailable = AttemptOutcome::Response {
             status: 200,
             grpc_status: Some(14),
-            overloaded: false,
         };
         assert_eq!(
             d.retriable(&unavailable),
@@ -372,12 +406,10 @@ mod tests {
         let internal = AttemptOutcome::Response {
             status: 200,
             grpc_status: Some(13),
-            overloaded: false,
         };
         let unavailable = AttemptOutcome::Response {
             status: 200,
             grpc_status: Some(14),
-            overloaded: false,
         };
         assert_eq!(
             p.retriable(&internal),
@@ -387,16 +419,33 @@ mod tests {
     }
 
     #[test]
-    fn backoff_is_full_jitter_with_envoy_bounds() {
-        // [0, 25 ms), [0, 75 ms), [0, 175 ms), then capped at 250 ms.
+    fn backoff_bounds_double_from_25_ms_to_250_ms() {
+        // JitteredExponentialBackOffStrategy with base 25 ms, max 250 ms: doubles while the
+        // interval is below max / 2 = 125 ms, then stays at max. Not (2^n - 1) x 25 ms.
+        let bounds: Vec<u64> = (1..=7).map(backoff_bound_ms).collect();
+        assert_eq!(bounds, [25, 50, 100, 200, 250, 250, 250]);
+        assert_eq!(backoff_bound_ms(0), 25);
+        assert_eq!(backoff_bound_ms(u32::MAX), 250);
+    }
+
+    #[test]
+    fn backoff_is_whole_milliseconds_uniform_below_the_bound() {
+        // `random() % bound`: every whole millisecond in [0, bound) about equally often.
         let mut rng = seed::stream(1, "backoff");
-        for (n, upper_ms) in [(1, 25), (2, 75), (3, 175), (4, 250), (9, 250)] {
-            let samples: Vec<Duration> = (0..2000).map(|_| backoff(n, &mut rng)).collect();
-            let max = samples.iter().max().copied().unwrap_or_default();
-            assert!(max < Duration::from_millis(upper_ms), "n={n}: {max:?}");
+        for (n, bound) in [(1, 25u64), (2, 50), (3, 100), (4, 200), (5, 250), (9, 250)] {
+            let mut seen = vec![0u32; bound as usize];
+            let draws = 400 * bound as u32;
+            for _ in 0..draws {
+                let d = backoff(n, &mut rng);
+                assert_eq!(d.subsec_nanos() % 1_000_000, 0, "whole ms: {d:?}");
+                let ms = d.as_millis() as usize;
+                assert!(ms < bound as usize, "n={n}: {d:?}");
+                seen[ms] += 1;
+            }
+            // 400 expected per value; 6 standard deviations is 120.
             assert!(
-                max > Duration::from_millis(upper_ms * 9 / 10),
-                "n={n}: jitter should span the range, max {max:?}"
+                seen.iter().all(|&c| (280..=520).contains(&c)),
+                "n={n}: {seen:?}"
             );
         }
     }

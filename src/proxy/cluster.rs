@@ -8,15 +8,22 @@
 //! an unrelated task joining.
 //!
 //! A node with failure accrual (a scenario extension) also gets one breaker per host here,
-//! keyed by the host's registry id.
+//! keyed by the host's registry id. The cluster's own circuit breakers (retries in flight,
+//! and under Envoy's defaults its connection and request thresholds) sit here too; the
+//! caller takes and gives back their slots through [`super::breakers`].
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use tokio::sync::oneshot;
 
 use crate::config::model::{Protocol, ServiceDiscovery};
 use crate::engine::SimTime;
+use crate::engine::breaker::{ListenerPool, UNLIMITED};
 use crate::engine::discovery::Registry;
 use crate::engine::endpoints::Endpoints;
 use crate::engine::failure_accrual::HostBreakers;
+use crate::engine::retry_breaker::RetryGate;
 
 /// An upstream host: a task's address and listener port.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +52,13 @@ pub struct Cluster {
     pub hosts: Vec<UpstreamHost>,
     /// Failure-accrual breakers per host, when the node has failure accrual.
     pub accrual: Option<HostBreakers>,
+    /// The `max_retries` breaker (App Mesh's 2147483647 until set otherwise).
+    pub retries: RetryGate,
+    /// The cluster's connection and request thresholds, kept only when they can be reached
+    /// (Envoy's defaults, 1024 each); `None` under App Mesh's 2147483647.
+    pub pool: Option<ListenerPool>,
+    /// Attempts waiting in `pool`'s pending queue, by ticket.
+    pub waiters: BTreeMap<u64, oneshot::Sender<()>>,
     generation: Option<u64>,
 }
 
@@ -65,6 +79,9 @@ impl Cluster {
             endpoints,
             hosts: Vec::new(),
             accrual: None,
+            retries: RetryGate::new(UNLIMITED),
+            pool: None,
+            waiters: BTreeMap::new(),
             generation: None,
         }
     }

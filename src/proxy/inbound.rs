@@ -23,9 +23,9 @@ use tokio::sync::oneshot;
 
 use super::attempts::EventKind;
 use super::body::Payload;
-use super::faults;
+use super::faults::{self, ListenerFaults};
 use super::notes::envoy_fields;
-use super::outbound::{Sidecar, local_reply, request_head};
+use super::outbound::{RouterFlags, Sidecar, local_reply, request_head};
 use super::telemetry::{
     AccessLogEntry, Direction, FLAGS_HEADER, HEALTH_CHECK_AGENT, ResponseFlag, Stat, TRACE_HEADER,
     TraceContext,
@@ -60,6 +60,8 @@ pub struct Inbound {
     /// listener's own bucket, and the seeded stream its percentage rolls draw from (its own,
     /// so turning the filter on shifts no other decision of the sidecar).
     rate_limit: Option<RefCell<(LocalRateLimiter, seed::Rng)>>,
+    /// The listener's fault filter, kept across requests (`max_active_faults`).
+    faults: RefCell<ListenerFaults>,
     waiters: RefCell<BTreeMap<u64, oneshot::Sender<()>>>,
 }
 
@@ -93,6 +95,7 @@ impl Inbound {
             handler,
             telemetry,
             rate_limit: None,
+            faults: RefCell::new(ListenerFaults::default()),
             waiters: RefCell::new(BTreeMap::new()),
         }
     }
@@ -245,10 +248,15 @@ impl Inbound {
                 }
             }
         }
-        if let Some(decision) = self
-            .sidecar
-            .http_fault(&request_head("", self.port, &req), start)
+        // Given back when the request is over, however it ends (Envoy's `active_faults`).
+        let mut fault_held = FaultHeld(None);
+        if let Some(decision) =
+            self.sidecar
+                .http_fault(&self.faults, &request_head("", self.port, &req), start)
         {
+            if decision.is_fault() {
+                fault_held.0 = Some(Rc::clone(&self));
+            }
             if let Some(d) = log.detail.as_deref_mut() {
                 let (kind, what) = match (decision.delay, decision.abort) {
                     (Some(delay), _) => (EventKind::FaultDelay, format!("delay {delay:?} (DI)")),
@@ -270,7 +278,7 @@ impl Inbound {
             }
             if let Some(delay) = decision.delay {
                 self.count(Stat::FaultsInjected);
-                log.flag = Some(ResponseFlag::DelayInjected);
+                log.flags.insert(ResponseFlag::DelayInjected);
                 tokio::time::sleep(delay).await;
             }
             if let Some(abort) = decision.abort {
@@ -331,14 +339,27 @@ impl Inbound {
     fn finish(&self, mut log: AccessLogEntry, response: Response<Payload>) -> Response<Payload> {
         log.duration = wire::now().saturating_since(log.start);
         log.status = response.status().as_u16();
-        // The answer's own flag wins; otherwise keep what the listener noted (an injected
-        // delay, `DI`).
-        let answered = response
-            .headers()
-            .get(FLAGS_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(ResponseFlag::from_code);
-        log.flag = answered.or(log.flag);
+        // A reply of this listener's own (`RL`, `UO`, `FI`, `UT`, `UC`) carries its flag;
+        // beside what the listener noted on the way (`DI`). Behind a virtual gateway the
+        // answer comes from the gateway's router, whose flags are this Envoy's own too; an
+        // app's answer, or an upstream's passed on, adds none.
+        match response.extensions().get::<RouterFlags>() {
+            Some(RouterFlags(router)) => {
+                for f in router.iter() {
+                    log.flags.insert(f);
+                }
+            }
+            None => {
+                if let Some(own) = response
+                    .headers()
+                    .get(FLAGS_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(ResponseFlag::from_code)
+                {
+                    log.flags.insert(own);
+                }
+            }
+        }
         if let Some(e) = log.envoy.as_deref_mut() {
             e.bytes_sent = response.body().data().len() as u64;
         }
@@ -371,6 +392,17 @@ impl Inbound {
             pool.borrow_mut().cancel(ticket);
         }
         self.waiters.borrow_mut().remove(&ticket.get());
+    }
+}
+
+/// A request with a fault in progress at its listener's fault filter, ended exactly once.
+struct FaultHeld(Option<Rc<Inbound>>);
+
+impl Drop for FaultHeld {
+    fn drop(&mut self) {
+        if let Some(inbound) = self.0.take() {
+            inbound.faults.borrow_mut().on_fault_end();
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::config::model::{Mesh, Protocol, Provider, ServiceDiscovery};
 use crate::engine::Engine;
+use crate::engine::defaults::EnvoyDefaults;
 use crate::engine::extensions::SidecarExtensions;
 
 /// The mesh as the proxies use it.
@@ -24,8 +25,8 @@ pub struct MeshView {
 }
 
 impl MeshView {
-    /// Compiles a validated mesh.
-    pub fn new(mesh: &Mesh) -> MeshView {
+    /// Compiles a validated mesh whose Envoys run with `defaults`.
+    pub fn new(mesh: &Mesh, defaults: EnvoyDefaults) -> MeshView {
         let discovery = mesh
             .virtual_nodes
             .iter()
@@ -51,7 +52,7 @@ impl MeshView {
             }
         }
         MeshView {
-            engine: RefCell::new(Engine::new(mesh)),
+            engine: RefCell::new(Engine::with_defaults(mesh, defaults)),
             discovery,
             service_ports,
             extensions: BTreeMap::new(),

@@ -13,7 +13,9 @@
 //!
 //! What a proxy does on each side:
 //! - outbound ([`outbound`]): route, weighted target, host pick from service discovery,
-//!   attempts with per-try and route timeouts, retries with back-off, outlier detection;
+//!   attempts with per-try and route timeouts, retries with back-off, outlier detection,
+//!   the caller's own breakers on each cluster (`breakers`: concurrent retries, and under
+//!   Envoy's defaults connections and requests);
 //! - inbound ([`inbound`]): the listener's connection-pool circuit breaker and per-request
 //!   timeout, then the app;
 //! - gateway ([`gateway`]): gateway routes and rewrites, then outbound;
@@ -27,6 +29,7 @@
 
 pub mod attempts;
 pub mod body;
+mod breakers;
 pub mod cluster;
 pub mod control;
 pub mod faults;
@@ -47,5 +50,5 @@ pub use inbound::{Handler, Inbound};
 pub use mesh::MeshView;
 pub use outbound::{Identity, Shared, Sidecar};
 pub use telemetry::{
-    AccessLogEntry, Direction, ResponseFlag, Stat, TcpBytes, Telemetry, TraceContext,
+    AccessLogEntry, Direction, ResponseFlag, ResponseFlags, Stat, TcpBytes, Telemetry, TraceContext,
 };

@@ -13,9 +13,10 @@ use super::attempts::{
 use super::body::Payload;
 use super::outbound::Ended;
 use super::telemetry::{FLAGS_HEADER, ResponseFlag};
-use crate::engine::exchange::{AttemptPlan, FinishReason, Next};
+use crate::engine::exchange::{AttemptPlan, Final, FinishReason, Next};
 use crate::engine::failure_accrual::Transition;
 use crate::engine::retry::{AttemptOutcome, ResetReason, RetryEvent};
+use crate::engine::retry_breaker::RetryShed;
 use crate::engine::{RequestHead, SimTime};
 
 /// The gateway route that sent a request on, put on the request by a virtual gateway's
@@ -154,8 +155,9 @@ pub(super) fn note_attempt_end(
         Next::Finish(f) => {
             let text = match f.reason {
                 FinishReason::Answered => format!("finish: {} is not retriable here", f.status),
-                FinishReason::Overloaded => {
-                    "finish: overloaded (x-envoy-overloaded) is never retried".to_string()
+                FinishReason::LocalOverflow => {
+                    "finish: this proxy's own circuit breaker overflowed (UO): never retried"
+                        .to_string()
                 }
                 FinishReason::RetriesExhausted => {
                     format!(
@@ -166,7 +168,9 @@ pub(super) fn note_attempt_end(
                 FinishReason::RouteTimeout => {
                     "finish: the route timeout fires during the back-off: 504 UT".to_string()
                 }
-                FinishReason::RetryShed => "finish: a retry budget refused the retry".to_string(),
+                FinishReason::RetryShed => {
+                    "finish: the retry breaker (max_retries) refused the retry (UO)".to_string()
+                }
             };
             if f.reason == FinishReason::RetriesExhausted {
                 d.event(now, EventKind::RetriesExhausted, text.clone());
@@ -183,6 +187,39 @@ pub(super) fn note_attempt_end(
             a.outcome = t;
         }
         a.then = Some(then);
+    }
+}
+
+/// The caller's own cluster breaker refused the next attempt of a sampled request, or kept it
+/// queued past the route's deadline.
+pub(super) fn note_cluster_refused(
+    d: &mut HopDetail,
+    now: SimTime,
+    f: &Final,
+    timeout: Option<std::time::Duration>,
+) {
+    if f.reason == FinishReason::RouteTimeout {
+        d.event(
+            now,
+            EventKind::RouteTimeout,
+            route_timeout_text(timeout, "while waiting for a connection of the cluster"),
+        );
+    } else {
+        d.event(
+            now,
+            EventKind::Overflow,
+            "this proxy's cluster circuit breaker (Envoy's 1024 defaults) overflowed: 503 UO, \
+             never retried",
+        );
+    }
+}
+
+/// The cluster's retry breaker refused the retry a sampled attempt asked for.
+pub(super) fn note_retry_shed(d: &mut HopDetail, now: SimTime, shed: &RetryShed) {
+    let text = format!("finish: {shed}; the last answer goes downstream");
+    d.event(now, EventKind::Overflow, text.clone());
+    if let Some(a) = d.current() {
+        a.then = Some(text);
     }
 }
 

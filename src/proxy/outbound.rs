@@ -16,28 +16,37 @@ use super::attempts::{
     RouteChoice, TargetChoice,
 };
 use super::body::Payload;
+use super::breakers::{Refused, RetrySlot};
 use super::cluster::Cluster;
 use super::mesh::MeshView;
 use super::notes::{
-    GatewayRouted, envoy_fields, explain_route, note_attempt_end, note_ended, response_flag,
-    route_timeout_text,
+    GatewayRouted, envoy_fields, explain_route, note_attempt_end, note_cluster_refused, note_ended,
+    note_retry_shed, response_flag, route_timeout_text,
 };
 use super::pool::{HttpVersion, SendError, UpstreamPool};
 use super::telemetry::{
-    AccessLogEntry, Direction, FLAGS_HEADER, ResponseFlag, Stat, TRACE_HEADER, Telemetry,
-    TraceContext,
+    AccessLogEntry, Direction, FLAGS_HEADER, ResponseFlag, ResponseFlags, Stat, TRACE_HEADER,
+    Telemetry, TraceContext,
 };
 use super::wire;
 use crate::config::model::{HttpMethod, Protocol};
 use crate::engine::balancer::BalancerConfig;
+use crate::engine::breaker::ListenerPool;
 use crate::engine::discovery::Registry;
-use crate::engine::exchange::{Exchange, Final, FinishReason, Next, TimeoutKind};
+use crate::engine::exchange::{Exchange, Final, FinishReason, Next, TimeoutKind, reset_flag};
 use crate::engine::failure_accrual::{
     BreakerState, HostBreakers, Outcome as AccrualOutcome, Permit, Transition,
 };
 use crate::engine::outlier::{EjectionDecision, LocalFailure, Outcome as OutlierOutcome};
 use crate::engine::retry::{AttemptOutcome, ResetReason, RetryRules};
+use crate::engine::retry_breaker::RetryGate;
 use crate::engine::{RequestHead, SimTime, seed};
+
+/// The flags an outbound exchange set on its own line, carried in-process on the response it
+/// returns, so that a virtual gateway's downstream line (one Envoy, logged here as an
+/// inbound and an outbound line) shows its router's flags and not an upstream's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouterFlags(pub ResponseFlags);
 
 /// Who a proxy is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -164,17 +173,19 @@ impl Sidecar {
             .cloned()
     }
 
-    /// The fault filter's decision for a request arriving at this task, when HTTP faults are
-    /// in force (Envoy's fault filter, before the router); `None` when none are.
-    pub fn http_fault(
+    /// The decision of a listener's fault filter for a request arriving at this task, when
+    /// HTTP faults are in force (Envoy's fault filter, before the router); `None` when none
+    /// are. The rolls draw from the sidecar's stream.
+    pub(super) fn http_fault(
         &self,
+        filter: &RefCell<super::faults::ListenerFaults>,
         head: &RequestHead,
         now: SimTime,
     ) -> Option<crate::engine::fault::FaultDecision> {
         let effects = self.fault_effects()?;
-        let config = super::faults::filter_config(&effects.http)?;
-        let mut filter = crate::engine::fault::FaultFilter::new(&config).ok()?;
-        Some(filter.decide(now, head, &mut *self.rng.borrow_mut()))
+        filter
+            .borrow_mut()
+            .decide(&effects.http, now, head, &mut *self.rng.borrow_mut())
     }
 
     /// This task served a request; under a leak fault, counts it toward the crash.
@@ -206,7 +217,7 @@ impl Sidecar {
             upstream_node: None,
             path: String::new(),
             status: 0,
-            flag: None,
+            flags: ResponseFlags::NONE,
             attempts: 0,
             trace_root: trace.map(|t| t.root.clone()),
             span,
@@ -334,7 +345,7 @@ impl Sidecar {
             if let Some(d) = log.detail.as_deref_mut() {
                 d.route = Some(self.no_route(service, &request_head(service, port, &req)));
             }
-            return self.finish(log, local_reply(404, ResponseFlag::NoRoute, grpc));
+            return self.reply(log, 404, ResponseFlag::NoRoute, grpc);
         };
         log.route = Some(plan.route.clone());
         log.upstream_node = Some(plan.node.clone());
@@ -350,14 +361,39 @@ impl Sidecar {
             d.event(start, EventKind::GatewayRoute, gateway.0.clone());
         }
         let Some(key) = self.ensure_cluster(&plan, start) else {
-            return self.finish(log, local_reply(503, ResponseFlag::NoHealthyUpstream, grpc));
+            return self.reply(log, 503, ResponseFlag::NoHealthyUpstream, grpc);
         };
         let (parts, body) = req.into_parts();
         let mut exchange = Exchange::new(start, plan.rules, plan.timeout);
         let mut tried: Vec<String> = Vec::new();
         let mut last: Option<Response<Payload>> = None;
-        let mut last_flag = None;
+        let mut retry: Option<RetrySlot> = None;
         let fin: Final = loop {
+            // The caller's own cluster breaker first (only under Envoy's defaults does it
+            // ever refuse or queue); see `breakers` for the order against the host pick.
+            let slot = match self
+                .admit_upstream(&key, wire::now(), exchange.deadline())
+                .await
+            {
+                Ok(slot) => slot,
+                Err(refused) => {
+                    let now = wire::now();
+                    let f = match refused {
+                        Refused::Overflow => {
+                            self.count(Stat::Overflows, 1);
+                            exchange.on_local_overflow(now)
+                        }
+                        Refused::Deadline => {
+                            self.count(Stat::Timeouts, 1);
+                            exchange.on_route_timeout(now)
+                        }
+                    };
+                    if let Some(d) = log.detail.as_deref_mut() {
+                        note_cluster_refused(d, now, &f, plan.timeout);
+                    }
+                    break f;
+                }
+            };
             let now = wire::now();
             let attempt = match exchange.start_attempt(now) {
                 Ok(a) => a,
@@ -378,7 +414,7 @@ impl Sidecar {
             self.count(Stat::Attempts, 1);
             let Some(picked) = self.pick(&key, now, &tried, log.detail.as_deref_mut()) else {
                 log.attempts = exchange.attempts();
-                return self.finish(log, local_reply(503, ResponseFlag::NoHealthyUpstream, grpc));
+                return self.reply(log, 503, ResponseFlag::NoHealthyUpstream, grpc);
             };
             let Picked {
                 host,
@@ -420,6 +456,7 @@ impl Sidecar {
                 self.pool.send(&host.address, host.port, version, upstream),
             )
             .await;
+            drop(slot);
             let now = wire::now();
             let took = now.saturating_since(attempt_start);
             let (outcome, outlier) = match sent {
@@ -453,7 +490,6 @@ impl Sidecar {
                 }
                 None => {
                     self.count(Stat::Timeouts, 1);
-                    last_flag = Some(ResponseFlag::UpstreamTimeout);
                     (
                         AttemptOutcome::Reset(ResetReason::PerTryTimeout),
                         OutlierOutcome::LocalFailure(LocalFailure::Timeout),
@@ -461,7 +497,6 @@ impl Sidecar {
                 }
                 Some(Err(SendError::Connect)) => {
                     self.count(Stat::Resets, 1);
-                    last_flag = Some(ResponseFlag::ConnectFailure);
                     (
                         AttemptOutcome::Reset(ResetReason::ConnectFailure),
                         OutlierOutcome::LocalFailure(LocalFailure::ConnectFailure),
@@ -469,7 +504,6 @@ impl Sidecar {
                 }
                 Some(Err(SendError::Reset)) => {
                     self.count(Stat::Resets, 1);
-                    last_flag = Some(ResponseFlag::UpstreamReset);
                     (
                         AttemptOutcome::Reset(ResetReason::Disconnect),
                         OutlierOutcome::LocalFailure(LocalFailure::Reset),
@@ -477,7 +511,7 @@ impl Sidecar {
                 }
                 Some(Ok(resp)) => {
                     let outcome = attempt_outcome(&resp);
-                    let effective = effective_status(&resp);
+                    let effective = router_status(outcome, &resp);
                     if let Some(a) = log.detail.as_deref_mut().and_then(HopDetail::current) {
                         a.outcome = Tried::Response {
                             status: effective,
@@ -488,7 +522,6 @@ impl Sidecar {
                         e.upstream_service_time = Some(took);
                     }
                     last = Some(resp);
-                    last_flag = None;
                     (outcome, OutlierOutcome::from_status(effective))
                 }
             };
@@ -498,34 +531,49 @@ impl Sidecar {
                 note_attempt_end(d, now, outcome, &attempt, &host.id, &next);
                 note_ended(d, now, &host.id, &ended);
             }
+            // Envoy gives the retry breaker's slot back as soon as the retried attempt's
+            // outcome is known, before it decides on the next retry.
+            retry = None;
             match next {
-                Next::Retry { at, .. } => {
-                    last = None;
-                    wire::sleep_until(at).await;
-                }
+                Next::Retry { at, .. } => match self.start_retry(&key) {
+                    Ok(slot) => {
+                        retry = Some(slot);
+                        last = None;
+                        wire::sleep_until(at).await;
+                    }
+                    Err(shed) => {
+                        self.count(Stat::Overflows, 1);
+                        if let Some(d) = log.detail.as_deref_mut() {
+                            note_retry_shed(d, now, &shed);
+                        }
+                        break exchange.shed_retry(now);
+                    }
+                },
                 Next::Finish(f) => break f,
             }
         };
+        drop(retry);
         log.attempts = fin.attempts;
-        let response = match (fin.reason, last) {
-            (FinishReason::RouteTimeout, _) => {
+        log.flags = fin.flags();
+        let response = match (fin.reason, fin.last_outcome, last) {
+            (FinishReason::RouteTimeout, _, _) => {
                 if let Some(e) = log.envoy.as_deref_mut() {
                     e.upstream_service_time = None;
                 }
                 local_reply(504, ResponseFlag::UpstreamTimeout, grpc)
             }
-            (_, Some(resp)) => resp,
-            (_, None) => {
+            (_, _, Some(resp)) => resp,
+            (_, last_outcome, None) => {
                 if let Some(e) = log.envoy.as_deref_mut() {
                     e.upstream_service_time = None;
                 }
-                let flag = last_flag.unwrap_or(ResponseFlag::UpstreamReset);
+                let flag = match last_outcome {
+                    Some(AttemptOutcome::Reset(reason)) => reset_flag(reason),
+                    _ => ResponseFlag::UpstreamReset,
+                };
                 local_reply(fin.status, flag, grpc)
             }
         };
-        if fin.reason == FinishReason::RetriesExhausted && log.flag.is_none() {
-            log.flag = Some(ResponseFlag::RetriesExhausted);
-        }
         self.finish(log, response)
     }
 
@@ -642,7 +690,7 @@ impl Sidecar {
             route: route.name.clone(),
             node,
             port,
-            rules: RetryRules::resolve(route.retry_policy.as_ref()),
+            rules: engine.retry_rules(route),
             timeout: route.per_request_timeout,
             idle: route.idle_timeout,
             mirror,
@@ -685,6 +733,11 @@ impl Sidecar {
                 discovery,
                 endpoints,
             );
+            let defaults = engine.defaults();
+            cluster.retries = RetryGate::new(defaults.max_retries());
+            if defaults.limits_callers() {
+                cluster.pool = Some(ListenerPool::new(listener.protocol, defaults.pool_limits()));
+            }
             // Checked when the scenario was loaded; a configuration that still fails here
             // runs without the breaker rather than stopping the world.
             cluster.accrual = self
@@ -840,19 +893,32 @@ impl Sidecar {
             .count(&self.identity.node, stat, n);
     }
 
-    fn finish(&self, mut log: AccessLogEntry, response: Response<Payload>) -> Response<Payload> {
+    /// Ends an exchange with a reply of this proxy's own, flagged `flag` on its line.
+    fn reply(
+        &self,
+        mut log: AccessLogEntry,
+        status: u16,
+        flag: ResponseFlag,
+        grpc: bool,
+    ) -> Response<Payload> {
+        log.flags.insert(flag);
+        self.finish(log, local_reply(status, flag, grpc))
+    }
+
+    /// Writes the exchange's line. Its flags are this proxy's own, set as the exchange went
+    /// (a flag an upstream put on its reply stays on the upstream's line); they ride on the
+    /// response as [`RouterFlags`] for a gateway's downstream line.
+    fn finish(
+        &self,
+        mut log: AccessLogEntry,
+        mut response: Response<Payload>,
+    ) -> Response<Payload> {
         log.duration = wire::now().saturating_since(log.start);
         log.status = response.status().as_u16();
         if let Some(e) = log.envoy.as_deref_mut() {
             e.bytes_sent = response.body().data().len() as u64;
         }
-        if log.flag.is_none() {
-            log.flag = response
-                .headers()
-                .get(FLAGS_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(ResponseFlag::from_code);
-        }
+        response.extensions_mut().insert(RouterFlags(log.flags));
         self.log_line(log);
         response
     }
@@ -921,31 +987,47 @@ fn set_upstream_headers(
     }
 }
 
-/// How the client Envoy classifies a response for its retry policy.
+/// How the client Envoy sees a response when it decides on retries and feeds outlier
+/// detection: the `:status` and the `grpc-status` of the response **headers** only, as
+/// Envoy's router does (`Filter::onUpstreamHeaders` and
+/// `RetryStateImpl::wouldRetryFromHeaders` read `Grpc::Common::getGrpcStatus(headers)`).
+/// A trailers-only gRPC response carries its status there; a status in trailers after a
+/// message is decided on after the headers were already passed on, so it neither triggers a
+/// retry nor counts for outlier detection.
 fn attempt_outcome(resp: &Response<Payload>) -> AttemptOutcome {
-    let grpc_status = resp
-        .headers()
-        .get("grpc-status")
-        .or_else(|| resp.body().trailers().and_then(|t| t.get("grpc-status")))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.parse().ok());
     AttemptOutcome::Response {
         status: resp.status().as_u16(),
-        grpc_status,
-        overloaded: resp.headers().contains_key("x-envoy-overloaded"),
+        grpc_status: grpc_status(resp.headers()),
     }
 }
 
-/// The HTTP status a response stands for: for gRPC, the status its `grpc-status` (in the
-/// headers or the trailers) maps to, since the transport's 200 says nothing. Outlier
-/// detection, apps and the load generator all judge responses by it.
-pub fn effective_status(resp: &Response<Payload>) -> u16 {
-    match attempt_outcome(resp) {
+/// The `grpc-status` in a header (or trailer) map.
+fn grpc_status(map: &http::HeaderMap) -> Option<u8> {
+    map.get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse().ok())
+}
+
+/// The HTTP status the client Envoy's router judges an attempt by (outlier detection): for
+/// gRPC, the `grpc-status` of the headers mapped through Envoy's table, else `:status`.
+fn router_status(outcome: AttemptOutcome, resp: &Response<Payload>) -> u16 {
+    match outcome {
         AttemptOutcome::Response {
             grpc_status: Some(g),
             ..
         } => grpc_to_http(g),
         _ => resp.status().as_u16(),
+    }
+}
+
+/// The HTTP status a response stands for to the app that called: for gRPC, the status its
+/// `grpc-status` maps to, in the headers (trailers-only) or the trailers, since a gRPC
+/// client reads both and the transport's 200 says nothing. Apps and the load generator
+/// judge responses by it; the proxies do not (see [`attempt_outcome`]).
+pub fn effective_status(resp: &Response<Payload>) -> u16 {
+    match grpc_status(resp.headers()).or_else(|| resp.body().trailers().and_then(grpc_status)) {
+        Some(g) => grpc_to_http(g),
+        None => resp.status().as_u16(),
     }
 }
 
@@ -1003,4 +1085,55 @@ pub fn local_reply(status: u16, flag: ResponseFlag, grpc: bool) -> Response<Payl
             StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::retry::RetryEvent;
+
+    #[test]
+    fn an_upstream_pool_s_overflow_503_is_retried_by_the_caller() {
+        // The server-side Envoy's local reply: 503, x-envoy-overloaded, UO. Envoy >= 1.15
+        // retries it under App Mesh's default policy and under server-error/gateway-error.
+        let shed = local_reply(503, ResponseFlag::Overflow, false);
+        assert!(shed.headers().contains_key("x-envoy-overloaded"));
+        let outcome = attempt_outcome(&shed);
+        assert_eq!(
+            RetryRules::app_mesh_default().retriable(&outcome),
+            Some(RetryEvent::Default503)
+        );
+    }
+
+    #[test]
+    fn the_router_reads_grpc_status_from_the_headers_only() {
+        // Trailers-only: the status is in the headers, and UNAVAILABLE is retried.
+        let trailers_only = crate::app::grpc::answer(crate::app::respond(503, Payload::empty()));
+        let outcome = attempt_outcome(&trailers_only);
+        assert_eq!(
+            outcome,
+            AttemptOutcome::Response {
+                status: 200,
+                grpc_status: Some(14)
+            }
+        );
+        assert!(RetryRules::app_mesh_default().retriable(&outcome).is_some());
+        assert_eq!(router_status(outcome, &trailers_only), 503);
+        // The same status in trailers after a message: the router never sees it, so no retry
+        // and a success for outlier detection, though the calling app sees UNAVAILABLE.
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", HeaderValue::from_static("14"));
+        let mut after_message = Response::new(
+            Payload::new(bytes::Bytes::from_static(b"message")).with_trailers(trailers),
+        );
+        after_message.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        );
+        let outcome = attempt_outcome(&after_message);
+        assert_eq!(outcome, AttemptOutcome::status(200));
+        assert_eq!(RetryRules::app_mesh_default().retriable(&outcome), None);
+        assert_eq!(router_status(outcome, &after_message), 200);
+        assert_eq!(effective_status(&after_message), 503);
+    }
 }

@@ -30,7 +30,9 @@ use super::body::Payload;
 use super::inbound::Inbound;
 use super::outbound::{Picked, Sidecar, local_reply};
 use super::pool;
-use super::telemetry::{AccessLogEntry, Direction, ResponseFlag, Stat, TcpBytes, TraceContext};
+use super::telemetry::{
+    AccessLogEntry, Direction, ResponseFlag, ResponseFlags, Stat, TcpBytes, TraceContext,
+};
 use super::wire;
 use crate::engine::SimTime;
 use crate::engine::breaker::Admission;
@@ -231,7 +233,7 @@ impl Sidecar {
                 this.count_stat(Stat::Resets);
             }
             this.end_request(&key, &host.id, wire::now(), start, outcome, permit);
-            log.flag = flag;
+            log.flags = flag.map(ResponseFlags::of).unwrap_or_default();
             log.duration = wire::now().saturating_since(log.start);
             log.tcp = Some(TcpBytes {
                 sent: pumped.sent,
@@ -243,7 +245,7 @@ impl Sidecar {
     }
 
     fn fail(&self, mut log: AccessLogEntry, flag: ResponseFlag) -> ResponseFlag {
-        log.flag = Some(flag);
+        log.flags = ResponseFlags::of(flag);
         log.duration = wire::now().saturating_since(log.start);
         self.log_line(log);
         flag
@@ -309,7 +311,7 @@ impl Inbound {
             Err(()) => {
                 self.count(Stat::Overflows);
                 drop(stream);
-                log.flag = Some(ResponseFlag::Overflow);
+                log.flags = ResponseFlags::of(ResponseFlag::Overflow);
                 log.duration = wire::now().saturating_since(log.start);
                 self.log_line(log);
                 return;
@@ -336,7 +338,9 @@ impl Inbound {
         // The listener has no idle timeout of its own in App Mesh; the caller's route has.
         let pumped = pump(stream, proxy_end, None).await;
         drop(slot);
-        log.flag = (pumped.closed != Closed::Normally).then_some(ResponseFlag::UpstreamReset);
+        if pumped.closed != Closed::Normally {
+            log.flags = ResponseFlags::of(ResponseFlag::UpstreamReset);
+        }
         log.duration = wire::now().saturating_since(log.start);
         // A connection that opened and closed without a byte is what a TCP health check
         // is; the proxy cannot see more than that, and it is not the service's traffic.

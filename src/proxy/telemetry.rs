@@ -6,11 +6,11 @@
 //! reports (the proxy sits below both and imports neither).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
 use super::attempts::{EnvoyFields, HopDetail, Tracing, UserRequest};
 use crate::engine::SimTime;
+pub use crate::engine::flags::{ResponseFlag, ResponseFlags};
 
 /// The trace header, in AWS X-Ray's format: `Root=1-<8 hex>-<24 hex>;Parent=<16 hex>;Sampled=1`.
 pub const TRACE_HEADER: &str = "x-amzn-trace-id";
@@ -22,94 +22,6 @@ pub const FLAGS_HEADER: &str = "x-meshsim-response-flags";
 
 /// The `user-agent` Envoy's HTTP health checks send.
 pub const HEALTH_CHECK_AGENT: &str = "Envoy/HC";
-
-/// Envoy's response flags for a local reply or a failed upstream exchange.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ResponseFlag {
-    /// `NR`: no route.
-    NoRoute,
-    /// `UO`: a circuit breaker overflowed.
-    Overflow,
-    /// `UT`: upstream request timeout.
-    UpstreamTimeout,
-    /// `UH`: no healthy upstream host.
-    NoHealthyUpstream,
-    /// `UF`: upstream connection failure.
-    ConnectFailure,
-    /// `UC`: upstream connection terminated.
-    UpstreamReset,
-    /// `URX`: retries exhausted (attempts used up; the last answer is returned).
-    RetriesExhausted,
-    /// `SI`: stream idle timeout (a TCP pass-through connection idle for the route's
-    /// `idle` timeout).
-    StreamIdleTimeout,
-    /// `FI`: the fault filter aborted the request.
-    FaultInjected,
-    /// `DI`: the fault filter delayed the request (it went on).
-    DelayInjected,
-    /// `RL`: the local rate limit filter refused the request.
-    RateLimited,
-}
-
-impl ResponseFlag {
-    /// Envoy's short code.
-    pub fn code(self) -> &'static str {
-        match self {
-            ResponseFlag::NoRoute => "NR",
-            ResponseFlag::Overflow => "UO",
-            ResponseFlag::UpstreamTimeout => "UT",
-            ResponseFlag::NoHealthyUpstream => "UH",
-            ResponseFlag::ConnectFailure => "UF",
-            ResponseFlag::UpstreamReset => "UC",
-            ResponseFlag::RetriesExhausted => "URX",
-            ResponseFlag::StreamIdleTimeout => "SI",
-            ResponseFlag::FaultInjected => "FI",
-            ResponseFlag::DelayInjected => "DI",
-            ResponseFlag::RateLimited => "RL",
-        }
-    }
-
-    /// Parses a short code.
-    pub fn from_code(code: &str) -> Option<ResponseFlag> {
-        Some(match code {
-            "NR" => ResponseFlag::NoRoute,
-            "UO" => ResponseFlag::Overflow,
-            "UT" => ResponseFlag::UpstreamTimeout,
-            "UH" => ResponseFlag::NoHealthyUpstream,
-            "UF" => ResponseFlag::ConnectFailure,
-            "UC" => ResponseFlag::UpstreamReset,
-            "URX" => ResponseFlag::RetriesExhausted,
-            "SI" => ResponseFlag::StreamIdleTimeout,
-            "FI" => ResponseFlag::FaultInjected,
-            "DI" => ResponseFlag::DelayInjected,
-            "RL" => ResponseFlag::RateLimited,
-            _ => return None,
-        })
-    }
-
-    /// The name used for a failure reason in reports.
-    pub fn reason(self) -> &'static str {
-        match self {
-            ResponseFlag::NoRoute => "no_route",
-            ResponseFlag::Overflow => "overflow",
-            ResponseFlag::UpstreamTimeout => "upstream_timeout",
-            ResponseFlag::NoHealthyUpstream => "no_healthy_upstream",
-            ResponseFlag::ConnectFailure => "upstream_connect_failure",
-            ResponseFlag::UpstreamReset => "upstream_reset",
-            ResponseFlag::RetriesExhausted => "retries_exhausted",
-            ResponseFlag::StreamIdleTimeout => "stream_idle_timeout",
-            ResponseFlag::FaultInjected => "fault_injected",
-            ResponseFlag::DelayInjected => "delay_injected",
-            ResponseFlag::RateLimited => "rate_limited",
-        }
-    }
-}
-
-impl fmt::Display for ResponseFlag {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
 
 /// Which side of a proxy a log line is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -196,8 +108,8 @@ pub struct AccessLogEntry {
     pub path: String,
     /// Status answered (0 when no response could be given).
     pub status: u16,
-    /// Flags of a local reply or failed exchange.
-    pub flag: Option<ResponseFlag>,
+    /// This proxy's own response flags (`-` when empty): never an upstream's.
+    pub flags: ResponseFlags,
     /// Attempts made (outbound; 1 inbound).
     pub attempts: u32,
     /// Trace root, if the request carried one.
@@ -316,20 +228,5 @@ mod tests {
         assert!(!TraceContext::is_sampled("Root=1-2-3;Parent=4;Sampled=0"));
         assert!(!TraceContext::is_sampled("Root=1-2-3;Parent=4"));
         assert_eq!(TraceContext::parse("Parent=1"), None);
-        for f in [
-            ResponseFlag::NoRoute,
-            ResponseFlag::Overflow,
-            ResponseFlag::UpstreamTimeout,
-            ResponseFlag::NoHealthyUpstream,
-            ResponseFlag::ConnectFailure,
-            ResponseFlag::UpstreamReset,
-            ResponseFlag::RetriesExhausted,
-            ResponseFlag::StreamIdleTimeout,
-            ResponseFlag::FaultInjected,
-            ResponseFlag::DelayInjected,
-            ResponseFlag::RateLimited,
-        ] {
-            assert_eq!(ResponseFlag::from_code(f.code()), Some(f));
-        }
     }
 }

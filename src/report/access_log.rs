@@ -61,7 +61,7 @@ fn write_line(s: &mut String, l: &AccessLogEntry) {
         (None, Some(e)) => (e.bytes_received, e.bytes_sent),
         (None, None) => (0, 0),
     };
-    let flags = l.flag.map_or("-", |f| f.code());
+    let flags = l.flags;
     let _ = write!(
         s,
         "\" {} {flags} {received} {sent} {} ",
@@ -274,7 +274,7 @@ mod tests {
 
     use super::*;
     use crate::proxy::attempts::EnvoyFields;
-    use crate::proxy::{Direction, ResponseFlag, TcpBytes};
+    use crate::proxy::{Direction, ResponseFlag, ResponseFlags, TcpBytes};
 
     fn line() -> AccessLogEntry {
         AccessLogEntry {
@@ -289,7 +289,8 @@ mod tests {
             upstream_node: Some("inventory-v1".into()),
             path: "/reserve".into(),
             status: 503,
-            flag: Some(ResponseFlag::RetriesExhausted),
+            flags: ResponseFlags::of(ResponseFlag::ConnectFailure)
+                .with(ResponseFlag::RetriesExhausted),
             attempts: 3,
             trace_root: Some("1-00000e8b-0000002a000000000000004d".into()),
             span: "0000020000000007".into(),
@@ -316,7 +317,7 @@ mod tests {
     fn a_line_reads_like_envoys_default_format() {
         assert_eq!(
             format_line(&line()),
-            "[2026-01-01T01:02:03.045Z] \"POST /reserve?x=1 HTTP/1.1\" 503 URX 0 19 12 4 \"-\" \"-\" \"00000e8b-0000-002a-0000-00000000004d\" \"inventory.ordering.local:8080\" \"inventory-v1-2:8080\"\n"
+            "[2026-01-01T01:02:03.045Z] \"POST /reserve?x=1 HTTP/1.1\" 503 UF,URX 0 19 12 4 \"-\" \"-\" \"00000e8b-0000-002a-0000-00000000004d\" \"inventory.ordering.local:8080\" \"inventory-v1-2:8080\"\n"
         );
         let tcp = AccessLogEntry {
             tcp: Some(TcpBytes {
@@ -324,7 +325,7 @@ mod tests {
                 sent: 20,
             }),
             status: 0,
-            flag: None,
+            flags: ResponseFlags::NONE,
             envoy: None,
             trace_root: None,
             ..line()

@@ -390,7 +390,7 @@ fn hop(h: &AccessLogEntry, depth: u32, parent: Option<&AccessLogEntry>) -> HopRe
         start_us: us(h.start),
         duration_us: h.duration.as_micros() as u64,
         status: h.status,
-        flag: h.flag.map(|f| f.code().to_string()),
+        flag: (!h.flags.is_empty()).then(|| h.flags.to_string()),
         attempts_made: h.attempts,
         shadow: h.shadow,
         via_attempt,

@@ -107,6 +107,9 @@ pub struct MeshSource {
     pub mesh: Option<String>,
     /// Config text written in the scenario itself (any of the three syntaxes).
     pub inline: Option<String>,
+    /// The defaults App Mesh writes into the mesh's Envoys: its own, or Envoy's for an
+    /// account that had a mesh before 2020-07-29 (`envoy_defaults`).
+    pub envoy_defaults: crate::engine::defaults::EnvoyDefaults,
 }
 
 /// A group of identical tasks behind one virtual node.

@@ -14,6 +14,7 @@ use super::{
     DiscoverySpec, MeshSource, MetricsSpec, NetworkSpec, OrderingSpec, ReportSpec, TaskSpec,
 };
 use crate::engine::SimTime;
+use crate::engine::defaults::EnvoyDefaults;
 use crate::engine::extensions::SidecarExtensions;
 use crate::engine::failure_accrual::{BreakerConfigError, FailureAccrualConfig, HostBreakers};
 use crate::engine::fault::Percent;
@@ -79,6 +80,8 @@ pub(crate) struct RawMesh {
     pub mesh: Option<String>,
     #[serde(default)]
     pub inline: Option<String>,
+    #[serde(default)]
+    pub envoy_defaults: EnvoyDefaults,
 }
 
 impl RawMesh {
@@ -90,6 +93,7 @@ impl RawMesh {
             params: text(self.params),
             mesh: self.mesh,
             inline: self.inline,
+            envoy_defaults: self.envoy_defaults,
         }
     }
 }

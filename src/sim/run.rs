@@ -383,9 +383,10 @@ fn drain(
     for line in lines.iter().filter(|l| !l.health_check) {
         let outcome = if line.tcp.is_some() {
             // A pass-through connection: the proxy saw bytes, not statuses.
-            match line.flag {
-                None => OutcomeClass::Success,
-                Some(_) => OutcomeClass::Reset,
+            if line.flags.is_empty() {
+                OutcomeClass::Success
+            } else {
+                OutcomeClass::Reset
             }
         } else if line.status == 0 {
             OutcomeClass::Reset

@@ -101,7 +101,7 @@ pub fn build<'a>(
         .simulation_duration(duration + workload.timeout() + Duration::from_secs(3600));
     let mut sim = builder.build();
 
-    let mut view = MeshView::new(mesh);
+    let mut view = MeshView::new(mesh, scenario.mesh.envoy_defaults);
     view.extensions = scenario.sidecars.clone();
     let view = Rc::new(view);
     let registry = Rc::new(RefCell::new(Registry::new(

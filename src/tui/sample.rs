@@ -224,15 +224,14 @@ impl Sampler {
                     if l.status == 0 || l.status >= 500 {
                         p.errors += 1;
                     }
+                    // The pool that shed a request is the node's own: its line has the `UO`.
+                    if l.flags.contains(ResponseFlag::Overflow) {
+                        p.overflows += 1;
+                    }
                 }
                 Direction::Outbound => {
                     if !l.shadow {
                         self.retries += u64::from(l.attempts.saturating_sub(1));
-                    }
-                    if l.flag == Some(ResponseFlag::Overflow)
-                        && let Some(up) = &l.upstream_node
-                    {
-                        self.pending.entry(up.clone()).or_default().overflows += 1;
                     }
                 }
             }

@@ -20,6 +20,8 @@ pub enum HttpFault {
         share: f64,
         /// Obey `x-envoy-fault-delay-request`.
         headers: bool,
+        /// Cap on requests with a fault in progress at the listener.
+        max_active_faults: Option<u32>,
     },
     /// Answer locally.
     Abort {
@@ -31,6 +33,8 @@ pub enum HttpFault {
         share: f64,
         /// Obey `x-envoy-fault-abort-request`.
         headers: bool,
+        /// Cap on requests with a fault in progress at the listener.
+        max_active_faults: Option<u32>,
     },
 }
 
@@ -109,21 +113,25 @@ impl HostEffects {
                 delay,
                 share,
                 headers,
+                max_active_faults,
             } => self.http.push(HttpFault::Delay {
                 delay: *delay,
                 share: share * intensity,
                 headers: *headers,
+                max_active_faults: *max_active_faults,
             }),
             FaultKind::HttpAbort {
                 status,
                 grpc_status,
                 share,
                 headers,
+                max_active_faults,
             } => self.http.push(HttpFault::Abort {
                 status: *status,
                 grpc_status: *grpc_status,
                 share: share * intensity,
                 headers: *headers,
+                max_active_faults: *max_active_faults,
             }),
             FaultKind::Toxic {
                 toxic,

@@ -210,6 +210,9 @@ pub enum FaultKind {
         share: f64,
         /// Obey `x-envoy-fault-delay-request`.
         headers: bool,
+        /// Envoy's `max_active_faults`: requests with a fault in progress at the listener.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_active_faults: Option<u32>,
     },
     /// Envoy fault filter abort.
     HttpAbort {
@@ -221,6 +224,9 @@ pub enum FaultKind {
         share: f64,
         /// Obey `x-envoy-fault-abort-request`.
         headers: bool,
+        /// Envoy's `max_active_faults`: requests with a fault in progress at the listener.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_active_faults: Option<u32>,
     },
     /// An L4 toxic on the target's inbound connections (Toxiproxy).
     #[serde(untagged)]

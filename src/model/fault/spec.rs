@@ -107,8 +107,14 @@ impl KindName {
             KindName::Saturation => &["workers"],
             KindName::Hang => &["service"],
             KindName::Leak => &["after_requests", "restart_after", "deregistration_lag"],
-            KindName::HttpDelay => &["delay", "percent", "headers"],
-            KindName::HttpAbort => &["status", "grpc_status", "percent", "headers"],
+            KindName::HttpDelay => &["delay", "percent", "headers", "max_active_faults"],
+            KindName::HttpAbort => &[
+                "status",
+                "grpc_status",
+                "percent",
+                "headers",
+                "max_active_faults",
+            ],
             KindName::Bandwidth => &["rate", "stream", "toxicity"],
             KindName::ResetPeer => &["timeout", "toxicity"],
             KindName::SlowClose => &["delay", "stream", "toxicity"],
@@ -238,6 +244,10 @@ pub struct FaultSpec {
     /// http-*: also (or only, with percent 0) obey `x-envoy-fault-*` request headers.
     #[serde(default)]
     pub headers: Option<bool>,
+    /// http-*: Envoy's `max_active_faults`, the requests a task's listener may have with a
+    /// fault in progress at once; further ones pass untouched (unset: no limit).
+    #[serde(default)]
+    pub max_active_faults: Option<u32>,
     /// bandwidth: KB/s (Toxiproxy's unit; 1 KB = 1000 bytes).
     #[serde(default)]
     pub rate: Option<f64>,
@@ -319,6 +329,7 @@ impl FaultSpec {
         add("after_requests", self.after_requests.is_some());
         add("delay", self.delay.is_some());
         add("headers", self.headers.is_some());
+        add("max_active_faults", self.max_active_faults.is_some());
         add("rate", self.rate.is_some());
         add("stream", self.stream.is_some());
         add("toxicity", self.toxicity.is_some());
@@ -689,6 +700,7 @@ impl FaultSpec {
                     delay: self.delay.map(HumanDuration::get),
                     share: percent(&mut errors, false) / 100.0,
                     headers,
+                    max_active_faults: self.max_active_faults,
                 }
             }
             KindName::HttpAbort => {
@@ -706,6 +718,7 @@ impl FaultSpec {
                     grpc_status: self.grpc_status,
                     share: percent(&mut errors, false) / 100.0,
                     headers,
+                    max_active_faults: self.max_active_faults,
                 }
             }
         };
