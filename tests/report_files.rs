@@ -520,9 +520,15 @@ fn cloudwatch_rows_add_up_to_report_json_intervals() {
     let dir = baseline();
     let r = report(dir);
     let text = std::fs::read_to_string(dir.join("metrics.csv")).expect("metrics.csv");
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    // Read as pandas or a spreadsheet would: RFC 4180 through the csv crate.
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .expect("a header row")
+        .iter()
+        .map(String::from)
+        .collect();
+    let col = |name: &str| header.iter().position(|h| h == name).expect(name);
     let (start, dim, requests, p99) = (
         col("period_start_s"),
         col("dimension"),
@@ -530,8 +536,10 @@ fn cloudwatch_rows_add_up_to_report_json_intervals() {
         col("p99_ms"),
     );
     let mut rows = 0;
-    for line in lines {
-        let cells: Vec<&str> = line.split(',').collect();
+    for record in reader.records() {
+        let record = record.expect("a well-formed row");
+        let cells: Vec<&str> = record.iter().collect();
+        let line = cells.join(",");
         assert_eq!(cells.len(), header.len(), "{line}");
         let at: f64 = cells[start].parse().expect("start");
         let series = r["intervals"]

@@ -333,7 +333,7 @@ fn faults_injected_live_are_reported_saved_and_replay_to_the_same_report() {
         v["command"].as_str(),
         Some(
             format!(
-                "meshsim run {} --seed 42 --duration 30000ms",
+                "meshsim run {} --seed 42 --duration 30s",
                 saved.display()
             )
             .as_str()
