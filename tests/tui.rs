@@ -331,13 +331,7 @@ fn faults_injected_live_are_reported_saved_and_replay_to_the_same_report() {
     assert_eq!(crash["at_seconds"].as_f64(), Some(11.0));
     assert_eq!(
         v["command"].as_str(),
-        Some(
-            format!(
-                "meshsim run {} --seed 42 --duration 30s",
-                saved.display()
-            )
-            .as_str()
-        )
+        Some(format!("meshsim run {} --seed 42 --duration 30s", saved.display()).as_str())
     );
 
     // The saved scenario replays the run: the same report, command and hashes aside.
