@@ -213,6 +213,17 @@ fn time_ticks(doc: &roxmltree::Document) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// Where a time falls on a chart's x axis, px: read off the time axis' first and last labels.
+fn pixel_of(doc: &roxmltree::Document) -> impl Fn(f64) -> f64 {
+    let ticks = time_ticks(doc);
+    let (first, last) = (
+        *ticks.first().expect("ticks"),
+        *ticks.last().expect("ticks"),
+    );
+    assert!(last.0 > first.0, "{ticks:?}");
+    move |secs| first.1 + (secs - first.0) * (last.1 - first.1) / (last.0 - first.0)
+}
+
 /// The fault shades of a chart (its legend swatch included), as pixel spans.
 fn shades(doc: &roxmltree::Document) -> Vec<(f64, f64)> {
     doc.descendants()
@@ -234,11 +245,7 @@ fn a_fault_is_shaded_and_named_only_on_the_charts_of_the_nodes_it_acts_on() {
         .find(|s| s.contains("Latency, p50 and p99: order,"))
         .expect("Order's latency chart, with order-v2, which the fault acts on");
     let doc = roxmltree::Document::parse(order).expect("SVG");
-    // Pixels per second, from the time axis' labels.
-    let ticks = time_ticks(&doc);
-    let (first, last) = (ticks.first().expect("ticks"), ticks.last().expect("ticks"));
-    assert!(last.0 > first.0, "{ticks:?}");
-    let px = |secs: f64| first.1 + (secs - first.0) * (last.1 - first.1) / (last.0 - first.0);
+    let px = pixel_of(&doc);
     let shaded = shades(&doc);
     // The 10 s → 20 s window, and its legend swatch (18 px wide).
     assert_eq!(shaded.len(), 2, "{shaded:?}");
@@ -283,9 +290,7 @@ fn latency_charts_mark_the_rollouts_steps_and_decision_without_overlapping_capti
         .find(|s| s.contains("Latency, p50 and p99: users"))
         .expect("the users' latency chart");
     let doc = roxmltree::Document::parse(users).expect("SVG");
-    let ticks = time_ticks(&doc);
-    let (first, last) = (ticks.first().expect("ticks"), ticks.last().expect("ticks"));
-    let px = |secs: f64| first.1 + (secs - first.0) * (last.1 - first.1) / (last.0 - first.0);
+    let px = pixel_of(&doc);
     // Steps to 25 % at 5 s and 50 % at 10 s, the limit crossed at 15 s, rolled back at 20 s.
     let mut captions = Vec::new();
     for (text, at) in [
@@ -300,13 +305,21 @@ fn latency_charts_mark_the_rollouts_steps_and_decision_without_overlapping_capti
             .unwrap_or_else(|| panic!("no caption `{text}`"));
         let x: f64 = node.attribute("x").and_then(|x| x.parse().ok()).expect("x");
         let y: f64 = node.attribute("y").and_then(|y| y.parse().ok()).expect("y");
+        // Beside its rule: starting just after it, or ending just before it.
         assert!(
             (x - px(at)).abs() <= 6.0,
             "`{text}` at {x}, {at} s is at {}",
             px(at)
         );
-        // About 7 px a character at 13 px: no caption runs into the next on its row.
-        captions.push((text, x, x + 7.0 * text.len() as f64, y));
+        // About 7 px a character at 13 px: no caption runs into the next on its row. One
+        // left of its rule ends at it (`text-anchor: end`).
+        let width = 7.0 * text.len() as f64;
+        let (from, to) = if node.attribute("text-anchor") == Some("end") {
+            (x - width, x)
+        } else {
+            (x, x + width)
+        };
+        captions.push((text, from, to, y));
     }
     for (i, a) in captions.iter().enumerate() {
         for b in &captions[i + 1..] {

@@ -197,21 +197,8 @@ over 100 requests</failure>
     #[test]
     fn each_case_has_the_time_its_verdict_judged() {
         let mut r = report();
-        let expect = [
-            slo(
-                Subject::Users,
-                Metric::SuccessRate,
-                Comparison::AtLeast,
-                99.0,
-            ),
-            slo(
-                Subject::Users,
-                Metric::SuccessRate,
-                Comparison::AtLeast,
-                1.0,
-            ),
-        ];
-        r.expectations = evaluate(&expect, &r, &recorder());
+        let at_least = |v| slo(Subject::Users, Metric::SuccessRate, Comparison::AtLeast, v);
+        r.expectations = evaluate(&[at_least(99.0), at_least(1.0)], &r, &recorder());
         // As a rollout expectation decided at 4.25 s would have it.
         r.expectations[1].judged_seconds = 4.25;
         let xml = junit(&r);

@@ -6,6 +6,7 @@
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::series::DashedLineSeries;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::axis::Ticked;
 pub use super::axis::{Axis, Scale, Ticks};
@@ -326,8 +327,18 @@ fn render(chart: &Chart, svg: &mut String) -> Result<(), String> {
             WHITE.mix(0.85).filled(),
         );
         root.draw(&ground).map_err(|e| fail(&e))?;
-        let style = (FONT, CAPTION_FONT).into_font().color(&c.color);
-        root.draw(&Text::new(c.text.clone(), (c.x, y), style))
+        // A caption left of its rule ends at the rule, whatever the font's real widths: the
+        // estimate only keeps captions apart.
+        let (at, h) = if c.x < c.anchor {
+            (c.x + c.width, HPos::Right)
+        } else {
+            (c.x, HPos::Left)
+        };
+        let style = (FONT, CAPTION_FONT)
+            .into_font()
+            .color(&c.color)
+            .pos(Pos::new(h, VPos::Top));
+        root.draw(&Text::new(c.text.clone(), (at, y), style))
             .map_err(|e| fail(&e))?;
     }
     let text = (FONT, 14).into_font().color(&INK);
