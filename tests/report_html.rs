@@ -1,8 +1,10 @@
 //! report.html of a short rehearsal: the Ordering fixture with Order v2 canaried on fast
 //! timers and a 10 s burst of errors on v2, so the page has every kind of chart. Checked: each
-//! chart is there by title and parses as SVG with its labels as text, the page loads nothing
-//! from a network and runs no script, the fault window is shaded where it was, and one seed
-//! gives one byte sequence.
+//! chart is there by title (one title style) and parses as SVG with its labels as text, the
+//! page loads nothing from a network and runs no script, the fault window is shaded and named
+//! where it was on the chart of the node it acts on and on no other, the rollout's steps and
+//! decision are marked on the latency charts with captions that do not overlap, one seed gives
+//! one byte sequence, and headless Chromium renders the page to a screenshot.
 
 use std::path::Path;
 
