@@ -16,6 +16,7 @@ use super::totals;
 use super::{escape, note};
 use crate::report::Report;
 use crate::rollout::RolloutReport;
+use crate::rollout::timeline::ChangeRecord;
 use crate::sim::RunResult;
 
 /// A chart in a two-column grid.
@@ -105,14 +106,17 @@ impl Context<'_> {
             return Vec::new();
         };
         let mut out = Vec::new();
+        let mut before: Option<&ChangeRecord> = None;
         for c in &r.changes {
+            let label = step_label(before, c);
+            before = Some(c);
             // The change a decision makes is the decision's own rule.
             if r.decided_at_s.is_some_and(|d| (d - c.at_s).abs() < 1e-9) {
                 continue;
             }
             out.push(Mark::Rule {
                 at: c.at_s,
-                label: format!("{}%", c.weights.candidate),
+                label,
                 color: STEP,
                 width: 1,
             });
@@ -127,6 +131,23 @@ impl Context<'_> {
         }
         out.extend(decisions(r));
         out
+    }
+}
+
+/// A weight change's caption: what changed since the change `before` it, the candidate's
+/// weight (`25%`), else the mirrored share, the preview or the A/B match.
+fn step_label(before: Option<&ChangeRecord>, c: &ChangeRecord) -> String {
+    match before {
+        Some(b) if b.weights.candidate == c.weights.candidate => {
+            if b.mirror_percent != c.mirror_percent {
+                format!("mirror {}%", c.mirror_percent)
+            } else if b.preview != c.preview {
+                if c.preview { "preview" } else { "no preview" }.to_string()
+            } else {
+                "A/B match".to_string()
+            }
+        }
+        _ => format!("{}%", c.weights.candidate),
     }
 }
 
@@ -467,6 +488,29 @@ mod tests {
                 (Stroke::Dotted, 3),
             ]
         );
+    }
+
+    #[test]
+    fn a_step_is_captioned_with_what_it_changed() {
+        let change = |candidate: u32, mirror_percent: u32, preview: bool| ChangeRecord {
+            at_s: 0.0,
+            weights: crate::rollout::Weights {
+                stable: 100 - candidate,
+                candidate,
+                baseline: 0,
+            },
+            header_route: None,
+            mirror_percent,
+            preview,
+        };
+        let (first, more) = (change(10, 0, false), change(25, 0, false));
+        assert_eq!(step_label(None, &first), "10%");
+        assert_eq!(step_label(Some(&first), &more), "25%");
+        let mirrored = change(25, 50, false);
+        assert_eq!(step_label(Some(&more), &mirrored), "mirror 50%");
+        let preview = change(25, 50, true);
+        assert_eq!(step_label(Some(&mirrored), &preview), "preview");
+        assert_eq!(step_label(Some(&preview), &preview), "A/B match");
     }
 
     #[test]
