@@ -51,9 +51,12 @@ fn job(scenario: &Path, duration: Duration, out: &Path) -> Job {
         out: Some(out.to_path_buf()),
         outputs: report::Outputs::default(),
         save_scenario: None,
+        // As `meshsim tui` spells it: the duration in humantime's form without spaces.
         command: format!(
-            "meshsim run {{scenario}} --seed 42 --duration {}ms",
-            duration.as_millis()
+            "meshsim run {{scenario}} --seed 42 --duration {}",
+            humantime::format_duration(duration)
+                .to_string()
+                .replace(' ', "")
         ),
     }
 }
