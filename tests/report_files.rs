@@ -335,48 +335,123 @@ fn a_service_with_two_versions_gets_tagged_intervals_and_a_merged_hgrm() {
     assert!(dir.join("order.hlog").exists() && dir.join("ingress.hlog").exists());
 }
 
-/// One `name{labels} value` sample.
-type Sample = (String, String, f64);
-
-/// The samples of an exposition, with the families' declared types.
-fn read_prom(text: &str) -> (Vec<Sample>, BTreeMap<String, String>) {
-    let mut samples = Vec::new();
+/// An exposition read by prometheus-parse, as (family, labels sorted, value) for counters and
+/// untyped `_sum`/`_count` lines, and (family, labels without `le`, buckets) for histograms;
+/// with the families the `# TYPE` lines declare. prometheus-parse skips a line it cannot read
+/// rather than fail, so every line must come back as a sample or a bucket.
+#[allow(clippy::type_complexity)]
+fn read_prom(
+    text: &str,
+) -> (
+    Vec<(String, String, f64)>,
+    Vec<(String, String, Vec<(f64, f64)>)>,
+    BTreeMap<String, String>,
+) {
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .expect("an exposition prometheus-parse reads");
     let mut types = BTreeMap::new();
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
-            types.insert(name.to_string(), kind.to_string());
-        } else if line.starts_with("# HELP ") {
-            continue;
-        } else {
-            let (series, value) = line.rsplit_once(' ').expect("a sample line");
-            let (name, labels) = series.split_once('{').expect("labels");
-            samples.push((
-                name.to_string(),
-                labels.trim_end_matches('}').to_string(),
-                value.parse().expect("a number"),
-            ));
+            assert!(
+                types.insert(name.to_string(), kind.to_string()).is_none(),
+                "{name} declared twice"
+            );
+            assert!(scrape.docs.contains_key(name), "{name} has no # HELP");
         }
     }
-    (samples, types)
+    let mut samples = Vec::new();
+    let mut histograms = Vec::new();
+    for s in scrape.samples {
+        let labels = s.labels.to_string();
+        match s.value {
+            prometheus_parse::Value::Histogram(buckets) => histograms.push((
+                s.metric,
+                labels,
+                buckets
+                    .iter()
+                    .map(|b| (b.less_than, b.count))
+                    .collect::<Vec<_>>(),
+            )),
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => {
+                samples.push((s.metric, labels, v))
+            }
+            other => panic!("{}: unexpected {other:?}", s.metric),
+        }
+    }
+    let lines = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .count();
+    let read = samples.len() + histograms.iter().map(|h| h.2.len()).sum::<usize>();
+    assert_eq!(read, lines, "prometheus-parse skipped lines");
+    (samples, histograms, types)
+}
+
+/// Labels as prometheus-parse prints them: sorted by name.
+fn labels(pairs: &[(&str, &str)]) -> String {
+    let mut pairs = pairs.to_vec();
+    pairs.sort();
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{v}\""))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[test]
-fn prometheus_exposition_matches_report_json() {
+fn prometheus_exposition_reads_back_and_matches_report_json() {
     let dir = baseline();
     let r = report(dir);
     let text = std::fs::read_to_string(dir.join("metrics.prom")).expect("metrics.prom");
-    let (samples, types) = read_prom(&text);
-    for (name, _, _) in &samples {
-        let family = ["_bucket", "_sum", "_count"]
+    let (samples, histograms, types) = read_prom(&text);
+    // Every sample belongs to a declared family, and every declared family has a sample.
+    let family_of = |name: &str| {
+        ["_sum", "_count"]
             .iter()
             .find_map(|s| {
                 name.strip_suffix(s)
                     .filter(|f| types.get(*f).is_some_and(|k| k == "histogram"))
             })
-            .unwrap_or(name);
-        assert!(types.contains_key(family), "{name} has no # TYPE");
+            .unwrap_or(name)
+            .to_string()
+    };
+    for (name, _, _) in &samples {
+        assert!(types.contains_key(&family_of(name)), "{name} has no # TYPE");
     }
+    for (family, kind) in &types {
+        let has = if kind == "histogram" {
+            histograms.iter().any(|h| &h.0 == family)
+        } else {
+            samples.iter().any(|s| &s.0 == family)
+        };
+        assert!(has, "{family} is declared but has no sample");
+    }
+    // Envoy's names, as its /stats/prometheus writes them: no `_total` added to counters.
+    let envoy: Vec<&str> = types
+        .keys()
+        .map(String::as_str)
+        .filter(|n| n.starts_with("envoy_"))
+        .collect();
+    assert_eq!(
+        envoy,
+        [
+            "envoy_cluster_outlier_detection_ejections_enforced_total",
+            "envoy_cluster_upstream_rq_pending_overflow",
+            "envoy_cluster_upstream_rq_retry",
+            "envoy_cluster_upstream_rq_rx_reset",
+            "envoy_cluster_upstream_rq_time",
+            "envoy_cluster_upstream_rq_timeout",
+            "envoy_cluster_upstream_rq_total",
+            "envoy_cluster_upstream_rq_xx",
+            "envoy_http_downstream_rq_time",
+            "envoy_http_downstream_rq_total",
+            "envoy_http_downstream_rq_xx",
+            "envoy_http_fault_total",
+            "envoy_http_local_rate_limit_rate_limited",
+            "envoy_http_no_route",
+        ]
+    );
     let value = |name: &str, labels: &str| {
         samples
             .iter()
@@ -384,37 +459,60 @@ fn prometheus_exposition_matches_report_json() {
             .map(|s| s.2)
             .unwrap_or_else(|| panic!("no {name}{{{labels}}}"))
     };
-    let order = "appmesh_virtual_node=\"ui-v1\",envoy_cluster_name=\"cds_egress_order-v1\"";
+    let order = labels(&[
+        ("appmesh_virtual_node", "ui-v1"),
+        ("envoy_cluster_name", "cds_egress_order-v1"),
+    ]);
     assert_eq!(
-        value("envoy_cluster_upstream_rq_total", order),
+        value("envoy_cluster_upstream_rq_total", &order),
         r["routes"]["ui-v1 -> order.ordering.local/order"]["attempts"]
             .as_f64()
             .expect("attempts")
     );
-    let ingress =
-        "appmesh_virtual_node=\"inventory-v1\",envoy_http_conn_manager_prefix=\"ingress\"";
+    // A counter nothing incremented is there, at zero, as Envoy exports it.
+    let ui = labels(&[("appmesh_virtual_node", "ui-v1")]);
+    assert_eq!(value("envoy_cluster_upstream_rq_retry", &ui), 0.0);
+    let five = labels(&[
+        ("appmesh_virtual_node", "ui-v1"),
+        ("envoy_cluster_name", "cds_egress_order-v1"),
+        ("envoy_response_code_class", "5"),
+    ]);
+    assert_eq!(value("envoy_cluster_upstream_rq_xx", &five), 0.0);
+    let ingress = labels(&[
+        ("appmesh_virtual_node", "inventory-v1"),
+        ("envoy_http_conn_manager_prefix", "ingress"),
+    ]);
     let served = r["services"]["inventory-v1"]["requests"]
         .as_f64()
         .expect("requests");
-    assert_eq!(value("envoy_http_downstream_rq_total", ingress), served);
+    assert_eq!(value("envoy_http_downstream_rq_total", &ingress), served);
     assert_eq!(
-        value("envoy_http_downstream_rq_time_count", ingress),
+        value("envoy_http_downstream_rq_time_count", &ingress),
         served
     );
-    let buckets: Vec<f64> = samples
+    let buckets = &histograms
         .iter()
-        .filter(|(n, l, _)| n == "envoy_http_downstream_rq_time_bucket" && l.starts_with(ingress))
-        .map(|s| s.2)
-        .collect();
+        .find(|h| h.0 == "envoy_http_downstream_rq_time" && h.1 == ingress)
+        .expect("inventory-v1's inbound histogram")
+        .2;
     assert_eq!(buckets.len(), 20);
-    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
-    assert_eq!(buckets.last().copied(), Some(served));
+    assert!(
+        buckets
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1),
+        "{buckets:?}"
+    );
+    assert_eq!(buckets.last().copied(), Some((f64::INFINITY, served)));
     let users: f64 = samples
         .iter()
         .filter(|(n, _, _)| n == "meshsim_user_requests_total")
         .map(|s| s.2)
         .sum();
     assert_eq!(users, r["requests"]["issued"].as_f64().expect("issued"));
+    assert_eq!(
+        value("meshsim_user_request_time_count", ""),
+        r["requests"]["issued"].as_f64().expect("issued")
+    );
 }
 
 #[test]
@@ -422,9 +520,15 @@ fn cloudwatch_rows_add_up_to_report_json_intervals() {
     let dir = baseline();
     let r = report(dir);
     let text = std::fs::read_to_string(dir.join("metrics.csv")).expect("metrics.csv");
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    // Read as pandas or a spreadsheet would: RFC 4180 through the csv crate.
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .expect("a header row")
+        .iter()
+        .map(String::from)
+        .collect();
+    let col = |name: &str| header.iter().position(|h| h == name).expect(name);
     let (start, dim, requests, p99) = (
         col("period_start_s"),
         col("dimension"),
@@ -432,8 +536,10 @@ fn cloudwatch_rows_add_up_to_report_json_intervals() {
         col("p99_ms"),
     );
     let mut rows = 0;
-    for line in lines {
-        let cells: Vec<&str> = line.split(',').collect();
+    for record in reader.records() {
+        let record = record.expect("a well-formed row");
+        let cells: Vec<&str> = record.iter().collect();
+        let line = cells.join(",");
         assert_eq!(cells.len(), header.len(), "{line}");
         let at: f64 = cells[start].parse().expect("start");
         let series = r["intervals"]

@@ -1,8 +1,10 @@
 //! report.html of a short rehearsal: the Ordering fixture with Order v2 canaried on fast
 //! timers and a 10 s burst of errors on v2, so the page has every kind of chart. Checked: each
-//! chart is there by title and parses as SVG with its labels as text, the page loads nothing
-//! from a network and runs no script, the fault window is shaded where it was, and one seed
-//! gives one byte sequence.
+//! chart is there by title (one title style) and parses as SVG with its labels as text, the
+//! page loads nothing from a network and runs no script, the fault window is shaded and named
+//! where it was on the chart of the node it acts on and on no other, the rollout's steps and
+//! decision are marked on the latency charts with captions that do not overlap, one seed gives
+//! one byte sequence, and headless Chromium renders the page to a screenshot.
 
 use std::path::Path;
 
@@ -143,21 +145,29 @@ fn the_page_has_every_chart_as_parseable_svg_and_nothing_from_a_network() {
     }
 
     let titles = [
-        "users: p50 and p99 latency, as the users saw it",
-        "order: p50 and p99 latency, at its sidecars' inbound listeners",
+        "Latency, p50 and p99: users, as they saw it",
+        "Latency, p50 and p99: order, at its sidecars' inbound listeners",
         // No version label on these nodes: each stands alone under its own name.
-        "inventory-v1: p50 and p99 latency, at its sidecars' inbound listeners",
-        "ui-v1: p50 and p99 latency, at its sidecars' inbound listeners",
-        "ingress: p50 and p99 latency, at its sidecars' inbound listeners",
-        "Requests per second, users and each virtual node",
-        "Errors and retries per second",
-        "Rollout: route weights",
-        "Rollout: check results",
-        "Latency by percentile, per version (HdrHistogram)",
-        "Retry amplification per hop (attempts per request)",
+        "Latency, p50 and p99: inventory-v1, at its sidecars' inbound listeners",
+        "Latency, p50 and p99: ui-v1, at its sidecars' inbound listeners",
+        "Latency, p50 and p99: ingress, at its sidecars' inbound listeners",
+        "Requests per second: users and each virtual node",
+        "Errors and retries per second: users and each virtual node",
+        "Route weights: what the rollout asked of the route",
+        "Check results: the rollout's measurements",
+        "Latency by percentile: each version (HdrHistogram)",
+        "Retry amplification: attempts per request on each hop",
         // The sidecars of the UI ejected a failing Order v2 task.
-        "Ejections, overflows, breaker trips and rate limiting",
+        "Ejections, overflows, breaker trips and rate limiting: each proxy",
     ];
+    // One title style: "What: whom", the what capitalised.
+    for t in titles {
+        let (what, whom) = t.split_once(": ").expect("What: whom");
+        assert!(
+            what.starts_with(char::is_uppercase) && !whom.is_empty(),
+            "{t}"
+        );
+    }
     let svgs = svgs(&page);
     let mut found = Vec::new();
     for svg in &svgs {
@@ -205,31 +215,43 @@ fn time_ticks(doc: &roxmltree::Document) -> Vec<(f64, f64)> {
         .collect()
 }
 
-#[test]
-fn the_fault_window_is_shaded_where_it_was_and_nowhere_without_faults() {
-    let page = html(&files(FAULT));
-    let users = svgs(&page)
-        .into_iter()
-        .find(|s| s.contains("as the users saw it"))
-        .expect("the users' latency chart");
-    let doc = roxmltree::Document::parse(users).expect("SVG");
-    // Pixels per second, from the time axis' labels.
-    let ticks = time_ticks(&doc);
-    let (first, last) = (ticks.first().expect("ticks"), ticks.last().expect("ticks"));
+/// Where a time falls on a chart's x axis, px: read off the time axis' first and last labels.
+fn pixel_of(doc: &roxmltree::Document) -> impl Fn(f64) -> f64 {
+    let ticks = time_ticks(doc);
+    let (first, last) = (
+        *ticks.first().expect("ticks"),
+        *ticks.last().expect("ticks"),
+    );
     assert!(last.0 > first.0, "{ticks:?}");
-    let px = |secs: f64| first.1 + (secs - first.0) * (last.1 - first.1) / (last.0 - first.0);
-    let shades: Vec<(f64, f64)> = doc
-        .descendants()
+    move |secs| first.1 + (secs - first.0) * (last.1 - first.1) / (last.0 - first.0)
+}
+
+/// The fault shades of a chart (its legend swatch included), as pixel spans.
+fn shades(doc: &roxmltree::Document) -> Vec<(f64, f64)> {
+    doc.descendants()
         .filter(|n| n.has_tag_name("rect") && n.attribute("fill") == Some("#D62728"))
         .filter_map(|n| {
             let x: f64 = n.attribute("x")?.parse().ok()?;
             let w: f64 = n.attribute("width")?.parse().ok()?;
             Some((x, x + w))
         })
-        .collect();
-    // The 10 s → 20 s window, and its legend swatch (16 px wide).
-    assert_eq!(shades.len(), 2, "{shades:?}");
-    let (from, to) = shades[0];
+        .collect()
+}
+
+#[test]
+fn a_fault_is_shaded_and_named_only_on_the_charts_of_the_nodes_it_acts_on() {
+    let page = html(&files(FAULT));
+    let charts = svgs(&page);
+    let order = charts
+        .iter()
+        .find(|s| s.contains("Latency, p50 and p99: order,"))
+        .expect("Order's latency chart, with order-v2, which the fault acts on");
+    let doc = roxmltree::Document::parse(order).expect("SVG");
+    let px = pixel_of(&doc);
+    let shaded = shades(&doc);
+    // The 10 s → 20 s window, and its legend swatch (18 px wide).
+    assert_eq!(shaded.len(), 2, "{shaded:?}");
+    let (from, to) = shaded[0];
     assert!(
         (from - px(10.0)).abs() <= 2.0,
         "starts at {from}, 10 s is at {}",
@@ -240,11 +262,73 @@ fn the_fault_window_is_shaded_where_it_was_and_nowhere_without_faults() {
         "ends at {to}, 20 s is at {}",
         px(20.0)
     );
-    assert!(page.contains(">\nfault in force\n<"));
+    assert!(texts(&doc).iter().any(|t| t == "fault in force"));
+    // Named on the chart, inside its window.
+    let name = doc
+        .descendants()
+        .find(|n| n.has_tag_name("text") && n.text().map(str::trim) == Some("v2-burst"))
+        .expect("the fault's name on the chart");
+    let x: f64 = name.attribute("x").and_then(|x| x.parse().ok()).expect("x");
+    assert!(x >= px(10.0) && x < px(20.0), "name at {x}");
+
+    // Every other chart, the users' and the other services' latency among them: no shade.
+    for svg in charts.iter().filter(|s| *s != order) {
+        let doc = roxmltree::Document::parse(svg).expect("SVG");
+        let title = texts(&doc).into_iter().next().unwrap_or_default();
+        assert!(shades(&doc).is_empty(), "`{title}` is shaded");
+        assert!(!svg.contains(">\nv2-burst\n<"), "`{title}` names the fault");
+    }
 
     let calm = html(&files(""));
     assert!(!calm.contains("#D62728\""), "shading without a fault");
     assert!(!calm.contains("fault in force"));
+}
+
+#[test]
+fn latency_charts_mark_the_rollouts_steps_and_decision_without_overlapping_captions() {
+    let page = html(&files(FAULT));
+    let users = svgs(&page)
+        .into_iter()
+        .find(|s| s.contains("Latency, p50 and p99: users"))
+        .expect("the users' latency chart");
+    let doc = roxmltree::Document::parse(users).expect("SVG");
+    let px = pixel_of(&doc);
+    // Steps to 25 % at 5 s and 50 % at 10 s, the limit crossed at 15 s, rolled back at 20 s.
+    let mut captions = Vec::new();
+    for (text, at) in [
+        ("25%", 5.0),
+        ("50%", 10.0),
+        ("limit crossed", 15.0),
+        ("rolled back", 20.0),
+    ] {
+        let node = doc
+            .descendants()
+            .find(|n| n.has_tag_name("text") && n.text().map(str::trim) == Some(text))
+            .unwrap_or_else(|| panic!("no caption `{text}`"));
+        let x: f64 = node.attribute("x").and_then(|x| x.parse().ok()).expect("x");
+        let y: f64 = node.attribute("y").and_then(|y| y.parse().ok()).expect("y");
+        // Beside its rule: starting just after it, or ending just before it.
+        assert!(
+            (x - px(at)).abs() <= 6.0,
+            "`{text}` at {x}, {at} s is at {}",
+            px(at)
+        );
+        // About 7 px a character at 13 px: no caption runs into the next on its row. One
+        // left of its rule ends at it (`text-anchor: end`).
+        let width = 7.0 * text.len() as f64;
+        let (from, to) = if node.attribute("text-anchor") == Some("end") {
+            (x - width, x)
+        } else {
+            (x, x + width)
+        };
+        captions.push((text, from, to, y));
+    }
+    for (i, a) in captions.iter().enumerate() {
+        for b in &captions[i + 1..] {
+            let apart = (a.3 - b.3).abs() >= 12.0 || a.2 <= b.1 || b.2 <= a.1;
+            assert!(apart, "{a:?} overlaps {b:?}");
+        }
+    }
 }
 
 #[test]
@@ -253,4 +337,52 @@ fn one_seed_gives_one_page_byte_for_byte() {
     assert!(a == b, "two runs with one seed wrote different pages");
     let outputs = Outputs::parse("json").expect("parses");
     assert!(!outputs.has(Output::Html));
+}
+
+/// The page in a real browser: scripts/screenshot-report.sh renders it in headless Chromium
+/// and keeps the screenshot in `target/report-html/report.png` for a person to look at.
+/// Without Chromium (`apt-get install chromium`) the test says so and checks nothing more.
+#[test]
+fn headless_chromium_renders_the_page_to_a_screenshot() {
+    if !Path::new("/usr/bin/chromium").exists() {
+        eprintln!(
+            "SKIPPED headless_chromium_renders_the_page_to_a_screenshot: no /usr/bin/chromium \
+             (apt-get install chromium to run it)"
+        );
+        return;
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target/")
+        .join("report-html");
+    std::fs::create_dir_all(&dir).expect("target/report-html");
+    let page = dir.join("report.html");
+    let png = dir.join("report.png");
+    let _ = std::fs::remove_file(&png);
+    std::fs::write(&page, html(&files(FAULT))).expect("report.html written");
+    let out = std::process::Command::new("scripts/screenshot-report.sh")
+        .arg("4000")
+        .env("REPORT", &page)
+        .env("PNG", &png)
+        .output()
+        .expect("the script runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&png).expect("a screenshot");
+    // A PNG of the window's size: signature, then IHDR's width and height.
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let width = u32::from_be_bytes(bytes[16..20].try_into().expect("width"));
+    let height = u32::from_be_bytes(bytes[20..24].try_into().expect("height"));
+    assert_eq!((width, height), (1280, 4000));
+    // A blank or unstyled page compresses to a few kilobytes; a page of charts does not.
+    assert!(
+        bytes.len() > 100_000,
+        "{} bytes: an empty page?",
+        bytes.len()
+    );
+    eprintln!("screenshot of report.html: {}", png.display());
 }

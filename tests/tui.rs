@@ -51,9 +51,12 @@ fn job(scenario: &Path, duration: Duration, out: &Path) -> Job {
         out: Some(out.to_path_buf()),
         outputs: report::Outputs::default(),
         save_scenario: None,
+        // As `meshsim tui` spells it: the duration in humantime's form without spaces.
         command: format!(
-            "meshsim run {{scenario}} --seed 42 --duration {}ms",
-            duration.as_millis()
+            "meshsim run {{scenario}} --seed 42 --duration {}",
+            humantime::format_duration(duration)
+                .to_string()
+                .replace(' ', "")
         ),
     }
 }
@@ -331,13 +334,7 @@ fn faults_injected_live_are_reported_saved_and_replay_to_the_same_report() {
     assert_eq!(crash["at_seconds"].as_f64(), Some(11.0));
     assert_eq!(
         v["command"].as_str(),
-        Some(
-            format!(
-                "meshsim run {} --seed 42 --duration 30000ms",
-                saved.display()
-            )
-            .as_str()
-        )
+        Some(format!("meshsim run {} --seed 42 --duration 30s", saved.display()).as_str())
     );
 
     // The saved scenario replays the run: the same report, command and hashes aside.

@@ -409,10 +409,33 @@ fn exit_for(signal: i32) -> u8 {
 pub(super) fn rerun_command(args: &RunArgs, seed: u64) -> String {
     let mut cmd = format!("meshsim run {} --seed {seed}", args.scenario.display());
     if let Some(d) = args.duration {
-        // Whole milliseconds always parse back (`1500ms`); the flag takes no finer unit.
-        cmd.push_str(&format!(" --duration {}ms", d.as_millis()));
+        cmd.push_str(" --duration ");
+        cmd.push_str(&duration_arg(d));
     }
     cmd
+}
+
+/// A duration as `--duration` reads it back, as a person would write it: humantime's form
+/// without its spaces (`4m`, `1m30s`, `1s500ms`), which is the Go grammar the flag parses.
+/// From a day on humantime writes `days`, `months` and `years`, which that grammar lacks:
+/// such a duration is written in seconds (`90000s`), with humantime's form of the rest.
+fn duration_arg(d: Duration) -> String {
+    let compact = |d: Duration| -> String {
+        humantime::format_duration(d)
+            .to_string()
+            .split_whitespace()
+            .collect()
+    };
+    let text = compact(d);
+    if parse_duration(&text) == Ok(d) {
+        return text;
+    }
+    let rest = d - Duration::from_secs(d.as_secs());
+    if rest.is_zero() {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}s{}", d.as_secs(), compact(rest))
+    }
 }
 
 /// The seed (low 32 bits) and sequence number a trace id or request id carries.
@@ -432,4 +455,25 @@ fn write_junit(path: &std::path::Path, report: &Report) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(path, report::junit::junit(report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rerun_duration_reads_as_written_and_parses_back() {
+        for (d, text) in [
+            (Duration::from_secs(240), "4m"),
+            (Duration::from_secs(90), "1m30s"),
+            (Duration::from_millis(1500), "1s500ms"),
+            (Duration::from_secs(2 * 3600), "2h"),
+            (Duration::from_secs(25 * 3600), "90000s"),
+            (Duration::from_millis(25 * 3_600_000 + 250), "90000s250ms"),
+            (Duration::from_nanos(1_000_001), "1ms1ns"),
+        ] {
+            assert_eq!(duration_arg(d), text);
+            assert_eq!(parse_duration(text), Ok(d), "{text}");
+        }
+    }
 }

@@ -118,35 +118,19 @@ fn dash(v: &str) -> &str {
     if v.is_empty() { "-" } else { v }
 }
 
-/// `%START_TIME%`'s default rendering, `2026-01-01T00:00:12.345Z`, of simulated time.
+/// `%START_TIME%`'s default rendering, `2026-01-01T00:00:12.345Z`, of simulated time: RFC 3339
+/// in UTC with milliseconds, through jiff.
 fn start_time(s: &mut String, t: SimTime) {
     let since = t.since_start();
-    let secs = EPOCH_SECS + since.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil(days);
-    let _ = write!(
-        s,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        since.subsec_millis()
-    );
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`), so the epoch needs no date library.
-fn civil(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
+    let secs = i64::try_from(EPOCH_SECS + since.as_secs()).unwrap_or(i64::MAX);
+    let millis = i32::try_from(since.subsec_millis()).unwrap_or(0);
+    match jiff::Timestamp::new(secs, millis * 1_000_000) {
+        Ok(at) => {
+            let _ = write!(s, "{at:.3}");
+        }
+        // Past jiff's year 9999: SimTime would need 7 974 years of simulation to get there.
+        Err(_) => s.push('-'),
+    }
 }
 
 /// Writes each sidecar's lines to `access-logs/<task>.log` as they come: into a temporary
@@ -338,14 +322,15 @@ mod tests {
 
     #[test]
     fn dates_follow_the_calendar() {
-        assert_eq!(civil(0), (1970, 1, 1));
-        assert_eq!(civil(EPOCH_SECS / 86_400), (2026, 1, 1));
-        // 2028 is a leap year: 2028-02-29 is day 58 of that year.
-        assert_eq!(civil(20_513), (2026, 3, 1));
-        assert_eq!(civil(21_243), (2028, 2, 29));
-        let mut s = String::new();
-        start_time(&mut s, SimTime::from_millis(86_400_000 * 31 + 1));
-        assert_eq!(s, "2026-02-01T00:00:00.001Z");
+        let at = |millis: u64| {
+            let mut s = String::new();
+            start_time(&mut s, SimTime::from_millis(millis));
+            s
+        };
+        assert_eq!(at(0), "2026-01-01T00:00:00.000Z");
+        assert_eq!(at(86_400_000 * 31 + 1), "2026-02-01T00:00:00.001Z");
+        // 2028 is a leap year: 789 days on is its 29 February.
+        assert_eq!(at(86_400_000 * 789 + 3_723_450), "2028-02-29T01:02:03.450Z");
     }
 
     #[test]

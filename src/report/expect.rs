@@ -34,6 +34,10 @@ pub struct Verdict {
     pub held: bool,
     /// The counts behind the observed value, for people.
     pub detail: String,
+    /// Simulated seconds of the run the verdict judged: the whole run for an SLO or an
+    /// invariant, up to the decision for a rollout (JUnit's test case `time`).
+    #[serde(skip)]
+    pub judged_seconds: f64,
 }
 
 /// An observed value.
@@ -91,6 +95,7 @@ fn judge(check: &Check, report: &Report, recorder: &Recorder) -> Verdict {
         unit,
         held,
         detail,
+        judged_seconds: report.simulated_seconds,
     };
     match check {
         Check::Rollout { outcome } => {
@@ -114,7 +119,11 @@ fn judge(check: &Check, report: &Report, recorder: &Recorder) -> Verdict {
             };
             let detail = format!("{got}, {when}{why}");
             let held = got == outcome.as_str();
-            verdict(Observed::Text(got), None, held, detail)
+            let mut v = verdict(Observed::Text(got), None, held, detail);
+            if let Some(t) = r.decided_at_s {
+                v.judged_seconds = t.min(report.simulated_seconds);
+            }
+            v
         }
         Check::Invariant { name, holds } => {
             let (held, detail) = invariant(name, report);

@@ -7,12 +7,18 @@
 //! `tests`, `failures`, `errors`, `skipped` and `time`; `testcase` has `name`, `classname` and
 //! `time`; `failure` has `message` and `type` and says the rest in its text.
 //!
-//! The file is as deterministic as report.json: the only time in it is simulated (the suite's
-//! `time` is the run's simulated seconds; test cases take none, as they are judged after the
-//! run), and there is no timestamp or host name.
+//! The file is as deterministic as report.json: the only times in it are simulated. The
+//! suite's `time` is the run's simulated seconds, and each test case's the simulated seconds
+//! its verdict judged: the whole run for an SLO or an invariant, the run up to the decision
+//! for a rollout expectation. There is no `timestamp`: the only one that keeps the file
+//! deterministic is the simulated clock's epoch (2026-01-01T00:00:00Z, which access logs
+//! count from), and a CI tool would show that made-up date as when the tests ran; without
+//! one, tools show when they read the file. No host name either.
 //!
-//! Written by hand rather than through an XML library: the document is five element kinds,
-//! and the one thing to get right, escaping, is below with its tests.
+//! Written by hand rather than with quick-junit, the Rust crate for the format: it writes a
+//! `skipped` attribute on `<testsuites>`, which Jenkins' `junit-10.xsd` does not declare, so
+//! its files fail the schema `tests/cli_expect.rs` checks ours against. The document is five
+//! element kinds; the one thing to get right, escaping, is below with its tests.
 
 use std::fmt::Write as _;
 
@@ -55,16 +61,17 @@ pub fn junit(report: &Report) -> String {
     out.push_str("    </properties>\n");
     for v in &report.expectations {
         let name = attr(&v.name);
+        let time = format!("{:.3}", v.judged_seconds);
         if v.held {
             let _ = writeln!(
                 out,
-                "    <testcase name=\"{name}\" classname=\"{classname}\" time=\"0\"/>"
+                "    <testcase name=\"{name}\" classname=\"{classname}\" time=\"{time}\"/>"
             );
             continue;
         }
         let _ = writeln!(
             out,
-            "    <testcase name=\"{name}\" classname=\"{classname}\" time=\"0\">"
+            "    <testcase name=\"{name}\" classname=\"{classname}\" time=\"{time}\">"
         );
         let _ = writeln!(
             out,
@@ -174,8 +181,8 @@ mod tests {
       <property name="duration_seconds" value="10"/>
       <property name="simulated_seconds" value="10.500"/>
     </properties>
-    <testcase name="users success_rate &gt;= 99" classname="meshsim.t" time="0"/>
-    <testcase name="inventory-v1 p99 &lt;= 10" classname="meshsim.t" time="0">
+    <testcase name="users success_rate &gt;= 99" classname="meshsim.t" time="10.500"/>
+    <testcase name="inventory-v1 p99 &lt;= 10" classname="meshsim.t" time="10.500">
       <failure message="observed 14ms, expected &lt;= 10" type="ExpectationFailed">p99 latency of the requests inventory-v1 received (at its inbound listener) is at most 10
 threshold: &lt;= 10
 observed: 14ms
@@ -185,6 +192,19 @@ over 100 requests</failure>
 </testsuites>
 "#
         );
+    }
+
+    #[test]
+    fn each_case_has_the_time_its_verdict_judged() {
+        let mut r = report();
+        let at_least = |v| slo(Subject::Users, Metric::SuccessRate, Comparison::AtLeast, v);
+        r.expectations = evaluate(&[at_least(99.0), at_least(1.0)], &r, &recorder());
+        // As a rollout expectation decided at 4.25 s would have it.
+        r.expectations[1].judged_seconds = 4.25;
+        let xml = junit(&r);
+        assert!(xml.contains(r#"success_rate &gt;= 99" classname="meshsim.t" time="10.500""#));
+        assert!(xml.contains(r#"success_rate &gt;= 1" classname="meshsim.t" time="4.250""#));
+        assert!(!xml.contains("timestamp"));
     }
 
     #[test]

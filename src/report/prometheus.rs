@@ -1,6 +1,9 @@
 //! `metrics.prom`: the run's final counters and histograms in Prometheus' text exposition
 //! format, under the names Envoy's `/stats/prometheus` gives them, so the queries of
 //! existing App Mesh dashboards (and Flagger's) read the same way against a rehearsal.
+//! Those names keep Envoy's spelling: a counter ends in `_total` only where Envoy's stat
+//! does (`upstream_rq_total`), not by the OpenMetrics convention, which Envoy's exposition
+//! does not follow either.
 //!
 //! Labels follow App Mesh's Envoy: `appmesh_virtual_node` is the proxy's node,
 //! `envoy_cluster_name` an upstream cluster (`cds_egress_<virtual node>`; the real one
@@ -8,6 +11,7 @@
 //! inbound listener. Counters the sidecars keep per node rather than per cluster (retries,
 //! timeouts, ejections, overflows) carry only the node label: summed over its clusters.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::metrics::{Counter, Latencies};
@@ -21,20 +25,21 @@ const BUCKETS_MS: [f64; 19] = [
 ];
 
 /// The exposition text.
+///
+/// Like Envoy, every proxy exports its counters from the start, zeros included, so a
+/// dashboard's `rate()` reads 0 rather than "no data": every sidecar and gateway gets a sample
+/// of each per-node counter, every cluster one per status class 1 to 5, every inbound
+/// listener one per class it tallies. A family with no subject at all (no cluster in a run
+/// without requests) is left out whole rather than declared empty.
 pub fn exposition(run: &RunResult) -> String {
     let mut out = String::new();
     let recorder = &run.recorder;
     let upstreams = recorder.upstreams();
 
-    family(
-        &mut out,
-        "envoy_cluster_upstream_rq_total",
-        "counter",
-        "Attempts the proxy sent to the upstream cluster (first tries and retries).",
-    );
+    let mut body = String::new();
     for ((node, up), s) in upstreams {
         sample(
-            &mut out,
+            &mut body,
             "envoy_cluster_upstream_rq_total",
             &cluster(node, up),
             s.attempts,
@@ -42,42 +47,53 @@ pub fn exposition(run: &RunResult) -> String {
     }
     family(
         &mut out,
+        "envoy_cluster_upstream_rq_total",
+        "counter",
+        "Attempts the proxy sent to the upstream cluster (first tries and retries).",
+        &body,
+    );
+    let mut body = String::new();
+    for ((node, up), s) in upstreams {
+        for class in 1..=5 {
+            let labels = format!(
+                "{},envoy_response_code_class=\"{class}\"",
+                cluster(node, up)
+            );
+            sample(
+                &mut body,
+                "envoy_cluster_upstream_rq_xx",
+                &labels,
+                s.by_class[class],
+            );
+        }
+    }
+    family(
+        &mut out,
         "envoy_cluster_upstream_rq_xx",
         "counter",
         "Requests by the class of the status they ended with (after retries); no response \
-         counts in neither class.",
+         counts in no class. Envoy creates a class's counter on its first response; here each \
+         starts at 0.",
+        &body,
     );
+    let mut body = String::new();
     for ((node, up), s) in upstreams {
-        for class in 1..=5 {
-            if s.by_class[class] > 0 {
-                let labels = format!(
-                    "{},envoy_response_code_class=\"{class}\"",
-                    cluster(node, up)
-                );
-                sample(
-                    &mut out,
-                    "envoy_cluster_upstream_rq_xx",
-                    &labels,
-                    s.by_class[class],
-                );
-            }
-        }
+        histogram(
+            &mut body,
+            "envoy_cluster_upstream_rq_time",
+            &cluster(node, up),
+            &s.latency,
+        );
     }
     family(
         &mut out,
         "envoy_cluster_upstream_rq_time",
         "histogram",
         "Request time in milliseconds, retries included.",
+        &body,
     );
-    for ((node, up), s) in upstreams {
-        histogram(
-            &mut out,
-            "envoy_cluster_upstream_rq_time",
-            &cluster(node, up),
-            &s.latency,
-        );
-    }
 
+    let proxies = proxies(run);
     for (name, counter, help) in [
         (
             "envoy_cluster_upstream_rq_retry",
@@ -120,20 +136,29 @@ pub fn exposition(run: &RunResult) -> String {
             "Requests that matched no route (404 NR).",
         ),
     ] {
-        family(&mut out, name, "counter", help);
+        let mut counts: BTreeMap<&str, u64> = proxies.iter().map(|p| (*p, 0)).collect();
         for (node, _, n) in recorder.counters().filter(|(_, c, _)| *c == counter) {
+            *counts.entry(node).or_default() += n;
+        }
+        let mut body = String::new();
+        for (node, n) in counts {
             sample(
-                &mut out,
+                &mut body,
                 name,
                 &format!("appmesh_virtual_node=\"{}\"", esc(node)),
                 n,
             );
         }
+        family(&mut out, name, "counter", help, &body);
     }
 
     // The inbound listener of each node: Envoy's HTTP connection manager, prefix `ingress`.
-    let mut inbound: std::collections::BTreeMap<&str, ([u64; 4], Latencies)> =
-        std::collections::BTreeMap::new();
+    // A task's node that served nothing still has its listener, at zero.
+    let mut inbound: BTreeMap<&str, ([u64; 4], Latencies)> = run
+        .tasks
+        .iter()
+        .map(|t| (t.node.as_str(), ([0; 4], Latencies::new())))
+        .collect();
     for (key, lat) in recorder.totals() {
         if key.route != "inbound" || key.node == "client" {
             continue;
@@ -144,15 +169,10 @@ pub fn exposition(run: &RunResult) -> String {
         e.0[key.outcome.index()] += lat.count();
         e.1.merge(lat);
     }
-    family(
-        &mut out,
-        "envoy_http_downstream_rq_total",
-        "counter",
-        "Requests the inbound listener received.",
-    );
+    let mut body = String::new();
     for (node, (_, lat)) in &inbound {
         sample(
-            &mut out,
+            &mut body,
             "envoy_http_downstream_rq_total",
             &ingress(node),
             lat.count(),
@@ -160,68 +180,116 @@ pub fn exposition(run: &RunResult) -> String {
     }
     family(
         &mut out,
+        "envoy_http_downstream_rq_total",
+        "counter",
+        "Requests the inbound listener received.",
+        &body,
+    );
+    let mut body = String::new();
+    for (node, (classes, _)) in &inbound {
+        for (class, n) in [("2", classes[0]), ("4", classes[1]), ("5", classes[2])] {
+            let labels = format!("{},envoy_response_code_class=\"{class}\"", ingress(node));
+            sample(&mut body, "envoy_http_downstream_rq_xx", &labels, n);
+        }
+    }
+    family(
+        &mut out,
         "envoy_http_downstream_rq_xx",
         "counter",
         "Inbound requests by status class (2 includes 3xx); requests that got no response \
-         count in neither class.",
+         count in no class.",
+        &body,
     );
-    for (node, (classes, _)) in &inbound {
-        for (class, n) in [("2", classes[0]), ("4", classes[1]), ("5", classes[2])] {
-            if n > 0 {
-                let labels = format!("{},envoy_response_code_class=\"{class}\"", ingress(node));
-                sample(&mut out, "envoy_http_downstream_rq_xx", &labels, n);
-            }
-        }
+    let mut body = String::new();
+    for (node, (_, lat)) in &inbound {
+        histogram(
+            &mut body,
+            "envoy_http_downstream_rq_time",
+            &ingress(node),
+            lat,
+        );
     }
     family(
         &mut out,
         "envoy_http_downstream_rq_time",
         "histogram",
         "Inbound request time in milliseconds.",
+        &body,
     );
-    for (node, (_, lat)) in &inbound {
-        histogram(
-            &mut out,
-            "envoy_http_downstream_rq_time",
-            &ingress(node),
-            lat,
-        );
-    }
 
     // The users' own view, which Envoy does not have: the load generator's.
     let ledger = &run.ledger;
-    family(
-        &mut out,
-        "meshsim_user_requests_total",
-        "counter",
-        "User requests by how they ended.",
-    );
+    let mut body = String::new();
     sample(
-        &mut out,
+        &mut body,
         "meshsim_user_requests_total",
         "outcome=\"succeeded\"",
         ledger.succeeded,
     );
     for (reason, n) in &ledger.failed_by_reason {
         let labels = format!("outcome=\"failed\",reason=\"{}\"", esc(reason));
-        sample(&mut out, "meshsim_user_requests_total", &labels, *n);
+        sample(&mut body, "meshsim_user_requests_total", &labels, *n);
     }
+    family(
+        &mut out,
+        "meshsim_user_requests_total",
+        "counter",
+        "User requests by how they ended.",
+        &body,
+    );
+    let mut body = String::new();
+    histogram(
+        &mut body,
+        "meshsim_user_request_time",
+        "",
+        &ledger.latencies,
+    );
     family(
         &mut out,
         "meshsim_user_request_time",
         "histogram",
         "User request time in milliseconds, from the intended send time.",
+        &body,
     );
-    histogram(&mut out, "meshsim_user_request_time", "", &ledger.latencies);
     out
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+/// Every node that ran a proxy: the tasks' virtual nodes, and the gateways and nodes that
+/// counted, sent or served anything.
+fn proxies(run: &RunResult) -> BTreeSet<&str> {
+    let recorder = &run.recorder;
+    run.tasks
+        .iter()
+        .map(|t| t.node.as_str())
+        .chain(recorder.counters().map(|(node, _, _)| node))
+        .chain(recorder.upstreams().keys().map(|(node, _)| node.as_str()))
+        .chain(
+            recorder
+                .totals()
+                .keys()
+                .filter(|k| k.route == "inbound")
+                .map(|k| k.node.as_str()),
+        )
+        .filter(|n| *n != "client")
+        .collect()
 }
 
+/// A family's `# HELP` and `# TYPE` lines and its samples; nothing when it has none.
+fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &str) {
+    if samples.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    out.push_str(samples);
+}
+
+/// One sample line; a sample without labels has no braces.
 fn sample(out: &mut String, name: &str, labels: &str, value: u64) {
-    let _ = writeln!(out, "{name}{{{labels}}} {value}");
+    if labels.is_empty() {
+        let _ = writeln!(out, "{name} {value}");
+    } else {
+        let _ = writeln!(out, "{name}{{{labels}}} {value}");
+    }
 }
 
 fn cluster(node: &str, upstream: &str) -> String {
@@ -262,8 +330,13 @@ fn histogram(out: &mut String, name: &str, labels: &str, lat: &Latencies) {
     } else {
         hist.mean() * hist.len() as f64 / 1000.0
     };
-    let _ = writeln!(out, "{name}_sum{{{labels}}} {sum_ms:.3}");
-    let _ = writeln!(out, "{name}_count{{{labels}}} {}", hist.len());
+    let braced = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    };
+    let _ = writeln!(out, "{name}_sum{braced} {sum_ms:.3}");
+    let _ = writeln!(out, "{name}_count{braced} {}", hist.len());
 }
 
 /// A label value escaped as the exposition format asks (backslash, quote, newline).

@@ -95,7 +95,8 @@ impl Axis {
             .map(|t| self.tick_label(*t).len())
             .max()
             .unwrap_or(1);
-        (longest as u32 * 7 + 34).min(360)
+        // Up to 70 characters whole (a hop's name on the page-wide amplification chart).
+        (longest as u32 * 7 + 34).min(524)
     }
 }
 

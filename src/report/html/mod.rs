@@ -47,9 +47,16 @@ pub fn page(report: &Report, run: &RunResult) -> String {
         report.duration_seconds,
     );
     let spans = series::fault_spans(&report.faults, &report.fault_events, timeline.end_s);
+    let targets = report
+        .faults
+        .iter()
+        .map(|f| (f.name.clone(), series::fault_nodes(f, &run.tasks)))
+        .collect();
     let ctx = Context {
         timeline,
         spans,
+        targets,
+        rollout: report.rollout.as_ref(),
         run,
     };
     let mut out = String::with_capacity(256 * 1024);

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use plotters::style::RGBColor;
 
-use super::charts::{Axis, Mark, Scale, Ticks, palette};
+use super::charts::{Axis, Mark, Scale, Stroke, Ticks, palette};
 use super::sections::{Context, HALF, figure};
 use super::{escape, note};
 use crate::rollout::timeline::ChangeRecord;
@@ -99,23 +99,27 @@ pub fn section(ctx: &Context, r: &RolloutReport) -> String {
         .map(|(i, s)| Mark::Line {
             label: Some(s.label),
             color: palette(i),
-            width: 3,
+            // At 50 % each, stable and candidate draw one line: the stable one, first and
+            // wider, shows on both sides of the candidate's; the other shares are dashed.
+            width: if i == 0 { 7 } else { 3 },
+            stroke: if i < 2 { Stroke::Solid } else { Stroke::Dashed },
             points: s.points,
         })
         .collect();
     marks.extend(decisions(r));
     // Room above 100 % for the rules' captions.
     let chart = ctx.over_time(
-        "Rollout: route weights".into(),
+        "Route weights: what the rollout asked of the route".into(),
         HALF,
         Axis {
             desc: "share of requests (%)".into(),
             lo: 0.0,
-            hi: 118.0,
+            hi: 125.0,
             scale: Scale::Linear,
             ticks: Ticks::Auto,
         },
         marks,
+        &[],
     );
     out.push_str(&figure(&chart));
     let (names, results) = check_results(r);
@@ -139,16 +143,17 @@ pub fn section(ctx: &Context, r: &RolloutReport) -> String {
         marks.extend(decisions(r));
         let height = (140 + 44 * names.len() as u32).max(HALF.1);
         let chart = ctx.over_time(
-            "Rollout: check results".into(),
+            "Check results: the rollout's measurements".into(),
             (HALF.0, height),
             Axis {
                 desc: String::new(),
                 lo: 0.0,
-                hi: names.len() as f64 + 0.4,
+                hi: names.len() as f64 + 0.6,
                 scale: Scale::Linear,
                 ticks: Ticks::Categories(names),
             },
             marks,
+            &[],
         );
         out.push_str(&figure(&chart));
     }
@@ -157,13 +162,14 @@ pub fn section(ctx: &Context, r: &RolloutReport) -> String {
 }
 
 /// Rules where the limit was crossed and where the rollout was decided.
-fn decisions(r: &RolloutReport) -> Vec<Mark> {
+pub(super) fn decisions(r: &RolloutReport) -> Vec<Mark> {
     let mut out = Vec::new();
     if let Some(at) = r.detected_at_s {
         out.push(Mark::Rule {
             at,
             label: "limit crossed".into(),
             color: WARN,
+            width: 2,
         });
     }
     if let Some(at) = r.decided_at_s {
@@ -177,6 +183,7 @@ fn decisions(r: &RolloutReport) -> Vec<Mark> {
             at,
             label: label.into(),
             color,
+            width: 2,
         });
     }
     out

@@ -6,11 +6,12 @@
 //! intervals, but a window cut short by the end would read as a drop in traffic. A window's
 //! value is drawn at its middle.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::metrics::{Counter, Latencies, OutcomeClass, Recorder};
-use crate::model::fault::{Fault, FaultKind};
+use crate::model::fault::{Fault, FaultKind, TaskRef};
 use crate::report::FaultEvent;
+use crate::sim::world::TaskInfo;
 
 /// The time axis of a run's charts.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -53,7 +54,7 @@ impl Timeline {
     }
 }
 
-/// A span of time a fault was in force, shaded on every time chart.
+/// A span of time a fault was in force, shaded on the charts of the nodes it acts on.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Span {
     /// The fault's name.
@@ -101,6 +102,27 @@ pub fn fault_spans(faults: &[Fault], events: &[FaultEvent], end_s: f64) -> Vec<S
         }));
     }
     spans
+}
+
+/// The virtual nodes a fault acts on: those of the tasks its target selects or that sit on
+/// either side of its link; every task's node when it names neither.
+pub fn fault_nodes(fault: &Fault, tasks: &[TaskInfo]) -> BTreeSet<String> {
+    tasks
+        .iter()
+        .filter(|t| {
+            let task = TaskRef {
+                host: t.host.clone(),
+                node: t.node.clone(),
+                version: t.version.clone(),
+            };
+            match (&fault.link, &fault.target) {
+                (Some(l), _) => l.from.matches(&task) || l.to.matches(&task),
+                (None, Some(s)) => s.matches(&task),
+                (None, None) => true,
+            }
+        })
+        .map(|t| t.node.clone())
+        .collect()
 }
 
 /// Each task's time down: from `crash <host>` to `restart <host>`, or to `end_s`.
@@ -163,6 +185,8 @@ impl Series {
 pub struct ServiceLatency {
     /// Service name (`users`, a gateway, or a virtual node's name less its version).
     pub service: String,
+    /// Its virtual nodes (none for the users), so a fault on one of them is shaded here.
+    pub nodes: Vec<String>,
     /// p50 and p99 per virtual node and version, in ms: `[p50, p99]` each.
     pub versions: Vec<[Series; 2]>,
 }
@@ -201,7 +225,9 @@ pub fn latency_by_service(recorder: &Recorder, t: &Timeline) -> Vec<ServiceLaten
                 .merge(lat);
         }
     }
-    let mut services: BTreeMap<(bool, String), Vec<[Series; 2]>> = BTreeMap::new();
+    // Per (not the users, service): its nodes and each version's pair of series.
+    type Versions = (Vec<String>, Vec<[Series; 2]>);
+    let mut services: BTreeMap<(bool, String), Versions> = BTreeMap::new();
     for ((node, version), windows) in merged {
         let name = if node == "client" {
             "users".to_string()
@@ -220,14 +246,19 @@ pub fn latency_by_service(recorder: &Recorder, t: &Timeline) -> Vec<ServiceLaten
                 .collect();
         }
         let service = service_of(&node, &version).to_string();
-        services
-            .entry((node != "client", service))
-            .or_default()
-            .push(pair);
+        let entry = services.entry((node != "client", service)).or_default();
+        if node != "client" && !entry.0.contains(&node) {
+            entry.0.push(node.clone());
+        }
+        entry.1.push(pair);
     }
     services
         .into_iter()
-        .map(|((_, service), versions)| ServiceLatency { service, versions })
+        .map(|((_, service), (nodes, versions))| ServiceLatency {
+            service,
+            nodes,
+            versions,
+        })
         .collect()
 }
 
