@@ -418,6 +418,11 @@ fn lints_name_file_line_and_the_scenario_that_shows_the_effect() {
         small.message
     );
     assert!(small.message.contains("cannot tell"), "{}", small.message);
+    assert!(
+        small.message.contains("no host is ever ejected"),
+        "Envoy >= 1.28 never exceeds the cap: {}",
+        small.message
+    );
     assert!(!lints.iter().any(|d| d.code == "ejection-panic"));
 
     // Notes cannot tell whether the trap is sprung, so each kind is printed once and names

@@ -411,11 +411,12 @@ mod tests {
 
     #[test]
     fn ejecting_the_only_host_changes_nothing() {
-        // envoy#2671: one host, ejected, is 0 % healthy: panic sends traffic to it anyway.
+        // envoy#2671: one host, ejected (only maxEjectionPercent 100 allows it), is 0 %
+        // healthy: panic sends traffic to it anyway.
         let mut r = rng("only");
         let mut e = Endpoints::new(
             lb(Policy::RoundRobin),
-            Some(&outlier(1, 10)),
+            Some(&outlier(1, 100)),
             None,
             1,
             secs(0),
