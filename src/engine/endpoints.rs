@@ -16,6 +16,12 @@ use super::outlier::{EjectionDecision, Outcome, OutlierDetector, Unejection};
 use super::time::SimTime;
 use crate::config::model::{HealthCheck, OutlierDetection};
 
+/// The `connect_timeout` of the upstream clusters App Mesh generates: 1 s, as public config
+/// dumps of App Mesh Envoys show (`cds_egress_…` clusters, e.g. djannot/envoyctl#2, 2021),
+/// not bare Envoy's 5 s default. An attempt at a host that does not answer (crashed,
+/// black-holed) fails as a connect failure after this long, and the retry policy decides.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// What a health-check result did, for explanations and event logs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HealthUpdate {

@@ -8,17 +8,13 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::time::Duration;
-
 use http::{Request, Response};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
 use super::body::Payload;
 use super::wire::LocalExec;
-
-/// Envoy's default cluster `connect_timeout`.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::engine::endpoints::CONNECT_TIMEOUT;
 
 /// Which HTTP version a pool speaks upstream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -156,7 +152,8 @@ impl UpstreamPool {
     }
 }
 
-/// Opens a TCP connection to `host:port` within Envoy's connect timeout.
+/// Opens a TCP connection to `host:port` within the cluster's connect timeout (App Mesh's
+/// 1 s, [`CONNECT_TIMEOUT`]).
 pub async fn connect(host: &str, port: u16) -> Result<turmoil::net::TcpStream, SendError> {
     let connect = turmoil::net::TcpStream::connect((host, port));
     tokio::time::timeout(CONNECT_TIMEOUT, connect)
