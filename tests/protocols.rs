@@ -22,6 +22,8 @@ struct Back {
     retry: Option<&'static str>,
     /// `ConnectionPool` of the back listeners.
     pool: Option<&'static str>,
+    /// `ConnectionPool` of the edge gateway's listener.
+    edge_pool: Option<&'static str>,
     error_rate: f64,
     service_time: &'static str,
     workers: u32,
@@ -36,6 +38,7 @@ impl Back {
             weights: (1, 1),
             retry: None,
             pool: None,
+            edge_pool: None,
             error_rate: 0.0,
             service_time: "3ms",
             workers: 16,
@@ -63,6 +66,10 @@ fn mesh(back: &Back) -> String {
         .unwrap_or_default();
     let pool = back
         .pool
+        .map(|p| format!("ConnectionPool: {p}"))
+        .unwrap_or_default();
+    let edge_pool = back
+        .edge_pool
         .map(|p| format!("ConnectionPool: {p}"))
         .unwrap_or_default();
     let health_path = match back.protocol {
@@ -100,6 +107,7 @@ fn mesh(back: &Back) -> String {
       Spec:
         Listeners:
           - PortMapping: {{ Port: 8080, Protocol: http }}
+            {edge_pool}
   EdgeRoute:
     Type: AWS::AppMesh::GatewayRoute
     Properties:
@@ -394,6 +402,51 @@ fn tcp_routes_split_connections_by_weight() {
         (v2 - 0.75 * n).abs() < 3.3 * sd,
         "v2 got {v2} of {n} connections"
     );
+}
+
+#[test]
+fn a_gateway_listener_connection_pool_sheds_what_it_cannot_hold() {
+    // A virtual gateway's `connectionPool` is enforced like a node listener's: two requests
+    // through the gateway at a time, one queued, the rest answered 503 UO by the gateway.
+    // 150 rps into 40 ms calls needs about six at a time.
+    let back = Back {
+        edge_pool: Some("{ HTTP: { MaxConnections: 2, MaxPendingRequests: 1 } }"),
+        service_time: "40ms",
+        ..Back::new("http")
+    };
+    let result = run("edge-pool", &back, 150, 10);
+    let overflows = counter(&result, "edge", Counter::Overflows);
+    assert!(overflows > 500, "overflows {overflows}");
+    assert_eq!(
+        result.ledger.issued,
+        result.ledger.succeeded + result.ledger.failed()
+    );
+    assert!(
+        result.ledger.failed() >= overflows,
+        "every overflow fails a user"
+    );
+    assert!(
+        result
+            .ledger
+            .failed_by_reason
+            .keys()
+            .all(|k| k.contains("503")),
+        "{:?}",
+        result.ledger.failed_by_reason
+    );
+    // Two at a time through 40 ms calls (plus the hops): at most ~50 a second get through.
+    let secs = 10.0;
+    assert!(
+        result.ledger.succeeded as f64 <= 2.0 * secs / 0.040 * 1.05,
+        "{}",
+        result.ledger.succeeded
+    );
+    // The back tasks never saw an overflow: the gateway shed the excess.
+    let back_overflows: u64 = ["back-v1", "back-v2"]
+        .iter()
+        .map(|n| counter(&result, n, Counter::Overflows))
+        .sum();
+    assert_eq!(back_overflows, 0);
 }
 
 #[test]

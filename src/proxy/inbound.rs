@@ -46,7 +46,8 @@ pub struct Inbound {
     pub port: u16,
     /// Protocol (HTTP/1.1, or HTTP/2 for http2 and grpc).
     pub protocol: Protocol,
-    /// The connection pool towards the app (`None`: no limits, as on a gateway).
+    /// The listener's connection pool (circuit breaker): towards the app on a task, over the
+    /// requests passing through on a virtual gateway; `None`: no limits.
     pub pool: Option<RefCell<ListenerPool>>,
     /// The listener's per-request timeout.
     pub timeout: Option<Duration>,

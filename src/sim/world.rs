@@ -10,7 +10,7 @@ use super::SimError;
 use super::ledger::UserLedger;
 use super::loadgen::{Entry, LoadGen};
 use crate::app::{App, Databases};
-use crate::config::model::{Mesh, Protocol, ServiceDiscovery};
+use crate::config::model::{ConnectionPool, Mesh, Protocol, ServiceDiscovery};
 use crate::engine::breaker::ListenerPool;
 use crate::engine::discovery::{Instance, Registration, Registry};
 use crate::engine::ratelimit::LocalRateLimiter;
@@ -175,13 +175,21 @@ pub fn build<'a>(
     let entry = match mesh.virtual_gateways.get(workload.target()) {
         Some(gw) => {
             let name = workload.target().to_string();
-            let listeners: Vec<(u16, Protocol)> = gw
+            let listeners: Vec<(u16, Protocol, Option<ConnectionPool>)> = gw
                 .spec
                 .listeners
                 .iter()
-                .map(|l| (l.port_mapping.port, l.port_mapping.protocol))
+                .map(|l| {
+                    (
+                        l.port_mapping.port,
+                        l.port_mapping.protocol,
+                        l.connection_pool.clone(),
+                    )
+                })
                 .collect();
-            let (port, protocol) = listeners.first().copied().unwrap_or((80, Protocol::Http));
+            let (port, protocol) = listeners
+                .first()
+                .map_or((80, Protocol::Http), |(port, protocol, _)| (*port, *protocol));
             index += 1;
             let host = GatewayHost {
                 name: name.clone(),
@@ -383,11 +391,11 @@ fn register(host: &TaskHost, now: SimTime) {
     registry.register(now, instance);
 }
 
-/// A virtual gateway's host: its Envoy's listeners.
+/// A virtual gateway's host: its Envoy's listeners (port, protocol, `connectionPool`).
 #[derive(Clone, Debug)]
 struct GatewayHost {
     name: String,
-    listeners: Vec<(u16, Protocol)>,
+    listeners: Vec<(u16, Protocol, Option<ConnectionPool>)>,
     shared: Shared,
     seed: u64,
     index: u32,
@@ -407,17 +415,21 @@ impl GatewayHost {
             self.index,
         ));
         let mut serving = Vec::new();
-        for &(port, protocol) in &self.listeners {
+        for (port, protocol, pool) in &self.listeners {
+            let (port, protocol) = (*port, *protocol);
             let handler = gateway::handler(
                 self.name.clone(),
                 port,
                 Rc::clone(&sidecar),
                 Rc::clone(&self.shared.mesh),
             );
+            // The gateway listener's `connectionPool` is enforced as a node listener's is
+            // (engine::breaker): in flight and queued requests through this Envoy, overflow
+            // answered 503 `UO`; unset, App Mesh's unlimited default.
             let inbound = Rc::new(Inbound::new(
                 port,
                 protocol,
-                None,
+                Some(ListenerPool::for_listener(protocol, pool.as_ref())),
                 None,
                 Rc::clone(&sidecar),
                 handler,
