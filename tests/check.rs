@@ -469,6 +469,34 @@ fn meshsim(args: &[&str]) -> (i32, String, String) {
 }
 
 #[test]
+fn check_warns_about_outlier_detection_on_a_logical_dns_node() {
+    // The validation warning prints with check's output too (its lints add none of their
+    // own for it), and warnings do not fail the check.
+    let (code, out, err) = meshsim(&[
+        "check",
+        "tests/fixtures/check/shop.yaml",
+        "tests/fixtures/check/routes-ok.yaml",
+        "tests/fixtures/check/node-outlier-dns.yaml",
+        "--policy",
+        "tests/fixtures/check/policy.yaml",
+        "--cases",
+        "100",
+        "--diagnostics",
+        "short",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let hits: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("warning[outlier-logical-dns]"))
+        .collect();
+    assert_eq!(hits.len(), 1, "{err}");
+    assert!(
+        hits[0].starts_with("tests/fixtures/check/node-outlier-dns.yaml:8:7:"),
+        "{err}"
+    );
+}
+
+#[test]
 fn command_exit_codes() {
     let shop = "tests/fixtures/check/shop.yaml";
     let policy = "tests/fixtures/check/policy.yaml";

@@ -172,6 +172,41 @@ fn weights_over_100() {
     );
 }
 
+// 2c. Outlier detection on a DNS LOADBALANCER node ----------------------------------------
+
+#[test]
+fn outlier_detection_on_a_logical_dns_node_is_a_warning() {
+    // DNS LOADBALANCER (the default) is Envoy LOGICAL_DNS: one host for every task, which
+    // outlier detection cannot eject (aws-app-mesh-roadmap#273). ENDPOINTS and Cloud Map
+    // are fine. A warning: the config is valid, and validate still exits 0.
+    let name = "outlier_logical_dns.yaml";
+    assert_eq!(
+        diags(name),
+        vec![warn(
+            "outlier-logical-dns",
+            "outlier_logical_dns.yaml:15:13",
+            "Resources.CartV1.Properties.Spec.Listeners[0].OutlierDetection",
+            "outlier detection cannot eject a task here: DNS service discovery for `cart.shop.local` without `responseType: ENDPOINTS` is Envoy LOGICAL_DNS, one host for all tasks",
+        )]
+    );
+    assert_eq!(
+        helps_of(name, &LoadOptions::default()),
+        vec![some(
+            "set `responseType: ENDPOINTS` (one host per task) or use Cloud Map service discovery"
+        )]
+    );
+    let file = path_of(name);
+    let out = meshsim(&["validate", &file, "--diagnostics", "short"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{file}:15:13: warning[outlier-logical-dns]: outlier detection cannot eject a task here"
+        )),
+        "stderr:\n{stderr}"
+    );
+}
+
 // 3. More than 10 weighted targets ------------------------------------------------------
 
 #[test]

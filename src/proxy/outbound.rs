@@ -417,7 +417,8 @@ impl Sidecar {
             }
             let sent = wire::until(
                 attempt.deadline,
-                self.pool.send(&host.address, host.port, version, upstream),
+                self.pool
+                    .send_to(host.pool_key(), &host.address, host.port, version, upstream),
             )
             .await;
             let now = wire::now();

@@ -2,6 +2,11 @@
 //! time, or one multiplexed HTTP/2 connection per upstream host, as Envoy's connection pools
 //! keep them.
 //!
+//! A pool belongs to a host, and a host is usually one task's address. The one host of a DNS
+//! `LOADBALANCER` node (Envoy LOGICAL_DNS) is not: a new connection goes to the address its
+//! name resolves to first at that moment, and connections already open stay in its pool,
+//! and in use, whatever the name resolves to later ([`UpstreamPool::send_to`]).
+//!
 //! A request that is dropped midway (its timeout fired) takes its HTTP/1 connection with it:
 //! hyper closes a connection whose response was abandoned, and Envoy does the same, so a
 //! retry after a per-try timeout always opens a new connection.
@@ -57,22 +62,37 @@ impl UpstreamPool {
         version: HttpVersion,
         req: Request<Payload>,
     ) -> Result<Response<Payload>, SendError> {
-        let key = (host.to_string(), port, version);
+        self.send_to(host, host, port, version, req).await
+    }
+
+    /// Sends `req` over a connection of host `pool_key`'s pool, opening a new one to
+    /// `address:port` when none is free: an open connection is reused wherever it was opened
+    /// to.
+    pub async fn send_to(
+        &self,
+        pool_key: &str,
+        address: &str,
+        port: u16,
+        version: HttpVersion,
+        req: Request<Payload>,
+    ) -> Result<Response<Payload>, SendError> {
+        let key = (pool_key.to_string(), port, version);
         match version {
-            HttpVersion::Http1 => self.send_h1(key, req).await,
-            HttpVersion::Http2 => self.send_h2(key, req).await,
+            HttpVersion::Http1 => self.send_h1(key, address, req).await,
+            HttpVersion::Http2 => self.send_h2(key, address, req).await,
         }
     }
 
     async fn send_h1(
         &self,
         key: Key,
+        address: &str,
         req: Request<Payload>,
     ) -> Result<Response<Payload>, SendError> {
         let mut sender = match self.take_idle_h1(&key).await {
             Some(s) => s,
             None => {
-                let io = self.connect(&key).await?;
+                let io = connect(address, key.1).await.map(TokioIo::new)?;
                 let (sender, conn) = http1::Builder::new()
                     .handshake::<_, Payload>(io)
                     .await
@@ -115,13 +135,14 @@ impl UpstreamPool {
     async fn send_h2(
         &self,
         key: Key,
+        address: &str,
         req: Request<Payload>,
     ) -> Result<Response<Payload>, SendError> {
         let existing = self.h2.borrow().get(&key).cloned();
         let mut sender = match existing {
             Some(s) if !s.is_closed() => s,
             _ => {
-                let io = self.connect(&key).await?;
+                let io = connect(address, key.1).await.map(TokioIo::new)?;
                 let (sender, conn) = http2::Builder::new(LocalExec)
                     .timer(TokioTimer::new())
                     .handshake::<_, Payload>(io)
@@ -145,10 +166,6 @@ impl UpstreamPool {
         let (parts, body) = response.into_parts();
         let body = Payload::collect(body).await.map_err(|_| SendError::Reset)?;
         Ok(Response::from_parts(parts, body))
-    }
-
-    async fn connect(&self, key: &Key) -> Result<TokioIo<turmoil::net::TcpStream>, SendError> {
-        connect(&key.0, key.1).await.map(TokioIo::new)
     }
 }
 
