@@ -161,12 +161,18 @@ fn weights_over_100() {
     let file = path_of(name);
     let out = meshsim(&["validate", &file, "--diagnostics", "short"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr:
-{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stderr:
+{stderr}"
+    );
     assert!(
-        stderr.lines().any(|l| l.starts_with(&format!(
-            "{file}:29:13: error[weights-over-100]: the weights add up to 110"
-        )) && l.contains("(at spec.routes[0].httpRoute.action.weightedTargets)")),
+        stderr
+            .lines()
+            .any(|l| l.starts_with(&format!(
+                "{file}:29:13: error[weights-over-100]: the weights add up to 110"
+            )) && l.contains("(at spec.routes[0].httpRoute.action.weightedTargets)")),
         "stderr:
 {stderr}"
     );

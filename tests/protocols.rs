@@ -4,13 +4,15 @@
 //!
 //! Each test writes a small mesh (an edge gateway, `front-v1`, and `back` behind a virtual
 //! router with two versions) in the protocol under test and runs it for a few simulated
-//! seconds.
+//! seconds. DNS discovery is `ResponseType: ENDPOINTS`, one host per task, so limits and
+//! health checks act per task (App Mesh's LOADBALANCER default would be one logical host,
+//! tests/dns.rs).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use meshsim::metrics::Counter;
-use meshsim::proxy::Direction;
+use meshsim::proxy::{Direction, ResponseFlag};
 use meshsim::scenario;
 use meshsim::sim::{self, RunOptions, RunResult};
 
@@ -24,6 +26,10 @@ struct Back {
     pool: Option<&'static str>,
     /// `ConnectionPool` of the edge gateway's listener.
     edge_pool: Option<&'static str>,
+    /// The back route's `Timeout.Idle` in ms (with `PerRequest` off).
+    route_idle_ms: Option<u32>,
+    /// The back listeners' `Timeout.<protocol>.Idle` in ms.
+    listener_idle_ms: Option<u32>,
     error_rate: f64,
     service_time: &'static str,
     workers: u32,
@@ -39,6 +45,8 @@ impl Back {
             retry: None,
             pool: None,
             edge_pool: None,
+            route_idle_ms: None,
+            listener_idle_ms: None,
             error_rate: 0.0,
             service_time: "3ms",
             workers: 16,
@@ -72,6 +80,23 @@ fn mesh(back: &Back) -> String {
         .edge_pool
         .map(|p| format!("ConnectionPool: {p}"))
         .unwrap_or_default();
+    let route_timeout = back
+        .route_idle_ms
+        .map(|ms| {
+            format!(
+                "Timeout: {{ PerRequest: {{ Unit: s, Value: 0 }}, Idle: {{ Unit: ms, Value: {ms} }} }}"
+            )
+        })
+        .unwrap_or_default();
+    let listener_timeout = back
+        .listener_idle_ms
+        .map(|ms| {
+            format!(
+                "Timeout: {{ {}: {{ Idle: {{ Unit: ms, Value: {ms} }} }} }}",
+                back.protocol.to_ascii_uppercase()
+            )
+        })
+        .unwrap_or_default();
     let health_path = match back.protocol {
         "http" | "http2" => "Path: /ping,",
         _ => "",
@@ -88,8 +113,9 @@ fn mesh(back: &Back) -> String {
           - PortMapping: {{ Port: 9090, Protocol: {p} }}
             HealthCheck: {{ Protocol: {p}, {health_path} IntervalMillis: 5000, TimeoutMillis: 2000, HealthyThreshold: 2, UnhealthyThreshold: 2 }}
             {pool}
+            {listener_timeout}
         ServiceDiscovery:
-          DNS: {{ Hostname: {name}.proto.local }}
+          DNS: {{ Hostname: {name}.proto.local, ResponseType: ENDPOINTS }}
 "#,
             p = back.protocol
         )
@@ -137,7 +163,7 @@ fn mesh(back: &Back) -> String {
         Listeners:
           - PortMapping: {{ Port: 8080, Protocol: http }}
         ServiceDiscovery:
-          DNS: {{ Hostname: front.proto.local }}
+          DNS: {{ Hostname: front.proto.local, ResponseType: ENDPOINTS }}
         Backends:
           - VirtualService: {{ VirtualServiceName: back.proto.local }}
   Back:
@@ -166,6 +192,7 @@ fn mesh(back: &Back) -> String {
         {route_key}:
           {matcher}
           {retry}
+          {route_timeout}
           Action:
             WeightedTargets:
               - {{ VirtualNode: back-v1, Weight: {w1} }}
@@ -447,6 +474,81 @@ fn a_gateway_listener_connection_pool_sheds_what_it_cannot_hold() {
         .map(|n| counter(&result, n, Counter::Overflows))
         .sum();
     assert_eq!(back_overflows, 0);
+}
+
+/// Outbound lines of `node` (traffic only).
+fn outbound<'a>(result: &'a RunResult, node: &str) -> Vec<&'a meshsim::proxy::AccessLogEntry> {
+    result
+        .access_log
+        .iter()
+        .filter(|l| l.direction == Direction::Outbound && l.node == node && !l.health_check)
+        .collect()
+}
+
+/// Inbound lines at `back`'s tasks (traffic only).
+fn back_lines(result: &RunResult) -> Vec<&meshsim::proxy::AccessLogEntry> {
+    result
+        .access_log
+        .iter()
+        .filter(|l| l.direction == Direction::Inbound && l.node.starts_with("back-"))
+        .filter(|l| !l.health_check)
+        .collect()
+}
+
+#[test]
+fn idle_timeouts_answer_504_si_for_http_http2_and_grpc() {
+    // Envoy's stream idle timer (HCM stream_idle_timeout, or the route's idle_timeout for the
+    // streams it routes) fires with no answer yet on a fully received request: 504 with flag
+    // SI (Envoy 1.29 ActiveStream::onIdleTimeout, maybeRequestTimeoutCode); a gRPC caller
+    // gets it as grpc-status 14. Back answers in 500 ms.
+    for protocol in ["http", "http2", "grpc"] {
+        // The route's idle timeout, 200 ms (perRequest off), at front's sidecar.
+        let back = Back {
+            route_idle_ms: Some(200),
+            service_time: "500ms",
+            ..Back::new(protocol)
+        };
+        let r = run(&format!("route-idle-{protocol}"), &back, 10, 5);
+        let lines = outbound(&r, "front-v1");
+        assert!(lines.len() > 30, "{protocol}: {}", lines.len());
+        for l in &lines {
+            assert_eq!(l.flag, Some(ResponseFlag::StreamIdleTimeout), "{protocol}");
+            assert_eq!(l.status, if protocol == "grpc" { 200 } else { 504 });
+            let ms = l.duration.as_millis();
+            assert!((200..205).contains(&ms), "{protocol}: {ms} ms");
+        }
+        assert_eq!(r.ledger.succeeded, 0, "{protocol}");
+        // The back app was not told: it finished its 500 ms of work.
+        assert!(back_lines(&r).iter().all(|l| l.status == 200));
+
+        // The back listener's idle timeout, 300 ms, at back's sidecar in front of its app.
+        let back = Back {
+            listener_idle_ms: Some(300),
+            service_time: "500ms",
+            ..Back::new(protocol)
+        };
+        let r = run(&format!("listener-idle-{protocol}"), &back, 10, 5);
+        let lines = back_lines(&r);
+        assert!(lines.len() > 30, "{protocol}: {}", lines.len());
+        for l in &lines {
+            assert_eq!(l.flag, Some(ResponseFlag::StreamIdleTimeout), "{protocol}");
+            assert_eq!(l.status, if protocol == "grpc" { 200 } else { 504 });
+            let ms = l.duration.as_millis();
+            assert!((300..305).contains(&ms), "{protocol}: {ms} ms");
+        }
+        assert_eq!(r.ledger.succeeded, 0, "{protocol}");
+    }
+    // Control: without the idle timeouts the same calls succeed in about 500 ms.
+    let r = run(
+        "no-idle",
+        &Back {
+            service_time: "500ms",
+            ..Back::new("http")
+        },
+        10,
+        5,
+    );
+    assert_eq!(r.ledger.failed(), 0);
 }
 
 #[test]

@@ -154,6 +154,13 @@ impl Endpoints {
         self.outlier.as_mut()?.on_result(now, host, outcome)
     }
 
+    /// A request to `host` was cut off by its downstream stream ending (an idle timeout):
+    /// Envoy's router resets the upstream stream and reports nothing to outlier detection
+    /// (`Filter::onDestroy`, `resetAll`), so only the balancer's load forgets it.
+    pub fn on_request_abandoned(&mut self, now: SimTime, host: usize, latency: Duration) {
+        self.balancer.on_request_end(now, host, latency, false);
+    }
+
     /// The next time something is due: an outlier sweep or a health check.
     /// [`SimTime::NEVER`] when neither is configured. Check timeouts are the caller's to
     /// schedule (see [`HealthChecker::next_timeout_at`]).
@@ -597,6 +604,28 @@ mod tests {
         assert_eq!(e.next_event(), secs(6));
         let bare = Endpoints::new(BalancerConfig::default(), None, None, 1, secs(0), &mut r);
         assert_eq!(bare.next_event(), SimTime::NEVER);
+    }
+
+    #[test]
+    fn an_abandoned_request_is_not_an_outlier_error() {
+        // One error to go before ejection: an abandoned request neither ejects nor resets
+        // the run, and its load is gone.
+        let mut r = rng("abandon");
+        let mut e = Endpoints::new(
+            lb(Policy::LeastRequest),
+            Some(&outlier(2, 100)),
+            None,
+            2,
+            secs(0),
+            &mut r,
+        );
+        e.on_request_start(0);
+        e.on_request_end(secs(1), 0, Duration::ZERO, Outcome::ServerError(503));
+        e.on_request_start(0);
+        e.on_request_abandoned(secs(2), 0, Duration::from_secs(1));
+        assert!(e.is_healthy(0));
+        assert_eq!(e.outlier().map(|o| o.consecutive_errors(0)), Some(1));
+        assert_eq!(e.balancer().active(0), 0);
     }
 
     #[test]

@@ -688,10 +688,16 @@ mod tests {
                 ..
             }
         ));
-        assert!(ten.on_result(secs(1), 1, E503).is_some_and(|d| !d.ejected()));
+        assert!(
+            ten.on_result(secs(1), 1, E503)
+                .is_some_and(|d| !d.ejected())
+        );
         // A single host (a LOGICAL_DNS cluster's) is ejected only at 100 %.
         let mut one = OutlierDetector::new(&config(1, 10, 30, 99), 1, SimTime::ZERO);
-        assert!(one.on_result(secs(1), 0, E503).is_some_and(|d| !d.ejected()));
+        assert!(
+            one.on_result(secs(1), 0, E503)
+                .is_some_and(|d| !d.ejected())
+        );
     }
 
     #[test]

@@ -40,7 +40,11 @@ impl UpstreamHost {
     /// The connection pool this host's requests use: the task's address, or the logical
     /// host's name, so connections opened to an earlier first address stay in use.
     pub fn pool_key(&self) -> &str {
-        if self.logical { &self.id } else { &self.address }
+        if self.logical {
+            &self.id
+        } else {
+            &self.address
+        }
     }
 }
 

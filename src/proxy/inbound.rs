@@ -25,7 +25,7 @@ use super::attempts::EventKind;
 use super::body::Payload;
 use super::faults;
 use super::notes::envoy_fields;
-use super::outbound::{Sidecar, local_reply, request_head};
+use super::outbound::{Sidecar, idle_timeout_reply, idle_timeout_text, local_reply, request_head};
 use super::telemetry::{
     AccessLogEntry, Direction, FLAGS_HEADER, HEALTH_CHECK_AGENT, ResponseFlag, Stat, TRACE_HEADER,
     TraceContext,
@@ -34,6 +34,7 @@ use super::toxics::ToxicStream;
 use super::wire;
 use crate::config::model::Protocol;
 use crate::engine::breaker::{Admission, ListenerPool, Ticket};
+use crate::engine::listener::IdleTimer;
 use crate::engine::ratelimit::{LocalRateLimiter, RateDecision};
 use crate::engine::{SimTime, seed};
 
@@ -51,6 +52,8 @@ pub struct Inbound {
     pub pool: Option<RefCell<ListenerPool>>,
     /// The listener's per-request timeout.
     pub timeout: Option<Duration>,
+    /// The listener's idle timeout (Envoy's `stream_idle_timeout`).
+    pub idle: Option<Duration>,
     /// The proxy (identity, spans, telemetry).
     pub sidecar: Rc<Sidecar>,
     /// Where requests go.
@@ -70,6 +73,7 @@ impl std::fmt::Debug for Inbound {
             .field("port", &self.port)
             .field("protocol", &self.protocol)
             .field("timeout", &self.timeout)
+            .field("idle", &self.idle)
             .finish_non_exhaustive()
     }
 }
@@ -90,12 +94,19 @@ impl Inbound {
             protocol,
             pool: pool.map(RefCell::new),
             timeout,
+            idle: None,
             sidecar,
             handler,
             telemetry,
             rate_limit: None,
             waiters: RefCell::new(BTreeMap::new()),
         }
+    }
+
+    /// Enforces the listener's idle timeout.
+    pub fn with_idle_timeout(mut self, idle: Option<Duration>) -> Inbound {
+        self.idle = idle;
+        self
     }
 
     /// Puts a local rate limit filter on the listener, ahead of everything else.
@@ -202,6 +213,10 @@ impl Inbound {
             self.count(Stat::RateLimited);
             return self.finish(log, local_reply(status, ResponseFlag::RateLimited, grpc));
         }
+        // The listener's stream idle timer, from the request's arrival: nothing more passes
+        // on the stream until the answer goes back, so it bounds the queueing, a fault
+        // delay and the app's work alike.
+        let idle = IdleTimer::new(start, self.idle);
         let mut slot = Slot {
             inbound: Rc::clone(&self),
             state: SlotState::Free,
@@ -214,7 +229,9 @@ impl Inbound {
                     let (tx, rx) = oneshot::channel();
                     self.waiters.borrow_mut().insert(ticket.get(), tx);
                     slot.state = SlotState::Queued(ticket);
-                    let waited = rx.await;
+                    let Some(waited) = wire::until(idle.deadline(), rx).await else {
+                        return self.idle_expired(log);
+                    };
                     if let Some(d) = log.detail.as_deref_mut() {
                         let wait = wire::now().saturating_since(start);
                         let then = if waited.is_ok() {
@@ -272,7 +289,12 @@ impl Inbound {
             if let Some(delay) = decision.delay {
                 self.count(Stat::FaultsInjected);
                 log.flag = Some(ResponseFlag::DelayInjected);
-                tokio::time::sleep(delay).await;
+                if wire::until(idle.deadline(), tokio::time::sleep(delay))
+                    .await
+                    .is_none()
+                {
+                    return self.idle_expired(log);
+                }
             }
             if let Some(abort) = decision.abort {
                 if decision.delay.is_none() {
@@ -298,7 +320,8 @@ impl Inbound {
         let app = tokio::task::spawn_local((self.handler)(req));
         let deadline = self.timeout.map(|t| start + t);
         let handed = wire::now();
-        let response = match wire::until(deadline, app).await {
+        let response = match wire::until(idle.bound(deadline), app).await {
+            None if idle.fires_before(deadline) => return self.idle_expired(log),
             None => {
                 self.count(Stat::Timeouts);
                 if let Some(d) = log.detail.as_deref_mut() {
@@ -321,6 +344,20 @@ impl Inbound {
         };
         drop(slot);
         self.finish(log, response)
+    }
+
+    /// The listener's idle timer fired before the app answered: 504 `SI` (the engine's
+    /// rule, [`idle_timeout_reply`]); the app's work, if it started, goes on detached.
+    fn idle_expired(&self, mut log: AccessLogEntry) -> Response<Payload> {
+        self.count(Stat::Timeouts);
+        if let Some(d) = log.detail.as_deref_mut() {
+            d.event(
+                wire::now(),
+                EventKind::IdleTimeout,
+                idle_timeout_text("listener", self.idle),
+            );
+        }
+        self.finish(log, idle_timeout_reply(self.protocol == Protocol::Grpc))
     }
 
     pub(super) fn count(&self, stat: Stat) {

@@ -11,11 +11,11 @@
 //! hyper closes a connection whose response was abandoned, and Envoy does the same, so a
 //! retry after a per-try timeout always opens a new connection.
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
 use http::{Request, Response};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 
 use super::body::Payload;
 use super::wire::LocalExec;

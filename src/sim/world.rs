@@ -189,7 +189,9 @@ pub fn build<'a>(
                 .collect();
             let (port, protocol) = listeners
                 .first()
-                .map_or((80, Protocol::Http), |(port, protocol, _)| (*port, *protocol));
+                .map_or((80, Protocol::Http), |(port, protocol, _)| {
+                    (*port, *protocol)
+                });
             index += 1;
             let host = GatewayHost {
                 name: name.clone(),
@@ -302,14 +304,15 @@ impl TaskHost {
         ));
         let mut serving = Vec::new();
         for &(port, protocol) in &self.listeners {
-            let (pool, timeout) = {
+            let (pool, timeout, idle) = {
                 let engine = self.shared.mesh.engine.borrow();
                 match engine.listener(&self.task.node, Some(port)) {
                     Some(l) => (
                         Some(ListenerPool::new(protocol, l.connection_pool)),
                         l.per_request_timeout,
+                        l.idle_timeout,
                     ),
-                    None => (None, None),
+                    None => (None, None, None),
                 }
             };
             let mut inbound = Inbound::new(
@@ -323,7 +326,8 @@ impl TaskHost {
                     _ => app.handler(),
                 },
                 Rc::clone(&self.shared.telemetry),
-            );
+            )
+            .with_idle_timeout(idle);
             // Each Envoy has its own bucket, full when the task starts.
             let rate_limit = self
                 .shared

@@ -125,9 +125,7 @@ fn listener(d: &mut Decoder<'_>, f: &Field<'_>) -> Option<(Listener, Option<Loc>
     let hc = m.opt(d, "healthCheck");
     let health_check = hc.as_ref().and_then(|h| health_check(d, h, PROTOCOLS));
     let outlier_field = m.opt(d, "outlierDetection");
-    let outlier_detection = outlier_field
-        .as_ref()
-        .and_then(|o| outlier_detection(d, o));
+    let outlier_detection = outlier_field.as_ref().and_then(|o| outlier_detection(d, o));
     let outlier_at = outlier_detection
         .as_ref()
         .and(outlier_field.as_ref())
