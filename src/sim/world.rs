@@ -183,7 +183,7 @@ pub fn build<'a>(
                     (
                         l.port_mapping.port,
                         l.port_mapping.protocol,
-                        l.connection_pool.clone(),
+                        l.connection_pool,
                     )
                 })
                 .collect();
@@ -419,8 +419,7 @@ impl GatewayHost {
             self.index,
         ));
         let mut serving = Vec::new();
-        for (port, protocol, pool) in &self.listeners {
-            let (port, protocol) = (*port, *protocol);
+        for &(port, protocol, pool) in &self.listeners {
             let handler = gateway::handler(
                 self.name.clone(),
                 port,
