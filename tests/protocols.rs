@@ -287,13 +287,10 @@ fn run(name: &str, back: &Back, rate: u32, seconds: u64) -> RunResult {
 /// One inbound line at a `back` task: version, status, and (received, sent) for tcp.
 type BackLine = (String, u16, Option<(u64, u64)>);
 
-/// Inbound lines at `back`'s tasks (traffic only).
+/// Inbound lines at `back`'s tasks (traffic only), as (version, status, bytes).
 fn back_inbound(result: &RunResult) -> Vec<BackLine> {
-    result
-        .access_log
-        .iter()
-        .filter(|l| l.direction == Direction::Inbound && l.node.starts_with("back-"))
-        .filter(|l| !l.health_check)
+    back_lines(result)
+        .into_iter()
         .map(|l| {
             (
                 l.version.clone(),

@@ -40,8 +40,9 @@ pub enum ResponseFlag {
     UpstreamReset,
     /// `URX`: retries exhausted (attempts used up; the last answer is returned).
     RetriesExhausted,
-    /// `SI`: stream idle timeout (a TCP pass-through connection idle for the route's
-    /// `idle` timeout).
+    /// `SI`: stream idle timeout (an HTTP stream with no answer for the route's or
+    /// listener's `idle`, answered 504; a TCP pass-through connection idle for the route's
+    /// `idle`, closed).
     StreamIdleTimeout,
     /// `FI`: the fault filter aborted the request.
     FaultInjected,
