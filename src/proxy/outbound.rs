@@ -430,21 +430,11 @@ impl Sidecar {
             let took = now.saturating_since(attempt_start);
             if sent.is_none() && idle.fires_before(attempt.deadline) {
                 self.abandon_request(&key, &host.id, now, attempt_start, permit);
-                if let Some(d) = log.detail.as_deref_mut() {
-                    if let Some(a) = d.current() {
-                        a.end = now;
-                        a.then =
-                            Some("abandoned: the route's idle timeout ended the stream".into());
-                    }
-                    d.event(
-                        now,
-                        EventKind::IdleTimeout,
-                        idle_timeout_text("route", plan.idle),
-                    );
+                if let Some(a) = log.detail.as_deref_mut().and_then(HopDetail::current) {
+                    a.end = now;
+                    a.then = Some("abandoned: the route's idle timeout ended the stream".into());
                 }
-                log.attempts = exchange.attempts();
-                self.count(Stat::Timeouts, 1);
-                return self.finish(log, idle_timeout_reply(grpc));
+                return self.route_idle_expired(log, exchange.attempts(), plan.idle, grpc);
             }
             let (outcome, outlier) = match sent {
                 None if attempt.bounded_by == Some(TimeoutKind::Route) => {
@@ -527,16 +517,7 @@ impl Sidecar {
                     last = None;
                     if idle.fires_before(Some(at)) {
                         wire::sleep_until(idle.deadline().unwrap_or(at)).await;
-                        if let Some(d) = log.detail.as_deref_mut() {
-                            d.event(
-                                wire::now(),
-                                EventKind::IdleTimeout,
-                                idle_timeout_text("route", plan.idle),
-                            );
-                        }
-                        log.attempts = exchange.attempts();
-                        self.count(Stat::Timeouts, 1);
-                        return self.finish(log, idle_timeout_reply(grpc));
+                        return self.route_idle_expired(log, exchange.attempts(), plan.idle, grpc);
                     }
                     wire::sleep_until(at).await;
                 }
@@ -863,6 +844,26 @@ impl Sidecar {
             self.count(Stat::BreakerTrips, 1);
         }
         Ended { ejection, breaker }
+    }
+
+    /// The route's idle timer fired with no answer yet: 504 `SI` to the caller.
+    fn route_idle_expired(
+        &self,
+        mut log: AccessLogEntry,
+        attempts: u32,
+        idle: Option<std::time::Duration>,
+        grpc: bool,
+    ) -> Response<Payload> {
+        if let Some(d) = log.detail.as_deref_mut() {
+            d.event(
+                wire::now(),
+                EventKind::IdleTimeout,
+                idle_timeout_text("route", idle),
+            );
+        }
+        log.attempts = attempts;
+        self.count(Stat::Timeouts, 1);
+        self.finish(log, idle_timeout_reply(grpc))
     }
 
     /// The attempt to host `id` was cut off because its downstream stream ended (the route's
