@@ -418,6 +418,11 @@ fn lints_name_file_line_and_the_scenario_that_shows_the_effect() {
         small.message
     );
     assert!(small.message.contains("cannot tell"), "{}", small.message);
+    assert!(
+        small.message.contains("no host is ever ejected"),
+        "Envoy >= 1.28 never exceeds the cap: {}",
+        small.message
+    );
     assert!(!lints.iter().any(|d| d.code == "ejection-panic"));
 
     // Notes cannot tell whether the trap is sprung, so each kind is printed once and names
@@ -461,6 +466,34 @@ fn meshsim(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+#[test]
+fn check_warns_about_outlier_detection_on_a_logical_dns_node() {
+    // The validation warning prints with check's output too (its lints add none of their
+    // own for it), and warnings do not fail the check.
+    let (code, out, err) = meshsim(&[
+        "check",
+        "tests/fixtures/check/shop.yaml",
+        "tests/fixtures/check/routes-ok.yaml",
+        "tests/fixtures/check/node-outlier-dns.yaml",
+        "--policy",
+        "tests/fixtures/check/policy.yaml",
+        "--cases",
+        "100",
+        "--diagnostics",
+        "short",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let hits: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("warning[outlier-logical-dns]"))
+        .collect();
+    assert_eq!(hits.len(), 1, "{err}");
+    assert!(
+        hits[0].starts_with("tests/fixtures/check/node-outlier-dns.yaml:8:7:"),
+        "{err}"
+    );
 }
 
 #[test]

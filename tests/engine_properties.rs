@@ -188,7 +188,8 @@ proptest! {
 
     /// The same seed and inputs give the same decisions.
     #[test]
-    fn the_same_seed_gives_the_same_decisions(seed_value in any::<u64>(), weights in prop::collection::vec(1u32..=100, 2..5)) {
+    // Up to 4 weights of at most 25: App Mesh refuses a route whose weights add up past 100.
+    fn the_same_seed_gives_the_same_decisions(seed_value in any::<u64>(), weights in prop::collection::vec(1u32..=25, 2..5)) {
         let routes = vec![GenRoute { prefix: "/".into(), priority: None, header: None }];
         let engine = engine_for(&routes, &weights);
         let route = engine.route("s", &RequestHead::get("s", 80, "/")).expect("route").route;
@@ -217,7 +218,8 @@ proptest! {
     /// is never chosen.
     #[test]
     fn weighted_split_matches_the_weights(
-        weights in prop::collection::vec(0u32..=100, 1..6).prop_filter("total > 0", |w| w.iter().sum::<u32>() > 0),
+        // Up to 5 weights of at most 20, so the total stays within App Mesh's 100.
+        weights in prop::collection::vec(0u32..=20, 1..6).prop_filter("total > 0", |w| w.iter().sum::<u32>() > 0),
         seed_value in any::<u64>(),
     ) {
         let routes = vec![GenRoute { prefix: "/".into(), priority: None, header: None }];

@@ -141,18 +141,99 @@ fn all_weights_zero() {
     );
 }
 
+// 2b. Weights adding up to more than 100 ---------------------------------------------------
+
+#[test]
+fn weights_over_100() {
+    // App Mesh API reference, WeightedTarget: "The total weight for all targets combined must
+    // be less than or equal to 100."
+    let name = "weights_over_100.yaml";
+    assert_eq!(
+        diags(name),
+        vec![err(
+            "weights-over-100",
+            "weights_over_100.yaml:29:13",
+            "spec.routes[0].httpRoute.action.weightedTargets",
+            "the weights add up to 110 (90 + 20); App Mesh requires the total of a route's weighted targets to be at most 100",
+        )]
+    );
+    // Through the binary: exit 2, file:line and the field, before anything runs.
+    let file = path_of(name);
+    let out = meshsim(&["validate", &file, "--diagnostics", "short"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stderr:
+{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with(&format!(
+                "{file}:29:13: error[weights-over-100]: the weights add up to 110"
+            )) && l.contains("(at spec.routes[0].httpRoute.action.weightedTargets)")),
+        "stderr:
+{stderr}"
+    );
+}
+
+// 2c. Outlier detection on a DNS LOADBALANCER node ----------------------------------------
+
+#[test]
+fn outlier_detection_on_a_logical_dns_node_is_a_warning() {
+    // DNS LOADBALANCER (the default) is Envoy LOGICAL_DNS: one host for every task, which
+    // outlier detection cannot eject (aws-app-mesh-roadmap#273). ENDPOINTS and Cloud Map
+    // are fine. A warning: the config is valid, and validate still exits 0.
+    let name = "outlier_logical_dns.yaml";
+    assert_eq!(
+        diags(name),
+        vec![warn(
+            "outlier-logical-dns",
+            "outlier_logical_dns.yaml:15:13",
+            "Resources.CartV1.Properties.Spec.Listeners[0].OutlierDetection",
+            "outlier detection cannot eject a task here: DNS service discovery for `cart.shop.local` without `responseType: ENDPOINTS` is Envoy LOGICAL_DNS, one host for all tasks",
+        )]
+    );
+    assert_eq!(
+        helps_of(name, &LoadOptions::default()),
+        vec![some(
+            "set `responseType: ENDPOINTS` (one host per task) or use Cloud Map service discovery"
+        )]
+    );
+    let file = path_of(name);
+    let out = meshsim(&["validate", &file, "--diagnostics", "short"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{file}:15:13: warning[outlier-logical-dns]: outlier detection cannot eject a task here"
+        )),
+        "stderr:\n{stderr}"
+    );
+}
+
 // 3. More than 10 weighted targets ------------------------------------------------------
 
 #[test]
 fn more_than_ten_weighted_targets() {
+    // The fixture's eleven weights also add up to 105, which is a second error of its own.
     assert_eq!(
         diags("too_many_targets.yaml"),
-        vec![err(
-            "list-size",
-            "too_many_targets.yaml:23:15",
-            "Resources.CatalogRoute.Properties.Spec.HttpRoute.Action.WeightedTargets",
-            "expected 1 to 10 items, found 11",
-        )]
+        vec![
+            err(
+                "list-size",
+                "too_many_targets.yaml:23:15",
+                "Resources.CatalogRoute.Properties.Spec.HttpRoute.Action.WeightedTargets",
+                "expected 1 to 10 items, found 11",
+            ),
+            err(
+                "weights-over-100",
+                "too_many_targets.yaml:23:15",
+                "Resources.CatalogRoute.Properties.Spec.HttpRoute.Action.WeightedTargets",
+                "the weights add up to 105 (10 + 10 + 10 + 10 + 10 + 10 + 10 + 10 + 10 + 10 + 5); App Mesh requires the total of a route's weighted targets to be at most 100",
+            ),
+        ]
     );
 }
 

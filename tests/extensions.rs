@@ -6,7 +6,8 @@
 //! `back-v1` with three tasks. One caller sidecar, so its round robin spreads `back`'s
 //! requests evenly over the three tasks and every breaker decision is that sidecar's. No
 //! health checks and no outlier detection: nothing but the extension under test takes a
-//! host out.
+//! host out. DNS discovery is `ResponseType: ENDPOINTS`, one host per task (App Mesh's
+//! LOADBALANCER default would be one logical host, tests/dns.rs).
 
 use std::path::Path;
 
@@ -56,7 +57,7 @@ const MESH: &str = r#"Resources:
         Listeners:
           - PortMapping: { Port: 8080, Protocol: http }
         ServiceDiscovery:
-          DNS: { Hostname: front.ext.local }
+          DNS: { Hostname: front.ext.local, ResponseType: ENDPOINTS }
         Backends:
           - VirtualService: { VirtualServiceName: back.ext.local }
   Back:
@@ -76,7 +77,7 @@ const MESH: &str = r#"Resources:
         Listeners:
           - PortMapping: { Port: 8080, Protocol: http }
         ServiceDiscovery:
-          DNS: { Hostname: back.ext.local }
+          DNS: { Hostname: back.ext.local, ResponseType: ENDPOINTS }
 "#;
 
 /// A run of the test mesh: `seconds` at `rate` requests per second, with the given

@@ -4,13 +4,15 @@
 //!
 //! Each test writes a small mesh (an edge gateway, `front-v1`, and `back` behind a virtual
 //! router with two versions) in the protocol under test and runs it for a few simulated
-//! seconds.
+//! seconds. DNS discovery is `ResponseType: ENDPOINTS`, one host per task, so limits and
+//! health checks act per task (App Mesh's LOADBALANCER default would be one logical host,
+//! tests/dns.rs).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use meshsim::metrics::Counter;
-use meshsim::proxy::Direction;
+use meshsim::proxy::{Direction, ResponseFlag};
 use meshsim::scenario;
 use meshsim::sim::{self, RunOptions, RunResult};
 
@@ -22,6 +24,12 @@ struct Back {
     retry: Option<&'static str>,
     /// `ConnectionPool` of the back listeners.
     pool: Option<&'static str>,
+    /// `ConnectionPool` of the edge gateway's listener.
+    edge_pool: Option<&'static str>,
+    /// The back route's `Timeout.Idle` in ms (with `PerRequest` off).
+    route_idle_ms: Option<u32>,
+    /// The back listeners' `Timeout.<protocol>.Idle` in ms.
+    listener_idle_ms: Option<u32>,
     error_rate: f64,
     service_time: &'static str,
     workers: u32,
@@ -36,6 +44,9 @@ impl Back {
             weights: (1, 1),
             retry: None,
             pool: None,
+            edge_pool: None,
+            route_idle_ms: None,
+            listener_idle_ms: None,
             error_rate: 0.0,
             service_time: "3ms",
             workers: 16,
@@ -65,6 +76,27 @@ fn mesh(back: &Back) -> String {
         .pool
         .map(|p| format!("ConnectionPool: {p}"))
         .unwrap_or_default();
+    let edge_pool = back
+        .edge_pool
+        .map(|p| format!("ConnectionPool: {p}"))
+        .unwrap_or_default();
+    let route_timeout = back
+        .route_idle_ms
+        .map(|ms| {
+            format!(
+                "Timeout: {{ PerRequest: {{ Unit: s, Value: 0 }}, Idle: {{ Unit: ms, Value: {ms} }} }}"
+            )
+        })
+        .unwrap_or_default();
+    let listener_timeout = back
+        .listener_idle_ms
+        .map(|ms| {
+            format!(
+                "Timeout: {{ {}: {{ Idle: {{ Unit: ms, Value: {ms} }} }} }}",
+                back.protocol.to_ascii_uppercase()
+            )
+        })
+        .unwrap_or_default();
     let health_path = match back.protocol {
         "http" | "http2" => "Path: /ping,",
         _ => "",
@@ -81,8 +113,9 @@ fn mesh(back: &Back) -> String {
           - PortMapping: {{ Port: 9090, Protocol: {p} }}
             HealthCheck: {{ Protocol: {p}, {health_path} IntervalMillis: 5000, TimeoutMillis: 2000, HealthyThreshold: 2, UnhealthyThreshold: 2 }}
             {pool}
+            {listener_timeout}
         ServiceDiscovery:
-          DNS: {{ Hostname: {name}.proto.local }}
+          DNS: {{ Hostname: {name}.proto.local, ResponseType: ENDPOINTS }}
 "#,
             p = back.protocol
         )
@@ -100,6 +133,7 @@ fn mesh(back: &Back) -> String {
       Spec:
         Listeners:
           - PortMapping: {{ Port: 8080, Protocol: http }}
+            {edge_pool}
   EdgeRoute:
     Type: AWS::AppMesh::GatewayRoute
     Properties:
@@ -129,7 +163,7 @@ fn mesh(back: &Back) -> String {
         Listeners:
           - PortMapping: {{ Port: 8080, Protocol: http }}
         ServiceDiscovery:
-          DNS: {{ Hostname: front.proto.local }}
+          DNS: {{ Hostname: front.proto.local, ResponseType: ENDPOINTS }}
         Backends:
           - VirtualService: {{ VirtualServiceName: back.proto.local }}
   Back:
@@ -158,6 +192,7 @@ fn mesh(back: &Back) -> String {
         {route_key}:
           {matcher}
           {retry}
+          {route_timeout}
           Action:
             WeightedTargets:
               - {{ VirtualNode: back-v1, Weight: {w1} }}
@@ -252,13 +287,10 @@ fn run(name: &str, back: &Back, rate: u32, seconds: u64) -> RunResult {
 /// One inbound line at a `back` task: version, status, and (received, sent) for tcp.
 type BackLine = (String, u16, Option<(u64, u64)>);
 
-/// Inbound lines at `back`'s tasks (traffic only).
+/// Inbound lines at `back`'s tasks (traffic only), as (version, status, bytes).
 fn back_inbound(result: &RunResult) -> Vec<BackLine> {
-    result
-        .access_log
-        .iter()
-        .filter(|l| l.direction == Direction::Inbound && l.node.starts_with("back-"))
-        .filter(|l| !l.health_check)
+    back_lines(result)
+        .into_iter()
         .map(|l| {
             (
                 l.version.clone(),
@@ -397,6 +429,126 @@ fn tcp_routes_split_connections_by_weight() {
         (v2 - 0.75 * n).abs() < 3.3 * sd,
         "v2 got {v2} of {n} connections"
     );
+}
+
+#[test]
+fn a_gateway_listener_connection_pool_sheds_what_it_cannot_hold() {
+    // A virtual gateway's `connectionPool` is enforced like a node listener's: two requests
+    // through the gateway at a time, one queued, the rest answered 503 UO by the gateway.
+    // 150 rps into 40 ms calls needs about six at a time.
+    let back = Back {
+        edge_pool: Some("{ HTTP: { MaxConnections: 2, MaxPendingRequests: 1 } }"),
+        service_time: "40ms",
+        ..Back::new("http")
+    };
+    let result = run("edge-pool", &back, 150, 10);
+    let overflows = counter(&result, "edge", Counter::Overflows);
+    assert!(overflows > 500, "overflows {overflows}");
+    assert_eq!(
+        result.ledger.issued,
+        result.ledger.succeeded + result.ledger.failed()
+    );
+    assert!(
+        result.ledger.failed() >= overflows,
+        "every overflow fails a user"
+    );
+    assert!(
+        result
+            .ledger
+            .failed_by_reason
+            .keys()
+            .all(|k| k.contains("503")),
+        "{:?}",
+        result.ledger.failed_by_reason
+    );
+    // Two at a time through 40 ms calls (plus the hops): at most ~50 a second get through.
+    let secs = 10.0;
+    assert!(
+        result.ledger.succeeded as f64 <= 2.0 * secs / 0.040 * 1.05,
+        "{}",
+        result.ledger.succeeded
+    );
+    // The back tasks never saw an overflow: the gateway shed the excess.
+    let back_overflows: u64 = ["back-v1", "back-v2"]
+        .iter()
+        .map(|n| counter(&result, n, Counter::Overflows))
+        .sum();
+    assert_eq!(back_overflows, 0);
+}
+
+/// Outbound lines of `node` (traffic only).
+fn outbound<'a>(result: &'a RunResult, node: &str) -> Vec<&'a meshsim::proxy::AccessLogEntry> {
+    result
+        .access_log
+        .iter()
+        .filter(|l| l.direction == Direction::Outbound && l.node == node && !l.health_check)
+        .collect()
+}
+
+/// Inbound lines at `back`'s tasks (traffic only).
+fn back_lines(result: &RunResult) -> Vec<&meshsim::proxy::AccessLogEntry> {
+    result
+        .access_log
+        .iter()
+        .filter(|l| l.direction == Direction::Inbound && l.node.starts_with("back-"))
+        .filter(|l| !l.health_check)
+        .collect()
+}
+
+#[test]
+fn idle_timeouts_answer_504_si_for_http_http2_and_grpc() {
+    // Envoy's stream idle timer (HCM stream_idle_timeout, or the route's idle_timeout for the
+    // streams it routes) fires with no answer yet on a fully received request: 504 with flag
+    // SI (Envoy 1.29 ActiveStream::onIdleTimeout, maybeRequestTimeoutCode); a gRPC caller
+    // gets it as grpc-status 14. Back answers in 500 ms.
+    for protocol in ["http", "http2", "grpc"] {
+        // The route's idle timeout, 200 ms (perRequest off), at front's sidecar.
+        let back = Back {
+            route_idle_ms: Some(200),
+            service_time: "500ms",
+            ..Back::new(protocol)
+        };
+        let r = run(&format!("route-idle-{protocol}"), &back, 10, 5);
+        let lines = outbound(&r, "front-v1");
+        assert!(lines.len() > 30, "{protocol}: {}", lines.len());
+        for l in &lines {
+            assert_eq!(l.flags.to_string(), "SI", "{protocol}");
+            assert_eq!(l.status, if protocol == "grpc" { 200 } else { 504 });
+            let ms = l.duration.as_millis();
+            assert!((200..205).contains(&ms), "{protocol}: {ms} ms");
+        }
+        assert_eq!(r.ledger.succeeded, 0, "{protocol}");
+        // The back app was not told: it finished its 500 ms of work.
+        assert!(back_lines(&r).iter().all(|l| l.status == 200));
+
+        // The back listener's idle timeout, 300 ms, at back's sidecar in front of its app.
+        let back = Back {
+            listener_idle_ms: Some(300),
+            service_time: "500ms",
+            ..Back::new(protocol)
+        };
+        let r = run(&format!("listener-idle-{protocol}"), &back, 10, 5);
+        let lines = back_lines(&r);
+        assert!(lines.len() > 30, "{protocol}: {}", lines.len());
+        for l in &lines {
+            assert_eq!(l.flags.to_string(), "SI", "{protocol}");
+            assert_eq!(l.status, if protocol == "grpc" { 200 } else { 504 });
+            let ms = l.duration.as_millis();
+            assert!((300..305).contains(&ms), "{protocol}: {ms} ms");
+        }
+        assert_eq!(r.ledger.succeeded, 0, "{protocol}");
+    }
+    // Control: without the idle timeouts the same calls succeed in about 500 ms.
+    let r = run(
+        "no-idle",
+        &Back {
+            service_time: "500ms",
+            ..Back::new("http")
+        },
+        10,
+        5,
+    );
+    assert_eq!(r.ledger.failed(), 0);
 }
 
 #[test]

@@ -6,7 +6,9 @@
 //! `canary` comes first (and never matches) and whose route `back` splits 50/50 between
 //! `back-v1` (two tasks) and `back-v2` with a retry policy (server-error, 150 ms per try);
 //! `back-v1` aborts 20 % of requests with 503 (`FI`) and `back-v2` delays 20 % by 400 ms
-//! (`DI`), so retries, per-try timeouts and faults all happen within seconds.
+//! (`DI`), so retries, per-try timeouts and faults all happen within seconds. DNS discovery
+//! is `ResponseType: ENDPOINTS`, one host per task, so outlier detection on `back-v1` can
+//! eject one of its two tasks.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -61,7 +63,7 @@ const MESH: &str = r#"Resources:
         Listeners:
           - PortMapping: { Port: 8080, Protocol: http }
         ServiceDiscovery:
-          DNS: { Hostname: front.tr.local }
+          DNS: { Hostname: front.tr.local, ResponseType: ENDPOINTS }
         Backends:
           - VirtualService: { VirtualServiceName: back.tr.local }
   Back:
@@ -130,7 +132,7 @@ const MESH: &str = r#"Resources:
               BaseEjectionDuration: { Unit: s, Value: 2 }
               MaxEjectionPercent: 50
         ServiceDiscovery:
-          DNS: { Hostname: back-v1.tr.local }
+          DNS: { Hostname: back-v1.tr.local, ResponseType: ENDPOINTS }
   BackV2:
     Type: AWS::AppMesh::VirtualNode
     Properties:
@@ -140,7 +142,7 @@ const MESH: &str = r#"Resources:
         Listeners:
           - PortMapping: { Port: 8080, Protocol: http }
         ServiceDiscovery:
-          DNS: { Hostname: back-v2.tr.local }
+          DNS: { Hostname: back-v2.tr.local, ResponseType: ENDPOINTS }
 "#;
 
 /// The small mesh's scenario, with `report:` set to `report`.

@@ -115,14 +115,26 @@ pub fn lint(mesh: &Mesh) -> Diagnostics {
                     .with_help("keep maxEjectionPercent at 50 or below (App Mesh's panic threshold is fixed at 50 %)"),
                 );
             }
-            if pct < 100 {
-                let min_tasks = 100u32.div_ceil(pct.max(1));
+            // Envoy >= 1.28 (App Mesh runs 1.29) never exceeds the cap: no "at least one
+            // host" exception (see engine::outlier).
+            if pct == 0 {
+                out.push(
+                    Diagnostic::new(
+                        Severity::Warning,
+                        "ejection-never",
+                        node.loc(),
+                        format!("virtual node {} (port {}): maxEjectionPercent 0 never ejects a host: Envoy never exceeds the cap, so outlier detection here only counts errors", node.name, l.port_mapping.port),
+                    )
+                    .with_help("set maxEjectionPercent to the share of tasks you accept losing (50 ejects one of 2 tasks)"),
+                );
+            } else if pct < 100 {
+                let min_tasks = 100u32.div_ceil(pct);
                 out.push(
                     Diagnostic::new(
                         Severity::Note,
                         "ejection-small-cluster",
                         node.loc(),
-                        format!("virtual node {} (port {}): with maxEjectionPercent {pct}, one ejection stays within the cap only with at least {min_tasks} tasks; the mesh files do not say how many tasks run, so check cannot tell. With fewer, App Mesh still ejects one host, which is more than {pct} % of the cluster", node.name, l.port_mapping.port),
+                        format!("virtual node {} (port {}): with maxEjectionPercent {pct}, one ejection stays within the cap only with at least {min_tasks} tasks; the mesh files do not say how many tasks run, so check cannot tell. With fewer, no host is ever ejected: Envoy never exceeds the cap", node.name, l.port_mapping.port),
                     )
                     .with_help("compare with the task count the node runs (ECS desired count, Kubernetes replicas)"),
                 );

@@ -300,12 +300,13 @@ fn altered_last(s: &str) -> String {
     t
 }
 
-/// A value meeting a header matcher; `None` is "send no such header".
+/// A value meeting a header matcher; `None` is "send no such header". An inverted value
+/// matcher needs the header, with another value: an absent header fails it (Envoy).
 fn header_hit(h: &HeaderMatch) -> BoxedStrategy<Option<String>> {
     if h.invert {
         return match &h.value {
             None => Just(None).boxed(),
-            Some(v) => prop_oneof![Just(None), value_miss(v).prop_map(Some)].boxed(),
+            Some(v) => value_miss(v).prop_map(Some).boxed(),
         };
     }
     match &h.value {
@@ -319,7 +320,7 @@ fn header_miss(h: &HeaderMatch) -> BoxedStrategy<Option<String>> {
     if h.invert {
         return match &h.value {
             None => "[a-z0-9]{0,4}".prop_map(Some).boxed(),
-            Some(v) => value_hit(v).prop_map(Some).boxed(),
+            Some(v) => prop_oneof![Just(None), value_hit(v).prop_map(Some)].boxed(),
         };
     }
     match &h.value {

@@ -33,6 +33,13 @@
 //!   trailing dot, as DNS names do.
 //! - A Cloud Map registration is found by Cloud Map queries only and a DNS one by DNS
 //!   queries only: this registry does not derive `service.namespace` records.
+//! - **Choice:** a DNS name answers its records in one fixed order (by instance id), as a
+//!   resolver handing out a cached answer does; so a DNS `LOADBALANCER` node's logical host
+//!   ([`LogicalHost`]) stays on one task while that task stays registered.
+//!
+//! What a client makes of the answer depends on the cluster type App Mesh generates for the
+//! node ([`ClusterType`]): one host per instance (Cloud Map, DNS `ENDPOINTS`), or one logical
+//! host for the whole name (DNS `LOADBALANCER`, the default).
 //!
 //! Calls must come with non-decreasing times, as a discrete-event world makes them; a change
 //! reported with an earlier time than one already applied is applied at that later time.
@@ -42,7 +49,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::config::model::ServiceDiscovery;
+use crate::config::model::{DnsResponseType, ServiceDiscovery};
 use crate::engine::SimTime;
 
 /// How an instance is registered, and so which queries find it.
@@ -352,6 +359,82 @@ impl Registry {
             .filter(|at| horizon.is_none_or(|h| *at > h))
             .min()
             .map(|at| at + self.delay)
+    }
+}
+
+/// The Envoy cluster type App Mesh generates for a virtual node's service discovery, which
+/// decides what a client's upstream hosts are.
+///
+/// Sources: the App Mesh controller's `responseType` (aws-app-mesh-controller-for-k8s PR
+/// #479: `ENDPOINTS` is strict DNS, `LOADBALANCER` and unset are logical DNS); the user guide
+/// (virtual_nodes.md: with several addresses "the Envoy proxy chooses one of the addresses
+/// using the Logical DNS service discovery type"); aws-app-mesh-roadmap#70 (every request
+/// from one service's Envoy went to one task of the next) and #273 (outlier detection cannot
+/// work with DNS discovery: one host only; use Cloud Map).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClusterType {
+    /// Cloud Map: Envoy EDS, one host per instance the query returns.
+    Eds,
+    /// DNS `responseType: ENDPOINTS`: Envoy STRICT_DNS, one host per address.
+    StrictDns,
+    /// DNS `responseType: LOADBALANCER` or unset: Envoy LOGICAL_DNS, one logical host whose
+    /// new connections go to the first address of the latest answer. Round robin, outlier
+    /// detection and health checks all see that one host, so none of them acts per task.
+    LogicalDns,
+}
+
+impl ClusterType {
+    /// The cluster type for a node's `serviceDiscovery`.
+    pub fn of(discovery: &ServiceDiscovery) -> ClusterType {
+        match discovery {
+            ServiceDiscovery::CloudMap { .. } => ClusterType::Eds,
+            ServiceDiscovery::Dns {
+                response_type: Some(DnsResponseType::Endpoints),
+                ..
+            } => ClusterType::StrictDns,
+            ServiceDiscovery::Dns { .. } => ClusterType::LogicalDns,
+        }
+    }
+
+    /// Whether each instance is a host of its own (EDS, STRICT_DNS).
+    pub fn per_instance(self) -> bool {
+        self != ClusterType::LogicalDns
+    }
+}
+
+/// The one host of a LOGICAL_DNS cluster: where its new connections go
+/// (`source/extensions/clusters/logical_dns/logical_dns_cluster.cc`).
+///
+/// Each resolution that returns addresses makes the first of them the address new
+/// connections are opened to; connections already open are kept (the caller's pool does
+/// that). An answer with no address changes nothing: Envoy keeps the last address rather than
+/// drop to no host, so a client that once resolved the name always has a host to try.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogicalHost {
+    address: Option<(String, u16)>,
+}
+
+impl LogicalHost {
+    /// A logical host not resolved yet (no host: requests get 503 `UH`).
+    pub fn new() -> LogicalHost {
+        LogicalHost::default()
+    }
+
+    /// Applies one resolution's answer, in answer order; returns whether the address new
+    /// connections go to changed.
+    pub fn on_resolution(&mut self, answer: &[DiscoveredInstance]) -> bool {
+        let Some(first) = answer.first() else {
+            return false;
+        };
+        let next = Some((first.address.clone(), first.port));
+        let changed = self.address != next;
+        self.address = next;
+        changed
+    }
+
+    /// Where new connections go, once the name has resolved.
+    pub fn address(&self) -> Option<(&str, u16)> {
+        self.address.as_ref().map(|(a, p)| (a.as_str(), *p))
     }
 }
 
@@ -713,5 +796,50 @@ mod tests {
             Vec::<String>::new()
         );
         assert_eq!(ids(&r, at(15_000), &query("orders", &[])), ["a", "b"]);
+    }
+
+    #[test]
+    fn dns_loadbalancer_is_one_logical_host_on_the_first_address() {
+        // App Mesh: LOADBALANCER (the default) is LOGICAL_DNS, ENDPOINTS is STRICT_DNS, Cloud
+        // Map is EDS.
+        let lb = |rt| ServiceDiscovery::Dns {
+            hostname: "inv.local".into(),
+            response_type: rt,
+            ip_preference: None,
+        };
+        assert_eq!(ClusterType::of(&lb(None)), ClusterType::LogicalDns);
+        assert_eq!(
+            ClusterType::of(&lb(Some(DnsResponseType::LoadBalancer))),
+            ClusterType::LogicalDns
+        );
+        assert_eq!(
+            ClusterType::of(&lb(Some(DnsResponseType::Endpoints))),
+            ClusterType::StrictDns
+        );
+        assert_eq!(ClusterType::of(&query("orders", &[])), ClusterType::Eds);
+        assert!(!ClusterType::LogicalDns.per_instance());
+
+        // Three tasks answer the name: the logical host takes the first; it stays there
+        // while the first stays registered, moves when it leaves, and an empty answer keeps
+        // the last address (Envoy does not drop to no host).
+        let mut r = Registry::new(DELAY);
+        for id in ["t-3", "t-1", "t-2"] {
+            r.register(at(0), dns(id, "inv.local"));
+        }
+        let q = dns_query("inv.local");
+        let mut host = LogicalHost::new();
+        assert_eq!(host.address(), None);
+        assert!(host.on_resolution(&r.discover(at(0), &q)));
+        assert_eq!(host.address(), Some(("t-1.task", 8080)));
+        r.register(at(1_000), dns("t-0", "other.local"));
+        assert!(!host.on_resolution(&r.discover(at(7_000), &q)));
+        r.deregister(at(10_000), "t-1");
+        assert!(host.on_resolution(&r.discover(at(15_000), &q)));
+        assert_eq!(host.address(), Some(("t-2.task", 8080)));
+        r.deregister(at(20_000), "t-2");
+        r.deregister(at(20_000), "t-3");
+        assert!(r.discover(at(25_000), &q).is_empty());
+        assert!(!host.on_resolution(&r.discover(at(25_000), &q)));
+        assert_eq!(host.address(), Some(("t-2.task", 8080)));
     }
 }

@@ -16,6 +16,12 @@ use super::outlier::{EjectionDecision, Outcome, OutlierDetector, Unejection};
 use super::time::SimTime;
 use crate::config::model::{HealthCheck, OutlierDetection};
 
+/// The `connect_timeout` of the upstream clusters App Mesh generates: 1 s, as public config
+/// dumps of App Mesh Envoys show (`cds_egress_…` clusters, e.g. djannot/envoyctl#2, 2021),
+/// not bare Envoy's 5 s default. An attempt at a host that does not answer (crashed,
+/// black-holed) fails as a connect failure after this long, and the retry policy decides.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// What a health-check result did, for explanations and event logs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HealthUpdate {
@@ -146,6 +152,13 @@ impl Endpoints {
         self.balancer
             .on_request_end(now, host, latency, !outcome.is_error());
         self.outlier.as_mut()?.on_result(now, host, outcome)
+    }
+
+    /// A request to `host` was cut off by its downstream stream ending (an idle timeout):
+    /// Envoy's router resets the upstream stream and reports nothing to outlier detection
+    /// (`Filter::onDestroy`, `resetAll`), so only the balancer's load forgets it.
+    pub fn on_request_abandoned(&mut self, now: SimTime, host: usize, latency: Duration) {
+        self.balancer.on_request_end(now, host, latency, false);
     }
 
     /// The next time something is due: an outlier sweep or a health check.
@@ -411,11 +424,12 @@ mod tests {
 
     #[test]
     fn ejecting_the_only_host_changes_nothing() {
-        // envoy#2671: one host, ejected, is 0 % healthy: panic sends traffic to it anyway.
+        // envoy#2671: one host, ejected (only maxEjectionPercent 100 allows it), is 0 %
+        // healthy: panic sends traffic to it anyway.
         let mut r = rng("only");
         let mut e = Endpoints::new(
             lb(Policy::RoundRobin),
-            Some(&outlier(1, 10)),
+            Some(&outlier(1, 100)),
             None,
             1,
             secs(0),
@@ -590,6 +604,28 @@ mod tests {
         assert_eq!(e.next_event(), secs(6));
         let bare = Endpoints::new(BalancerConfig::default(), None, None, 1, secs(0), &mut r);
         assert_eq!(bare.next_event(), SimTime::NEVER);
+    }
+
+    #[test]
+    fn an_abandoned_request_is_not_an_outlier_error() {
+        // One error to go before ejection: an abandoned request neither ejects nor resets
+        // the run, and its load is gone.
+        let mut r = rng("abandon");
+        let mut e = Endpoints::new(
+            lb(Policy::LeastRequest),
+            Some(&outlier(2, 100)),
+            None,
+            2,
+            secs(0),
+            &mut r,
+        );
+        e.on_request_start(0);
+        e.on_request_end(secs(1), 0, Duration::ZERO, Outcome::ServerError(503));
+        e.on_request_start(0);
+        e.on_request_abandoned(secs(2), 0, Duration::from_secs(1));
+        assert!(e.is_healthy(0));
+        assert_eq!(e.outlier().map(|o| o.consecutive_errors(0)), Some(1));
+        assert_eq!(e.balancer().active(0), 0);
     }
 
     #[test]

@@ -37,8 +37,9 @@ pub enum ResponseFlag {
     /// `URX`: retries exhausted, or the attempts the policy allows used up; set beside the
     /// flag of the last attempt's failure, never instead of it.
     RetriesExhausted,
-    /// `SI`: stream idle timeout (a TCP pass-through connection idle for the route's
-    /// `idle` timeout).
+    /// `SI`: stream idle timeout (an HTTP stream with no answer for the route's or the
+    /// listener's `idle`, answered 504; a TCP pass-through connection idle for the route's
+    /// `idle`, closed).
     StreamIdleTimeout,
 }
 

@@ -61,8 +61,15 @@ impl NodeListener {
     }
 }
 
-/// An idle timer (route or listener `idle`): fires when nothing happened on the stream for
-/// the idle duration. Envoy answers 408 if no response headers were sent yet, else resets.
+/// An idle timer (route or listener `idle`, HTTP, HTTP/2 and gRPC alike): fires when nothing
+/// happened on the stream for the idle duration.
+///
+/// It is Envoy's stream idle timer (`ConnectionManagerImpl::ActiveStream`): the listener's
+/// `idle` is the connection manager's `stream_idle_timeout`, and a route's `idle` replaces it
+/// for the streams the route takes (`RouteAction.idle_timeout`). It restarts on every
+/// request or response headers or data passing through the stream; retries and back-offs
+/// towards the upstream are not such events, so on a stream whose request has arrived it
+/// bounds the wait for the response. What firing does is [`IdleTimer::expiry`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IdleTimer {
     idle: Option<Duration>,
@@ -88,11 +95,42 @@ impl IdleTimer {
         self.idle.map(|d| self.last_activity + d)
     }
 
-    /// The status the client sees when it fires: 408 before response headers, else the
-    /// stream is reset (`None`).
-    pub fn expiry_status(headers_sent: bool) -> Option<u16> {
-        (!headers_sent).then_some(408)
+    /// The earlier of this timer's deadline and `other` (a request or per-try timeout): how
+    /// long a wait may last.
+    pub fn bound(&self, other: Option<super::SimTime>) -> Option<super::SimTime> {
+        match (self.deadline(), other) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
+
+    /// Whether this timer fires strictly before `other`; at the same instant the other
+    /// timeout wins (it was armed for this wait, the idle timer for the whole stream).
+    pub fn fires_before(&self, other: Option<super::SimTime>) -> bool {
+        self.deadline().is_some_and(|a| other.is_none_or(|b| a < b))
+    }
+
+    /// What firing does (Envoy 1.29 `ActiveStream::onIdleTimeout`): a local reply with flag
+    /// `SI` while no response headers have gone downstream, else a reset of the stream. The
+    /// reply is 504 when the whole request had arrived and 408 when it had not
+    /// (`Http::Utility::maybeRequestTimeoutCode`, since Envoy PR #20026, 1.22). Route
+    /// docs still say 408 before headers; the code answers 504 for a complete request.
+    pub fn expiry(request_complete: bool, response_started: bool) -> IdleExpiry {
+        match (response_started, request_complete) {
+            (true, _) => IdleExpiry::Reset,
+            (false, true) => IdleExpiry::Reply(504),
+            (false, false) => IdleExpiry::Reply(408),
+        }
+    }
+}
+
+/// What an idle timeout does to the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdleExpiry {
+    /// A local reply with this status and response flag `SI`.
+    Reply(u16),
+    /// The response had started: the stream is reset.
+    Reset,
 }
 
 #[cfg(test)]
@@ -192,8 +230,27 @@ mod tests {
         assert_eq!(t.deadline(), Some(SimTime::from_millis(1000)));
         t.on_activity(SimTime::from_millis(700));
         assert_eq!(t.deadline(), Some(SimTime::from_millis(1700)));
-        assert_eq!(IdleTimer::expiry_status(false), Some(408));
-        assert_eq!(IdleTimer::expiry_status(true), None);
+        let (early, late) = (SimTime::from_millis(900), SimTime::from_millis(1700));
+        assert_eq!(t.bound(Some(early)), Some(early));
+        assert_eq!(t.bound(None), Some(late));
+        assert!(!t.fires_before(Some(early)));
+        assert!(
+            !t.fires_before(Some(late)),
+            "a tie goes to the other timeout"
+        );
+        assert!(t.fires_before(None));
+        let off = IdleTimer::new(SimTime::ZERO, None);
+        assert_eq!(off.bound(Some(early)), Some(early));
+        assert!(!off.fires_before(None));
         assert_eq!(IdleTimer::new(SimTime::ZERO, None).deadline(), None);
+    }
+
+    #[test]
+    fn idle_expiry_is_504_for_a_whole_request_408_for_a_partial_one_and_a_reset_after_headers() {
+        // Envoy ActiveStream::onIdleTimeout with maybeRequestTimeoutCode (PR #20026).
+        assert_eq!(IdleTimer::expiry(true, false), IdleExpiry::Reply(504));
+        assert_eq!(IdleTimer::expiry(false, false), IdleExpiry::Reply(408));
+        assert_eq!(IdleTimer::expiry(true, true), IdleExpiry::Reset);
+        assert_eq!(IdleTimer::expiry(false, true), IdleExpiry::Reset);
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! Semantics follow Envoy as App Mesh configures it: regexes match the whole value (RE2),
 //! header names compare case-insensitively, `range` is `[start, end)` over a signed integer,
-//! an inverted matcher matches an absent header, and a header matcher without `match` means
-//! "present".
+//! and a header matcher without `match` means "present". A request without the header fails
+//! every matcher except the inverted "present" one (Envoy `HeaderUtility::matchHeaders`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -201,16 +201,21 @@ impl HeaderMatcher {
         Mismatch::Header(format!("{} failed", self.display))
     }
 
+    /// Envoy's `HeaderUtility::matchHeaders` (source/common/http/header_utility.cc): with the
+    /// header absent, only the inverted "present" matcher (`invert` without `match`) matches;
+    /// an inverted value matcher (`exact`, `prefix`, `suffix`, `regex`, `range`) needs the
+    /// header to be there with another value. `invert` flips the value test only.
     pub(crate) fn matches(&self, req: &RequestHead) -> bool {
-        let value = req.header(&self.name);
-        let hit = match (value, &self.value) {
-            (None, _) => false,
-            (Some(_), ValueMatcher::Present) => true,
-            (Some(v), ValueMatcher::Exact(e)) => v == e,
-            (Some(v), ValueMatcher::Prefix(p)) => v.starts_with(p.as_str()),
-            (Some(v), ValueMatcher::Suffix(s)) => v.ends_with(s.as_str()),
-            (Some(v), ValueMatcher::Regex(re)) => re.is_match(v),
-            (Some(v), ValueMatcher::Range(start, end)) => v
+        let Some(v) = req.header(&self.name) else {
+            return self.invert && matches!(self.value, ValueMatcher::Present);
+        };
+        let hit = match &self.value {
+            ValueMatcher::Present => true,
+            ValueMatcher::Exact(e) => v == e,
+            ValueMatcher::Prefix(p) => v.starts_with(p.as_str()),
+            ValueMatcher::Suffix(s) => v.ends_with(s.as_str()),
+            ValueMatcher::Regex(re) => re.is_match(v),
+            ValueMatcher::Range(start, end) => v
                 .trim()
                 .parse::<i64>()
                 .is_ok_and(|n| *start <= n && n < *end),
@@ -314,12 +319,26 @@ mod tests {
         // An inverted presence matcher matches when the header is absent.
         assert!(header("x-absent", true, None).check(&req).is_ok());
         assert!(header("color-header", true, None).check(&req).is_err());
-        // An inverted value matcher also matches an absent header.
-        assert!(
-            header("x-absent", true, Some(ValueMatch::Exact("a".into())))
-                .check(&req)
-                .is_ok()
-        );
+        // An inverted value matcher needs the header with another value: absent, it fails
+        // (Envoy HeaderUtility::matchHeaders; App Mesh routes.md, "any request that has a
+        // header that starts with anything other than 123").
+        for value in [
+            ValueMatch::Exact("a".into()),
+            ValueMatch::Prefix("123".into()),
+            ValueMatch::Suffix("z".into()),
+            ValueMatch::Regex("a+".into()),
+            ValueMatch::Range { start: 0, end: 10 },
+        ] {
+            assert!(
+                header("x-absent", true, Some(value.clone()))
+                    .check(&req)
+                    .is_err(),
+                "{value:?}"
+            );
+            let other = RequestHead::get("h", 80, "/").with_header("x-absent", "456");
+            let present_other = header("x-absent", true, Some(value.clone())).check(&other);
+            assert!(present_other.is_ok(), "{value:?} against 456");
+        }
         // Regexes match the whole value.
         assert!(
             header("color-header", false, Some(ValueMatch::Regex("2".into())))

@@ -18,8 +18,9 @@
 //! - [`outlier`]: passive ejection (consecutive 5xx).
 //! - [`health`]: active health checks.
 //! - [`endpoints`]: balancer, outlier detection and health checks of a virtual node, wired.
-//! - [`discovery`]: the Cloud Map-like registry and DNS names, with propagation delay.
-//! - [`listener`]: a node listener compiled with App Mesh's defaults; idle timers.
+//! - [`discovery`]: the Cloud Map-like registry and DNS names, with propagation delay; the
+//!   cluster type a node's discovery makes (one host per task, or one LOGICAL_DNS host).
+//! - [`listener`]: a node listener compiled with App Mesh's defaults; the stream idle timer.
 //! - [`breaker`]: listener connection pools (circuit breakers).
 //! - [`retry_breaker`]: the `max_retries` limit on a cluster's concurrent retries.
 //! - [`defaults`]: App Mesh's or Envoy's defaults (accounts with meshes before 2020-07-29).

@@ -10,12 +10,16 @@
 //!   Either way the run starts again from zero, so a refused host is reconsidered after
 //!   another `maxServerErrors` errors.
 //! - The cap: after this ejection, ejected hosts must be at most `maxEjectionPercent` of all
-//!   hosts (Envoy since PR #27909). App Mesh documents that it "will eject at least one host
-//!   regardless of the value", so when no host is ejected one may be, whatever the percent
-//!   (Envoy's `always_eject_one_host`). That is our reading of App Mesh; see [`Allowance`].
+//!   hosts, and nothing overrides it (`DetectorImpl::ejectHost`, Envoy ≥ 1.28 after PR
+//!   #27909; App Mesh's images are 1.29). So 0 % never ejects, and 10 % ejects nothing with
+//!   fewer than 10 hosts. The API text "will eject at least one host regardless of the value"
+//!   comes from an older Envoy comment; the opt-in `always_eject_one_host` that restores it is
+//!   Envoy 1.31+ and not exposed by App Mesh.
 //! - Ejection time is `baseEjectionDuration × k`, capped at `max(300 s, base)` (Envoy's
 //!   `max_ejection_time` default). `k` grows by one at each ejection and shrinks by one at each
-//!   sweep that finds the host not ejected, so a host that keeps failing stays out longer.
+//!   sweep that finds the host back for at least a whole interval (`onIntervalTimer`: the
+//!   host's last unejection is `interval` or more ago), so a host that keeps failing stays
+//!   out longer, and one a health check returned just before a sweep keeps its `k` there.
 //! - Hosts come back only at a sweep (Envoy's interval timer), not at the exact expiry: a
 //!   host ejected for 30 s with a 10 s interval returns at the first sweep 30 s or more after
 //!   its ejection. The run of errors restarts from zero on return.
@@ -100,44 +104,25 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// Why the cap let an ejection through.
+/// Why the cap let an ejection through: ejected hosts, this one included, stay within
+/// `maxEjectionPercent`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Allowance {
-    /// Ejected hosts, this one included, stay within `maxEjectionPercent`.
-    WithinCap {
-        /// Ejected hosts after this ejection.
-        ejected_after: usize,
-        /// All hosts.
-        hosts: usize,
-        /// `maxEjectionPercent`.
-        max_percent: u32,
-    },
-    /// The percent forbids it, but no host was ejected and App Mesh ejects at least one.
-    AtLeastOneHost {
-        /// All hosts.
-        hosts: usize,
-        /// `maxEjectionPercent`.
-        max_percent: u32,
-    },
+pub struct Allowance {
+    /// Ejected hosts after this ejection.
+    pub ejected_after: usize,
+    /// All hosts.
+    pub hosts: usize,
+    /// `maxEjectionPercent`.
+    pub max_percent: u32,
 }
 
 impl fmt::Display for Allowance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Allowance::WithinCap {
-                ejected_after,
-                hosts,
-                max_percent,
-            } => write!(
-                f,
-                "{ejected_after} of {hosts} hosts ejected now, within max_ejection_percent {max_percent} %"
-            ),
-            Allowance::AtLeastOneHost { hosts, max_percent } => write!(
-                f,
-                "max_ejection_percent {max_percent} % allows no host of {hosts}, \
-                 but App Mesh ejects at least one host"
-            ),
-        }
+        write!(
+            f,
+            "{} of {} hosts ejected now, within max_ejection_percent {} %",
+            self.ejected_after, self.hosts, self.max_percent
+        )
     }
 }
 
@@ -208,9 +193,10 @@ impl fmt::Display for EjectionDecision {
                 max_percent,
             } => write!(
                 f,
-                "host {} not ejected after {run}: at max_ejection_percent {max_percent} %: \
-                 {ejected} of {hosts} hosts already ejected",
-                self.host
+                "host {} not ejected after {run}: {} of {hosts} hosts ejected would exceed \
+                 max_ejection_percent {max_percent} % ({ejected} already ejected)",
+                self.host,
+                ejected + 1
             ),
         }
     }
@@ -268,6 +254,9 @@ struct HostMonitor {
     backoff: u32,
     /// `Some(when)` while ejected.
     ejected_at: Option<SimTime>,
+    /// When the host last came back (Envoy's `lastUnejectionTime`): `k` decays only at sweeps
+    /// at least one interval after it.
+    unejected_at: Option<SimTime>,
 }
 
 /// Consecutive-5xx ejection for one (client, virtual node).
@@ -377,12 +366,18 @@ impl OutlierDetector {
             let at = self.next_sweep;
             for (host, m) in self.hosts.iter_mut().enumerate() {
                 let Some(since) = m.ejected_at else {
-                    m.backoff = m.backoff.saturating_sub(1);
+                    // Envoy decays `k` after the unejection checks, and only for a host back
+                    // for a whole interval: one returned at this sweep, or by a health check
+                    // less than an interval ago, keeps it.
+                    if m.unejected_at.is_some_and(|u| at - u >= self.interval) {
+                        m.backoff = m.backoff.saturating_sub(1);
+                    }
                     continue;
                 };
                 let ejection_time = self.base.saturating_mul(m.backoff).min(self.max_time);
                 if at - since >= ejection_time {
                     m.ejected_at = None;
+                    m.unejected_at = Some(at);
                     m.consecutive = 0;
                     back.push(Unejection {
                         host,
@@ -415,6 +410,7 @@ impl OutlierDetector {
     pub fn uneject_on_health_check(&mut self, now: SimTime, host: usize) -> Option<Unejection> {
         let m = self.hosts.get_mut(host)?;
         let since = m.ejected_at.take()?;
+        m.unejected_at = Some(now);
         m.consecutive = 0;
         Some(Unejection {
             host,
@@ -464,22 +460,17 @@ impl OutlierDetector {
     }
 }
 
-/// Whether one more ejection is allowed with `ejected` of `hosts` already out.
+/// Whether one more ejection is allowed with `ejected` of `hosts` already out: Envoy's
+/// `100 × (ejected + 1) / hosts <= maxEjectionPercent`, with no exception.
 fn allowance(ejected: usize, hosts: usize, max_percent: u32) -> Option<Allowance> {
     let after = ejected + 1;
     // after / hosts <= max_percent / 100, in integers.
     let within = (after as u128) * 100 <= u128::from(max_percent) * (hosts as u128);
-    if within {
-        Some(Allowance::WithinCap {
-            ejected_after: after,
-            hosts,
-            max_percent,
-        })
-    } else if ejected == 0 {
-        Some(Allowance::AtLeastOneHost { hosts, max_percent })
-    } else {
-        None
-    }
+    within.then_some(Allowance {
+        ejected_after: after,
+        hosts,
+        max_percent,
+    })
 }
 
 #[cfg(test)]
@@ -652,9 +643,9 @@ mod tests {
         );
         assert!(!d.is_ejected(2));
         assert!(
-            refused
-                .to_string()
-                .contains("at max_ejection_percent 50 %: 2 of 4 hosts already ejected"),
+            refused.to_string().contains(
+                "3 of 4 hosts ejected would exceed max_ejection_percent 50 % (2 already ejected)"
+            ),
             "{refused}"
         );
         // The run restarted after the refusal: the next error decides again.
@@ -662,31 +653,69 @@ mod tests {
     }
 
     #[test]
-    fn at_least_one_host_is_ejected_whatever_the_percent() {
-        // App Mesh: "will eject at least one host regardless of the value" (0 % included),
-        // but only while no host is ejected.
-        let mut d = OutlierDetector::new(&config(1, 10, 30, 0), 3, SimTime::ZERO);
-        let first = d.on_result(secs(1), 0, E503).expect("decision");
+    fn max_ejection_percent_is_never_exceeded() {
+        // Envoy >= 1.28 (PR #27909, DetectorImpl::ejectHost): no "at least one host" rule.
+        // 0 % never ejects.
+        let mut none = OutlierDetector::new(&config(1, 10, 30, 0), 3, SimTime::ZERO);
+        let refused = none.on_result(secs(1), 0, E503).expect("decision");
+        assert_eq!(
+            refused.verdict,
+            Verdict::CapReached {
+                ejected: 0,
+                hosts: 3,
+                max_percent: 0
+            }
+        );
+        assert_eq!(none.ejected_count(), 0);
+        // 10 % ejects nothing with fewer than 10 hosts, and one host of 10.
+        for hosts in 1..10 {
+            let mut d = OutlierDetector::new(&config(1, 10, 30, 10), hosts, SimTime::ZERO);
+            for h in 0..hosts {
+                assert!(d.on_result(secs(1), h, E503).is_some_and(|d| !d.ejected()));
+            }
+            assert_eq!(d.ejected_count(), 0, "{hosts} hosts");
+        }
+        let mut ten = OutlierDetector::new(&config(1, 10, 30, 10), 10, SimTime::ZERO);
+        let first = ten.on_result(secs(1), 0, E503).expect("decision");
         assert!(matches!(
             first.verdict,
             Verdict::Ejected {
-                allowance: Allowance::AtLeastOneHost {
-                    hosts: 3,
-                    max_percent: 0
+                allowance: Allowance {
+                    ejected_after: 1,
+                    hosts: 10,
+                    max_percent: 10
                 },
                 ..
             }
         ));
-        assert!(d.on_result(secs(1), 1, E503).is_some_and(|d| !d.ejected()));
-        assert_eq!(d.ejected_count(), 1);
-
-        // 10 % of 2 hosts: the only host of a pair may go, not both.
-        let mut two = OutlierDetector::new(&config(1, 10, 30, 10), 2, SimTime::ZERO);
-        assert!(two.on_result(secs(1), 0, E503).is_some_and(|d| d.ejected()));
         assert!(
-            two.on_result(secs(1), 1, E503)
+            ten.on_result(secs(1), 1, E503)
                 .is_some_and(|d| !d.ejected())
         );
+        // A single host (a LOGICAL_DNS cluster's) is ejected only at 100 %.
+        let mut one = OutlierDetector::new(&config(1, 10, 30, 99), 1, SimTime::ZERO);
+        assert!(
+            one.on_result(secs(1), 0, E503)
+                .is_some_and(|d| !d.ejected())
+        );
+    }
+
+    #[test]
+    fn multiplier_decays_only_after_a_whole_healthy_interval() {
+        // Envoy's onIntervalTimer decrements k only for a host whose last unejection is at
+        // least one interval old: a health check that returns the host 0.5 s before a sweep
+        // leaves k alone at that sweep; the next one decays it.
+        let mut d = OutlierDetector::new(&config(1, 10, 30, 100), 2, SimTime::ZERO);
+        d.on_result(secs(1), 0, E503);
+        assert_eq!(d.multiplier(0), 1);
+        assert!(
+            d.uneject_on_health_check(SimTime::from_millis(9_500), 0)
+                .is_some()
+        );
+        d.on_sweep(secs(10));
+        assert_eq!(d.multiplier(0), 1, "back for 0.5 s only");
+        d.on_sweep(secs(20));
+        assert_eq!(d.multiplier(0), 0, "back for a whole interval");
     }
 
     #[test]
@@ -775,8 +804,7 @@ mod tests {
     }
 
     proptest! {
-        // Ejected hosts never exceed max_ejection_percent, except the at-least-one rule, which
-        // only ever lets a single host out.
+        // Ejected hosts never exceed max_ejection_percent.
         #[test]
         fn ejections_respect_the_cap(
             hosts in 1usize..12,
@@ -788,22 +816,17 @@ mod tests {
             let mut now = SimTime::ZERO;
             for (host, error, advance_ms, action) in steps {
                 now = now + Duration::from_millis(advance_ms);
-                let before = d.ejected_count();
                 match action {
                     0 => { d.on_sweep(now); }
                     1 => { d.uneject_on_health_check(now, host % hosts); }
                     _ => {
                         let outcome = if error { E503 } else { Outcome::Success };
-                        if let Some(dec) = d.on_result(now, host % hosts, outcome)
-                            && let Verdict::Ejected { allowance: Allowance::AtLeastOneHost { .. }, .. } = dec.verdict
-                        {
-                            prop_assert_eq!(before, 0);
-                        }
+                        d.on_result(now, host % hosts, outcome);
                     }
                 }
                 let ejected = d.ejected_count();
                 let within = ejected * 100 <= percent as usize * hosts;
-                prop_assert!(within || ejected == 1, "{} of {} ejected at {} %", ejected, hosts, percent);
+                prop_assert!(within, "{} of {} ejected at {} %", ejected, hosts, percent);
             }
         }
     }

@@ -341,6 +341,8 @@ pub enum EventKind {
     FaultSpared,
     /// The listener's per-request timeout fired before the app answered.
     ListenerTimeout,
+    /// A route's or listener's idle timeout fired (`SI`).
+    IdleTimeout,
 }
 
 impl EventKind {
@@ -364,6 +366,7 @@ impl EventKind {
             EventKind::FaultAbort => "fault_abort",
             EventKind::FaultSpared => "fault_spared",
             EventKind::ListenerTimeout => "listener_timeout",
+            EventKind::IdleTimeout => "idle_timeout",
         }
     }
 }

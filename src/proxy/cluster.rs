@@ -11,6 +11,10 @@
 //! keyed by the host's registry id. The cluster's own circuit breakers (retries in flight,
 //! and under Envoy's defaults its connection and request thresholds) sit here too; the
 //! caller takes and gives back their slots through [`super::breakers`].
+//!
+//! A DNS `LOADBALANCER` node (Envoy LOGICAL_DNS, [`ClusterType`]) has one host only, named
+//! after the DNS name: each resolution moves where its new connections go to the first
+//! address of the answer ([`LogicalHost`]), and its open connections stay in its pool.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -20,20 +24,35 @@ use tokio::sync::oneshot;
 use crate::config::model::{Protocol, ServiceDiscovery};
 use crate::engine::SimTime;
 use crate::engine::breaker::{ListenerPool, UNLIMITED};
-use crate::engine::discovery::Registry;
+use crate::engine::discovery::{ClusterType, LogicalHost, Registry};
 use crate::engine::endpoints::Endpoints;
 use crate::engine::failure_accrual::HostBreakers;
 use crate::engine::retry_breaker::RetryGate;
 
-/// An upstream host: a task's address and listener port.
+/// An upstream host: a task's address and listener port, or a LOGICAL_DNS cluster's one
+/// host and the address its new connections go to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpstreamHost {
-    /// Registry instance id.
+    /// Registry instance id; for a logical host, the DNS name.
     pub id: String,
-    /// turmoil host name.
+    /// turmoil host name (where a new connection goes).
     pub address: String,
     /// Port.
     pub port: u16,
+    /// The LOGICAL_DNS host: its connections are its own, wherever they were opened to.
+    pub logical: bool,
+}
+
+impl UpstreamHost {
+    /// The connection pool this host's requests use: the task's address, or the logical
+    /// host's name, so connections opened to an earlier first address stay in use.
+    pub fn pool_key(&self) -> &str {
+        if self.logical {
+            &self.id
+        } else {
+            &self.address
+        }
+    }
 }
 
 /// The hosts of one virtual node listener, and the endpoint state for them.
@@ -46,6 +65,8 @@ pub struct Cluster {
     /// The listener protocol.
     pub protocol: Protocol,
     discovery: Option<ServiceDiscovery>,
+    /// The LOGICAL_DNS host's resolution (unused for per-instance clusters).
+    logical: LogicalHost,
     /// Engine state, indexed like `hosts`.
     pub endpoints: Endpoints,
     /// Hosts, in endpoint-index order.
@@ -76,6 +97,7 @@ impl Cluster {
             port,
             protocol,
             discovery,
+            logical: LogicalHost::new(),
             endpoints,
             hosts: Vec::new(),
             accrual: None,
@@ -101,6 +123,31 @@ impl Cluster {
         }
         self.generation = Some(generation);
         let seen = registry.discover(now, query);
+        if !ClusterType::of(query).per_instance() {
+            if self.logical.on_resolution(&seen)
+                && let Some((address, port)) = self.logical.address()
+            {
+                let ServiceDiscovery::Dns { hostname, .. } = query else {
+                    return;
+                };
+                match self.hosts.first_mut() {
+                    Some(h) => {
+                        h.address = address.to_string();
+                        h.port = port;
+                    }
+                    None => {
+                        self.hosts.push(UpstreamHost {
+                            id: hostname.clone(),
+                            address: address.to_string(),
+                            port,
+                            logical: true,
+                        });
+                        self.endpoints.set_host_count(now, 1);
+                    }
+                }
+            }
+            return;
+        }
         for i in (0..self.hosts.len()).rev() {
             if !seen.iter().any(|s| s.id == self.hosts[i].id) {
                 self.hosts.remove(i);
@@ -118,6 +165,7 @@ impl Cluster {
                     id: s.id.clone(),
                     address: s.address.clone(),
                     port: s.port,
+                    logical: false,
                 });
             }
         }

@@ -25,7 +25,9 @@ use super::attempts::EventKind;
 use super::body::Payload;
 use super::faults::{self, ListenerFaults};
 use super::notes::envoy_fields;
-use super::outbound::{RouterFlags, Sidecar, local_reply, request_head};
+use super::outbound::{
+    RouterFlags, Sidecar, idle_timeout_reply, idle_timeout_text, local_reply, request_head,
+};
 use super::telemetry::{
     AccessLogEntry, Direction, FLAGS_HEADER, HEALTH_CHECK_AGENT, ResponseFlag, Stat, TRACE_HEADER,
     TraceContext,
@@ -34,6 +36,7 @@ use super::toxics::ToxicStream;
 use super::wire;
 use crate::config::model::Protocol;
 use crate::engine::breaker::{Admission, ListenerPool, Ticket};
+use crate::engine::listener::IdleTimer;
 use crate::engine::ratelimit::{LocalRateLimiter, RateDecision};
 use crate::engine::{SimTime, seed};
 
@@ -46,10 +49,13 @@ pub struct Inbound {
     pub port: u16,
     /// Protocol (HTTP/1.1, or HTTP/2 for http2 and grpc).
     pub protocol: Protocol,
-    /// The connection pool towards the app (`None`: no limits, as on a gateway).
+    /// The listener's connection pool (circuit breaker): towards the app on a task, over the
+    /// requests passing through on a virtual gateway; `None`: no limits.
     pub pool: Option<RefCell<ListenerPool>>,
     /// The listener's per-request timeout.
     pub timeout: Option<Duration>,
+    /// The listener's idle timeout (Envoy's `stream_idle_timeout`).
+    pub idle: Option<Duration>,
     /// The proxy (identity, spans, telemetry).
     pub sidecar: Rc<Sidecar>,
     /// Where requests go.
@@ -71,6 +77,7 @@ impl std::fmt::Debug for Inbound {
             .field("port", &self.port)
             .field("protocol", &self.protocol)
             .field("timeout", &self.timeout)
+            .field("idle", &self.idle)
             .finish_non_exhaustive()
     }
 }
@@ -91,6 +98,7 @@ impl Inbound {
             protocol,
             pool: pool.map(RefCell::new),
             timeout,
+            idle: None,
             sidecar,
             handler,
             telemetry,
@@ -98,6 +106,12 @@ impl Inbound {
             faults: RefCell::new(ListenerFaults::default()),
             waiters: RefCell::new(BTreeMap::new()),
         }
+    }
+
+    /// Enforces the listener's idle timeout.
+    pub fn with_idle_timeout(mut self, idle: Option<Duration>) -> Inbound {
+        self.idle = idle;
+        self
     }
 
     /// Puts a local rate limit filter on the listener, ahead of everything else.
@@ -204,6 +218,10 @@ impl Inbound {
             self.count(Stat::RateLimited);
             return self.finish(log, local_reply(status, ResponseFlag::RateLimited, grpc));
         }
+        // The listener's stream idle timer, from the request's arrival: nothing more passes
+        // on the stream until the answer goes back, so it bounds the queueing, a fault
+        // delay and the app's work alike.
+        let idle = IdleTimer::new(start, self.idle);
         let mut slot = Slot {
             inbound: Rc::clone(&self),
             state: SlotState::Free,
@@ -216,7 +234,9 @@ impl Inbound {
                     let (tx, rx) = oneshot::channel();
                     self.waiters.borrow_mut().insert(ticket.get(), tx);
                     slot.state = SlotState::Queued(ticket);
-                    let waited = rx.await;
+                    let Some(waited) = wire::until(idle.deadline(), rx).await else {
+                        return self.idle_expired(log);
+                    };
                     if let Some(d) = log.detail.as_deref_mut() {
                         let wait = wire::now().saturating_since(start);
                         let then = if waited.is_ok() {
@@ -279,7 +299,12 @@ impl Inbound {
             if let Some(delay) = decision.delay {
                 self.count(Stat::FaultsInjected);
                 log.flags.insert(ResponseFlag::DelayInjected);
-                tokio::time::sleep(delay).await;
+                if wire::until(idle.deadline(), tokio::time::sleep(delay))
+                    .await
+                    .is_none()
+                {
+                    return self.idle_expired(log);
+                }
             }
             if let Some(abort) = decision.abort {
                 if decision.delay.is_none() {
@@ -305,7 +330,8 @@ impl Inbound {
         let app = tokio::task::spawn_local((self.handler)(req));
         let deadline = self.timeout.map(|t| start + t);
         let handed = wire::now();
-        let response = match wire::until(deadline, app).await {
+        let response = match wire::until(idle.bound(deadline), app).await {
+            None if idle.fires_before(deadline) => return self.idle_expired(log),
             None => {
                 self.count(Stat::Timeouts);
                 if let Some(d) = log.detail.as_deref_mut() {
@@ -328,6 +354,20 @@ impl Inbound {
         };
         drop(slot);
         self.finish(log, response)
+    }
+
+    /// The listener's idle timer fired before the app answered: 504 `SI` (the engine's
+    /// rule, [`idle_timeout_reply`]); the app's work, if it started, goes on detached.
+    fn idle_expired(&self, mut log: AccessLogEntry) -> Response<Payload> {
+        self.count(Stat::Timeouts);
+        if let Some(d) = log.detail.as_deref_mut() {
+            d.event(
+                wire::now(),
+                EventKind::IdleTimeout,
+                idle_timeout_text("listener", self.idle),
+            );
+        }
+        self.finish(log, idle_timeout_reply(self.protocol == Protocol::Grpc))
     }
 
     pub(super) fn count(&self, stat: Stat) {

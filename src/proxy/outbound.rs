@@ -37,6 +37,7 @@ use crate::engine::exchange::{Exchange, Final, FinishReason, Next, TimeoutKind, 
 use crate::engine::failure_accrual::{
     BreakerState, HostBreakers, Outcome as AccrualOutcome, Permit, Transition,
 };
+use crate::engine::listener::{IdleExpiry, IdleTimer};
 use crate::engine::outlier::{EjectionDecision, LocalFailure, Outcome as OutlierOutcome};
 use crate::engine::retry::{AttemptOutcome, ResetReason, RetryRules};
 use crate::engine::retry_breaker::RetryGate;
@@ -365,6 +366,10 @@ impl Sidecar {
         };
         let (parts, body) = req.into_parts();
         let mut exchange = Exchange::new(start, plan.rules, plan.timeout);
+        // The route's idle timer: the whole request was handed over at `start`, and nothing
+        // passes downstream until the answer does, so it bounds the wait for that answer
+        // across every attempt and back-off.
+        let idle = IdleTimer::new(start, plan.idle);
         let mut tried: Vec<String> = Vec::new();
         let mut last: Option<Response<Payload>> = None;
         let mut retry: Option<RetrySlot> = None;
@@ -452,13 +457,22 @@ impl Sidecar {
                 upstream.headers_mut().insert(http::header::HOST, v);
             }
             let sent = wire::until(
-                attempt.deadline,
-                self.pool.send(&host.address, host.port, version, upstream),
+                idle.bound(attempt.deadline),
+                self.pool
+                    .send_to(host.pool_key(), &host.address, host.port, version, upstream),
             )
             .await;
             drop(slot);
             let now = wire::now();
             let took = now.saturating_since(attempt_start);
+            if sent.is_none() && idle.fires_before(attempt.deadline) {
+                self.abandon_request(&key, &host.id, now, attempt_start, permit);
+                if let Some(a) = log.detail.as_deref_mut().and_then(HopDetail::current) {
+                    a.end = now;
+                    a.then = Some("abandoned: the route's idle timeout ended the stream".into());
+                }
+                return self.route_idle_expired(log, exchange.attempts(), plan.idle, grpc);
+            }
             let (outcome, outlier) = match sent {
                 None if attempt.bounded_by == Some(TimeoutKind::Route) => {
                     self.count(Stat::Timeouts, 1);
@@ -539,6 +553,15 @@ impl Sidecar {
                     Ok(slot) => {
                         retry = Some(slot);
                         last = None;
+                        if idle.fires_before(Some(at)) {
+                            wire::sleep_until(idle.deadline().unwrap_or(at)).await;
+                            return self.route_idle_expired(
+                                log,
+                                exchange.attempts(),
+                                plan.idle,
+                                grpc,
+                            );
+                        }
                         wire::sleep_until(at).await;
                     }
                     Err(shed) => {
@@ -881,6 +904,59 @@ impl Sidecar {
         Ended { ejection, breaker }
     }
 
+    /// The route's idle timer fired with no answer yet: 504 `SI` to the caller.
+    fn route_idle_expired(
+        &self,
+        mut log: AccessLogEntry,
+        attempts: u32,
+        idle: Option<std::time::Duration>,
+        grpc: bool,
+    ) -> Response<Payload> {
+        if let Some(d) = log.detail.as_deref_mut() {
+            d.event(
+                wire::now(),
+                EventKind::IdleTimeout,
+                idle_timeout_text("route", idle),
+            );
+        }
+        log.attempts = attempts;
+        log.flags.insert(ResponseFlag::StreamIdleTimeout);
+        self.count(Stat::Timeouts, 1);
+        self.finish(log, idle_timeout_reply(grpc))
+    }
+
+    /// The attempt to host `id` was cut off because its downstream stream ended (the route's
+    /// idle timeout): outlier detection hears nothing of it (engine
+    /// `Endpoints::on_request_abandoned`); a failure-accrual permit goes back as a failure,
+    /// the request having got no answer.
+    pub(super) fn abandon_request(
+        &self,
+        key: &(String, u16),
+        id: &str,
+        now: SimTime,
+        start: SimTime,
+        permit: Option<Permit>,
+    ) {
+        let mut clusters = self.clusters.borrow_mut();
+        let Some(cluster) = clusters.get_mut(key) else {
+            return;
+        };
+        if let (Some(permit), Some(b)) = (permit, &mut cluster.accrual) {
+            b.record(
+                now,
+                id,
+                permit,
+                AccrualOutcome::Failure,
+                &mut *self.rng.borrow_mut(),
+            );
+        }
+        if let Some(i) = cluster.hosts.iter().position(|h| h.id == id) {
+            cluster
+                .endpoints
+                .on_request_abandoned(now, i, now.saturating_since(start));
+        }
+    }
+
     /// Adds one to one of this proxy's counters.
     pub fn count_stat(&self, stat: Stat) {
         self.count(stat, 1);
@@ -1059,6 +1135,23 @@ pub fn http_to_grpc(status: u16) -> u8 {
         429 | 502..=504 => 14,
         _ => 2,
     }
+}
+
+/// The answer to a stream whose idle timer fired, by the engine's rule
+/// ([`IdleTimer::expiry`]): the proxies hand requests over whole and forward answers whole, so
+/// the request is always complete and no response has started: 504 `SI`.
+pub(super) fn idle_timeout_reply(grpc: bool) -> Response<Payload> {
+    match IdleTimer::expiry(true, false) {
+        IdleExpiry::Reply(status) => local_reply(status, ResponseFlag::StreamIdleTimeout, grpc),
+        // Not reachable here (no response has started); a reset reads as Envoy's `UC`.
+        IdleExpiry::Reset => local_reply(503, ResponseFlag::UpstreamReset, grpc),
+    }
+}
+
+/// What a sampled request's detail says when an idle timer fired.
+pub(super) fn idle_timeout_text(which: &str, idle: Option<std::time::Duration>) -> String {
+    let d = idle.unwrap_or_default();
+    format!("{which} idle timeout ({d:?}) fired with no answer yet: 504 SI")
 }
 
 /// A reply the proxy makes itself, carrying its response flag.

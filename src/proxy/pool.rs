@@ -2,23 +2,24 @@
 //! time, or one multiplexed HTTP/2 connection per upstream host, as Envoy's connection pools
 //! keep them.
 //!
+//! A pool belongs to a host, and a host is usually one task's address. The one host of a DNS
+//! `LOADBALANCER` node (Envoy LOGICAL_DNS) is not: a new connection goes to the address its
+//! name resolves to first at that moment, and connections already open stay in its pool,
+//! and in use, whatever the name resolves to later ([`UpstreamPool::send_to`]).
+//!
 //! A request that is dropped midway (its timeout fired) takes its HTTP/1 connection with it:
 //! hyper closes a connection whose response was abandoned, and Envoy does the same, so a
 //! retry after a per-try timeout always opens a new connection.
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::time::Duration;
-
 use http::{Request, Response};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 
 use super::body::Payload;
 use super::wire::LocalExec;
-
-/// Envoy's default cluster `connect_timeout`.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::engine::endpoints::CONNECT_TIMEOUT;
 
 /// Which HTTP version a pool speaks upstream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -61,22 +62,37 @@ impl UpstreamPool {
         version: HttpVersion,
         req: Request<Payload>,
     ) -> Result<Response<Payload>, SendError> {
-        let key = (host.to_string(), port, version);
+        self.send_to(host, host, port, version, req).await
+    }
+
+    /// Sends `req` over a connection of host `pool_key`'s pool, opening a new one to
+    /// `address:port` when none is free: an open connection is reused wherever it was opened
+    /// to.
+    pub async fn send_to(
+        &self,
+        pool_key: &str,
+        address: &str,
+        port: u16,
+        version: HttpVersion,
+        req: Request<Payload>,
+    ) -> Result<Response<Payload>, SendError> {
+        let key = (pool_key.to_string(), port, version);
         match version {
-            HttpVersion::Http1 => self.send_h1(key, req).await,
-            HttpVersion::Http2 => self.send_h2(key, req).await,
+            HttpVersion::Http1 => self.send_h1(key, address, req).await,
+            HttpVersion::Http2 => self.send_h2(key, address, req).await,
         }
     }
 
     async fn send_h1(
         &self,
         key: Key,
+        address: &str,
         req: Request<Payload>,
     ) -> Result<Response<Payload>, SendError> {
         let mut sender = match self.take_idle_h1(&key).await {
             Some(s) => s,
             None => {
-                let io = self.connect(&key).await?;
+                let io = connect(address, key.1).await.map(TokioIo::new)?;
                 let (sender, conn) = http1::Builder::new()
                     .handshake::<_, Payload>(io)
                     .await
@@ -119,13 +135,14 @@ impl UpstreamPool {
     async fn send_h2(
         &self,
         key: Key,
+        address: &str,
         req: Request<Payload>,
     ) -> Result<Response<Payload>, SendError> {
         let existing = self.h2.borrow().get(&key).cloned();
         let mut sender = match existing {
             Some(s) if !s.is_closed() => s,
             _ => {
-                let io = self.connect(&key).await?;
+                let io = connect(address, key.1).await.map(TokioIo::new)?;
                 let (sender, conn) = http2::Builder::new(LocalExec)
                     .timer(TokioTimer::new())
                     .handshake::<_, Payload>(io)
@@ -150,13 +167,10 @@ impl UpstreamPool {
         let body = Payload::collect(body).await.map_err(|_| SendError::Reset)?;
         Ok(Response::from_parts(parts, body))
     }
-
-    async fn connect(&self, key: &Key) -> Result<TokioIo<turmoil::net::TcpStream>, SendError> {
-        connect(&key.0, key.1).await.map(TokioIo::new)
-    }
 }
 
-/// Opens a TCP connection to `host:port` within Envoy's connect timeout.
+/// Opens a TCP connection to `host:port` within the cluster's connect timeout (App Mesh's
+/// 1 s, [`CONNECT_TIMEOUT`]).
 pub async fn connect(host: &str, port: u16) -> Result<turmoil::net::TcpStream, SendError> {
     let connect = turmoil::net::TcpStream::connect((host, port));
     tokio::time::timeout(CONNECT_TIMEOUT, connect)

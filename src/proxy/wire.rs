@@ -66,8 +66,15 @@ pub fn http1_server() -> hyper::server::conn::http1::Builder {
 }
 
 /// An HTTP/2 server connection (also gRPC).
+///
+/// Concurrent streams per connection are not limited, as Envoy's listeners announce
+/// (`max_concurrent_streams` defaults to 2147483647 in Envoy's `Http2ProtocolOptions`, and
+/// App Mesh sets no other): hyper's own default of 200 would queue a caller's 201st request
+/// on a connection behind the others, a limit no sidecar in a real mesh has.
 pub fn http2_server() -> hyper::server::conn::http2::Builder<LocalExec> {
     let mut b = hyper::server::conn::http2::Builder::new(LocalExec);
-    b.timer(TokioTimer::new()).auto_date_header(false);
+    b.timer(TokioTimer::new())
+        .auto_date_header(false)
+        .max_concurrent_streams(u32::MAX >> 1);
     b
 }

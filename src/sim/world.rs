@@ -11,7 +11,7 @@ use super::ledger::UserLedger;
 use super::loadgen::{Entry, LoadGen};
 use crate::app::{App, Databases};
 use crate::config::model::{Mesh, Protocol, ServiceDiscovery};
-use crate::engine::breaker::ListenerPool;
+use crate::engine::breaker::{ConnectionPoolLimits, ListenerPool};
 use crate::engine::discovery::{Instance, Registration, Registry};
 use crate::engine::ratelimit::LocalRateLimiter;
 use crate::engine::{SimTime, seed};
@@ -182,13 +182,26 @@ pub fn build<'a>(
     let entry = match mesh.virtual_gateways.get(workload.target()) {
         Some(gw) => {
             let name = workload.target().to_string();
-            let listeners: Vec<(u16, Protocol)> = gw
+            // A gateway's Envoy takes the same defaults as the sidecars' (App Mesh's, or
+            // Envoy's own for meshes before 2020-07-29), its `connectionPool` over them.
+            let defaults = scenario.mesh.envoy_defaults.pool_limits();
+            let listeners: Vec<(u16, Protocol, ConnectionPoolLimits)> = gw
                 .spec
                 .listeners
                 .iter()
-                .map(|l| (l.port_mapping.port, l.port_mapping.protocol))
+                .map(|l| {
+                    (
+                        l.port_mapping.port,
+                        l.port_mapping.protocol,
+                        defaults.with_pool(l.connection_pool.as_ref()),
+                    )
+                })
                 .collect();
-            let (port, protocol) = listeners.first().copied().unwrap_or((80, Protocol::Http));
+            let (port, protocol) = listeners
+                .first()
+                .map_or((80, Protocol::Http), |(port, protocol, _)| {
+                    (*port, *protocol)
+                });
             index += 1;
             let host = GatewayHost {
                 name: name.clone(),
@@ -303,14 +316,15 @@ impl TaskHost {
         ));
         let mut serving = Vec::new();
         for &(port, protocol) in &self.listeners {
-            let (pool, timeout) = {
+            let (pool, timeout, idle) = {
                 let engine = self.shared.mesh.engine.borrow();
                 match engine.listener(&self.task.node, Some(port)) {
                     Some(l) => (
                         Some(ListenerPool::new(protocol, l.connection_pool)),
                         l.per_request_timeout,
+                        l.idle_timeout,
                     ),
-                    None => (None, None),
+                    None => (None, None, None),
                 }
             };
             let mut inbound = Inbound::new(
@@ -324,7 +338,8 @@ impl TaskHost {
                     _ => app.handler(),
                 },
                 Rc::clone(&self.shared.telemetry),
-            );
+            )
+            .with_idle_timeout(idle);
             // Each Envoy has its own bucket, full when the task starts.
             let rate_limit = self
                 .shared
@@ -392,11 +407,11 @@ fn register(host: &TaskHost, now: SimTime) {
     registry.register(now, instance);
 }
 
-/// A virtual gateway's host: its Envoy's listeners.
+/// A virtual gateway's host: its Envoy's listeners (port, protocol, `connectionPool`).
 #[derive(Clone, Debug)]
 struct GatewayHost {
     name: String,
-    listeners: Vec<(u16, Protocol)>,
+    listeners: Vec<(u16, Protocol, ConnectionPoolLimits)>,
     shared: Shared,
     seed: u64,
     index: u32,
@@ -416,17 +431,20 @@ impl GatewayHost {
             self.index,
         ));
         let mut serving = Vec::new();
-        for &(port, protocol) in &self.listeners {
+        for &(port, protocol, limits) in &self.listeners {
             let handler = gateway::handler(
                 self.name.clone(),
                 port,
                 Rc::clone(&sidecar),
                 Rc::clone(&self.shared.mesh),
             );
+            // The gateway listener's `connectionPool` is enforced as a node listener's is
+            // (engine::breaker): in flight and queued requests through this Envoy, overflow
+            // answered 503 `UO`; unset, the defaults' limits.
             let inbound = Rc::new(Inbound::new(
                 port,
                 protocol,
-                None,
+                Some(ListenerPool::new(protocol, limits)),
                 None,
                 Rc::clone(&sidecar),
                 handler,

@@ -6,6 +6,7 @@ use super::common::{
 };
 use super::{Decoder, Field};
 use crate::config::model::*;
+use crate::config::source::Loc;
 
 /// Backends per virtual node (service quota L-8775AB18, not adjustable).
 pub(crate) const MAX_BACKENDS: usize = 50;
@@ -14,14 +15,19 @@ pub(crate) const MAX_BACKENDS: usize = 50;
 pub(crate) fn virtual_node_spec(d: &mut Decoder<'_>, f: &Field<'_>) -> Option<VirtualNodeSpec> {
     let mut m = d.fields(f, "virtual node spec")?;
     let mut spec = VirtualNodeSpec::default();
+    // Where each listener's `outlierDetection` is, for the DNS LOADBALANCER warning.
+    let mut outlier_locs: Vec<Loc> = Vec::new();
     let listeners_field = m.opt(d, "listeners");
     if let Some(l) = &listeners_field {
         let items = d.list(l, 0, usize::MAX).unwrap_or_default();
         let mut seen: Vec<(u16, String)> = Vec::new();
         for item in &items {
-            let Some(listener) = listener(d, item) else {
+            let Some((listener, outlier_at)) = listener(d, item) else {
                 continue;
             };
+            if let Some(at) = outlier_at {
+                outlier_locs.push(at);
+            }
             let port = listener.port_mapping.port;
             if let Some((_, first)) = seen.iter().find(|(p, _)| *p == port) {
                 d.error(
@@ -36,6 +42,25 @@ pub(crate) fn virtual_node_spec(d: &mut Decoder<'_>, f: &Field<'_>) -> Option<Vi
     }
     let sd = m.opt(d, "serviceDiscovery");
     spec.service_discovery = sd.as_ref().and_then(|s| service_discovery(d, s));
+    if let Some(ServiceDiscovery::Dns {
+        hostname,
+        response_type: None | Some(DnsResponseType::LoadBalancer),
+        ..
+    }) = &spec.service_discovery
+    {
+        // App Mesh turns DNS LOADBALANCER into Envoy LOGICAL_DNS: one host for the whole
+        // name, which a 100 %-or-less cap never lets go and panic routing would bring back
+        // anyway (aws-app-mesh-roadmap#273; engine::discovery::ClusterType).
+        for at in &outlier_locs {
+            d.diags
+                .warning(
+                    "outlier-logical-dns",
+                    at,
+                    format!("outlier detection cannot eject a task here: DNS service discovery for `{hostname}` without `responseType: ENDPOINTS` is Envoy LOGICAL_DNS, one host for all tasks"),
+                )
+                .help = Some("set `responseType: ENDPOINTS` (one host per task) or use Cloud Map service discovery".into());
+        }
+    }
     if sd.is_none()
         && !spec.listeners.is_empty()
         && let Some(l) = &listeners_field
@@ -91,16 +116,20 @@ pub(crate) fn virtual_node_spec(d: &mut Decoder<'_>, f: &Field<'_>) -> Option<Vi
     Some(spec)
 }
 
-fn listener(d: &mut Decoder<'_>, f: &Field<'_>) -> Option<Listener> {
+/// A listener, and where its `outlierDetection` is if it has one.
+fn listener(d: &mut Decoder<'_>, f: &Field<'_>) -> Option<(Listener, Option<Loc>)> {
     let mut m = d.fields(f, "listener")?;
     let port_mapping = m
         .req(d, "portMapping")
         .and_then(|p| port_mapping(d, &p, PROTOCOLS));
     let hc = m.opt(d, "healthCheck");
     let health_check = hc.as_ref().and_then(|h| health_check(d, h, PROTOCOLS));
-    let outlier_detection = m
-        .opt(d, "outlierDetection")
-        .and_then(|o| outlier_detection(d, &o));
+    let outlier_field = m.opt(d, "outlierDetection");
+    let outlier_detection = outlier_field.as_ref().and_then(|o| outlier_detection(d, o));
+    let outlier_at = outlier_detection
+        .as_ref()
+        .and(outlier_field.as_ref())
+        .map(|o| Loc::new(d.file, o.key.unwrap_or(o.node.span), o.path.clone()));
     let pool_field = m.opt(d, "connectionPool");
     let connection_pool = pool_field
         .as_ref()
@@ -150,14 +179,17 @@ fn listener(d: &mut Decoder<'_>, f: &Field<'_>) -> Option<Listener> {
             ),
         );
     }
-    Some(Listener {
-        port_mapping,
-        health_check,
-        outlier_detection,
-        connection_pool,
-        timeout,
-        tls,
-    })
+    Some((
+        Listener {
+            port_mapping,
+            health_check,
+            outlier_detection,
+            connection_pool,
+            timeout,
+            tls,
+        },
+        outlier_at,
+    ))
 }
 
 /// `healthCheck` (nodes and gateways; `protocols` lists what the owner allows).

@@ -164,7 +164,12 @@ fn tcp_route(d: &mut Decoder<'_>, f: &Field<'_>) -> Option<TcpRoute> {
     })
 }
 
-/// `action.weightedTargets`: 1 to 10 targets, weights 0..=100, total above 0.
+/// The largest total weight of a route's targets: "The total weight for all targets combined
+/// must be less than or equal to 100" (App Mesh API reference, `WeightedTarget`).
+pub(crate) const MAX_TOTAL_WEIGHT: u32 = 100;
+
+/// `action.weightedTargets`: 1 to 10 targets, weights 0..=100, total above 0 and at most
+/// [`MAX_TOTAL_WEIGHT`].
 fn action(d: &mut Decoder<'_>, f: &Field<'_>) -> Option<Vec<WeightedTarget>> {
     let mut m = d.fields(f, "route action")?;
     let wt = m.req(d, "weightedTargets");
@@ -198,6 +203,22 @@ fn action(d: &mut Decoder<'_>, f: &Field<'_>) -> Option<Vec<WeightedTarget>> {
             "all weighted targets have weight 0; Envoy rejects a route whose total weight is 0",
         )
         .help = Some("give at least one target a weight above 0".into());
+        return None;
+    }
+    let total: u32 = targets.iter().map(|t| t.weight).sum();
+    if all_decoded && total > MAX_TOTAL_WEIGHT {
+        let weights: Vec<String> = targets.iter().map(|t| t.weight.to_string()).collect();
+        d.error(
+            "weights-over-100",
+            &wt,
+            format!(
+                "the weights add up to {total} ({}); App Mesh requires the total of a route's weighted targets to be at most {MAX_TOTAL_WEIGHT}",
+                weights.join(" + ")
+            ),
+        )
+        .help = Some(
+            "weights are relative: scale them down (90 + 20 splits like 45 + 10), or use percentages that add up to 100".into(),
+        );
         return None;
     }
     all_decoded.then_some(targets)
