@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use meshsim::metrics::Counter;
-use meshsim::proxy::{Direction, ResponseFlag};
+use meshsim::proxy::Direction;
 use meshsim::scenario;
 use meshsim::sim::{self, RunOptions, RunResult};
 
