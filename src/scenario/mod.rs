@@ -91,6 +91,9 @@ pub struct MeshSource {
     pub mesh: Option<String>,
     /// Config text written in the scenario itself (any of the three syntaxes).
     pub inline: Option<String>,
+    /// Accept the mesh files' real-world quirks (keys in the wrong case) with a warning, like
+    /// `--lenient`.
+    pub lenient: bool,
 }
 
 /// A group of identical tasks behind one virtual node.

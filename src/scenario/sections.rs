@@ -79,6 +79,8 @@ pub(crate) struct RawMesh {
     pub mesh: Option<String>,
     #[serde(default)]
     pub inline: Option<String>,
+    #[serde(default)]
+    pub lenient: bool,
 }
 
 impl RawMesh {
@@ -90,6 +92,7 @@ impl RawMesh {
             params: text(self.params),
             mesh: self.mesh,
             inline: self.inline,
+            lenient: self.lenient,
         }
     }
 }
