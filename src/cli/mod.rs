@@ -3,6 +3,7 @@
 mod check;
 mod diagnostics;
 mod explain;
+mod init;
 mod run;
 mod show;
 mod tui;
@@ -57,6 +58,20 @@ Exit code 0 if every file is valid, 2 if any is invalid or unreadable.")]
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Write a runnable scenario (and a starting `check` policy) from your mesh files.
+    #[command(after_help = "Examples:
+  meshsim init mesh.cfn.yaml --param ProjectName=shop
+  meshsim init manifest.yaml --var APP_NAMESPACE=shop --out rehearsal/shop.yaml
+  meshsim run scenario.yaml --duration 1m
+
+Writes a task entry per virtual node (replicas from Kubernetes Deployments or ECS
+services in the files, else 2), a generic service per node with endpoints from the
+routes that reach it and calls to its backends, the workload's target and a request mix
+aimed at every route, commented rollout stubs and expectations; and beside it
+<name>.policy.yaml for `meshsim check`. --var and --param values are carried into the
+scenario. Runs as written: `meshsim run` exits 0 or 1 on it.
+Exit code 0 when both files were written, 2 for bad input or an existing file (--force).")]
+    Init(init::InitArgs),
     /// Run a scenario: the mesh and its apps over a simulated network, deterministically.
     #[command(after_help = "Examples:
   meshsim run scenarios/baseline.yaml
@@ -183,6 +198,7 @@ pub fn run() -> ExitCode {
     };
     match cli.command {
         Command::Validate(args) => validate(&args),
+        Command::Init(args) => init::init(&args),
         Command::Run(args) => run::run(&args),
         Command::Tui(args) => tui::tui(&args),
         Command::Check(args) => check::run(&args),
