@@ -560,10 +560,13 @@ impl Cx<'_> {
                         if coverage.covered.contains(&key) {
                             continue;
                         }
+                        // The load generator calls the router's first port.
+                        let at_port = |r: &Request| Request { port, ..r.clone() };
                         let found = match p {
                             Some(p) => aim(p, port, &key, |r| {
-                                self.routed(s, r).as_deref() == Some(name.as_str())
-                            }),
+                                self.routed(s, &at_port(r)).as_deref() == Some(name.as_str())
+                            })
+                            .map(|r| at_port(&r)),
                             None => Some(plain_any(self.protocol(s), port)),
                         };
                         if let Some(r) = found {
@@ -625,7 +628,7 @@ impl Cx<'_> {
                         endpoints.push(Endpoint {
                             method,
                             path,
-                            note: format!("route {router}/{route}"),
+                            note: format!("what route {router}/{route} sends here"),
                             health: false,
                         });
                     }
@@ -691,7 +694,9 @@ impl Cx<'_> {
                 Some(p) => plain(p, port),
                 None => plain_any(protocol, port),
             };
+            // Apps call a service on its first port, with no headers of their own.
             r.headers.clear();
+            r.port = port;
             let Some(hit) = self.routed(service, &r) else {
                 continue;
             };
