@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::expect::{ExpectEntry, USERS, invariant_names};
+use super::names::short_matches;
 use super::read::Parts;
 use super::sink::Sink;
 use crate::config::diagnostic::{Severity, suggest};
@@ -157,16 +158,26 @@ fn rollout(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
         if let Some(node) = node
             && !targets.iter().any(|t| t == node)
         {
+            // A name close to a target (or short for several) is a misspelling, not a missing
+            // target: say which name was meant instead of asking for a new target.
+            let near = did_you_mean(node, targets.iter().map(String::as_str));
+            let advice = if near.is_some() || !mesh.virtual_nodes.contains_key(node) {
+                String::new()
+            } else {
+                "; add it with weight 0, as App Mesh needs before a rollout can move traffic to it"
+                    .to_string()
+            };
             sink.at_path(
                 Severity::Error,
                 "dangling-reference",
                 &format!("rollout.{field}"),
                 format!(
-                    "route `{}` does not list `{node}` among its weighted targets ({}); add it with weight 0, as App Mesh needs before a rollout can move traffic to it",
+                    "route `{}` does not list `{node}` among its weighted targets ({}){advice}",
                     spec.route,
                     targets.join(", ")
                 ),
-            );
+            )
+            .help = near;
         }
     }
 }
@@ -342,8 +353,17 @@ fn positive(sink: &mut Sink<'_>, path: &str, value: Option<Duration>, what: &str
     }
 }
 
-fn did_you_mean<'a>(wanted: &str, names: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    suggest(wanted, names).map(|s| format!("did you mean `{s}`?"))
+/// A near name; or, for a short Kubernetes name (`red` of `red_howto-k8s`), the full names it
+/// could mean.
+fn did_you_mean<'a>(wanted: &str, names: impl IntoIterator<Item = &'a str> + Clone) -> Option<String> {
+    match short_matches(wanted, names.clone()).as_slice() {
+        [] => suggest(wanted, names).map(|s| format!("did you mean `{s}`?")),
+        [one] => Some(format!("did you mean `{one}`?")),
+        several => Some(format!(
+            "`{wanted}` is short for several: {}; write the full name",
+            several.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+        )),
+    }
 }
 
 fn tasks(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {

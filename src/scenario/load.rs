@@ -5,6 +5,7 @@ use std::path::Path;
 use super::Scenario;
 use super::check::check;
 use super::mesh::{MeshLoad, resolve};
+use super::names;
 use super::read::{Parts, dismantle, read};
 use super::sink::Sink;
 use crate::config::LoadedConfig;
@@ -101,6 +102,9 @@ pub fn load_text(name: &str, text: &str, base_dir: &Path) -> ScenarioLoad {
             mesh = resolve(raw, root, &file, base_dir, &mut sink);
         }
         let clean = mesh.config.as_ref().is_some_and(LoadedConfig::is_valid);
+        if let Some(m) = mesh.mesh.as_ref().filter(|_| clean) {
+            names::expand(&mut parts, m);
+        }
         check(&parts, mesh.mesh.as_ref().filter(|_| clean), &mut sink);
     }
     let scenario = parts.scenario(&stem(name));

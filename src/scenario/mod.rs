@@ -15,6 +15,7 @@ mod expect;
 mod load;
 mod locate;
 mod mesh;
+mod names;
 mod read;
 mod sections;
 mod sink;
