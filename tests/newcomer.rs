@@ -49,7 +49,10 @@ fn kubernetes_short_names_mean_the_one_resource_they_are_short_for() {
 fn an_unknown_short_name_is_answered_with_the_full_one() {
     let text = std::fs::read_to_string("tests/fixtures/scenarios/k8s_short_names.yaml")
         .expect("fixture")
-        .replace("- { node: web, service: web }", "- { node: wbe_shop, service: web }");
+        .replace(
+            "- { node: web, service: web }",
+            "- { node: wbe_shop, service: web }",
+        );
     let loaded = scenario::load_text(
         "tests/fixtures/scenarios/k8s_typo.yaml",
         &text,
@@ -113,5 +116,125 @@ fn an_inline_mesh_may_hold_several_documents() {
             .display()
             .to_string(),
     ]);
-    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+/// A mesh with `n` POST routes on one router, none with a retry policy (so every route is a
+/// `default-retries-non-idempotent` warning), written to a file of its own.
+fn many_routes(n: usize, name: &str) -> std::path::PathBuf {
+    let mut s = String::from(
+        "meshName: big\nspec: {}\n---\nmeshName: big\nvirtualServiceName: cart.big.local\n\
+         spec: { provider: { virtualRouter: { virtualRouterName: cart } } }\n---\n\
+         meshName: big\nvirtualRouterName: cart\n\
+         spec: { listeners: [{ portMapping: { port: 8080, protocol: http } }] }\n---\n\
+         meshName: big\nvirtualNodeName: n0\nspec:\n  listeners: [{ portMapping: { port: 8080, protocol: http } }]\n  serviceDiscovery: { dns: { hostname: n0.big.local } }\n",
+    );
+    for i in 0..n {
+        s.push_str(&format!(
+            "---\nmeshName: big\nvirtualRouterName: cart\nrouteName: r{i:04}\nspec:\n  priority: {}\n  httpRoute:\n    match: {{ prefix: /p{i}, method: POST }}\n    action: {{ weightedTargets: [{{ virtualNode: n0, weight: 1 }}] }}\n",
+            i % 1001
+        ));
+    }
+    let dir = std::env::temp_dir().join(format!("meshsim-newcomer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp folder");
+    let path = dir.join(name);
+    std::fs::write(&path, s).expect("write the mesh");
+    path
+}
+
+#[test]
+fn validate_counts_every_warning_it_prints() {
+    let mesh = many_routes(60, "sixty-routes.yaml");
+    // Four virtual gateways: one over App Mesh's quota, a finding about the whole mesh.
+    let mut text = std::fs::read_to_string(&mesh).expect("read");
+    for g in 0..4 {
+        text.push_str(&format!(
+            "---\nmeshName: big\nvirtualGatewayName: gw{g}\nspec: {{ listeners: [{{ portMapping: {{ port: 8080, protocol: http }} }}] }}\n"
+        ));
+    }
+    std::fs::write(&mesh, text).expect("write");
+    let o = meshsim(&[
+        "validate",
+        &mesh.display().to_string(),
+        "--diagnostics",
+        "short",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    let printed = err.lines().filter(|l| l.contains(": warning[")).count();
+    let counted: usize = out
+        .lines()
+        .filter_map(|l| {
+            let before = l.split(" warning").next().filter(|b| b.len() < l.len())?;
+            before.rsplit(' ').next()?.parse::<usize>().ok()
+        })
+        .sum();
+    assert!(printed > 1, "{err}");
+    assert_eq!(counted, printed, "stdout:\n{out}\nstderr:\n{err}");
+}
+
+#[test]
+fn check_folds_repeated_lints() {
+    let mesh = many_routes(200, "two-hundred-routes.yaml");
+    let policy = mesh.with_file_name("policy.yaml");
+    std::fs::write(&policy, "properties:\n  - timeoutCoversRetries: true\n").expect("policy");
+    let o = meshsim(&[
+        "check",
+        &mesh.display().to_string(),
+        "--policy",
+        &policy.display().to_string(),
+        "--diagnostics",
+        "short",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    let snippets = err
+        .matches("warning[default-retries-non-idempotent]")
+        .count();
+    assert!(snippets <= 3, "{snippets} snippets of one lint:\n{err}");
+    assert!(err.contains("the same applies to 197 more"), "{err}");
+}
+
+#[test]
+fn show_lists_gateway_routes_in_match_order() {
+    let dir = std::env::temp_dir().join(format!("meshsim-newcomer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp folder");
+    let path = dir.join("gateway-order.yaml");
+    std::fs::write(
+        &path,
+        "meshName: m\nvirtualGatewayName: gw\nspec: { listeners: [{ portMapping: { port: 8080, protocol: http } }] }\n\
+         ---\nmeshName: m\nvirtualNodeName: n\nspec: { listeners: [{ portMapping: { port: 8080, protocol: http } }], serviceDiscovery: { dns: { hostname: n.m.local } } }\n\
+         ---\nmeshName: m\nvirtualServiceName: s.m.local\nspec: { provider: { virtualNode: { virtualNodeName: n } } }\n\
+         ---\nmeshName: m\nvirtualGatewayName: gw\ngatewayRouteName: a-everything\nspec: { httpRoute: { match: { prefix: / }, action: { target: { virtualService: { virtualServiceName: s.m.local } } } } }\n\
+         ---\nmeshName: m\nvirtualGatewayName: gw\ngatewayRouteName: b-api\nspec: { httpRoute: { match: { prefix: /api }, action: { target: { virtualService: { virtualServiceName: s.m.local } } } } }\n\
+         ---\nmeshName: m\nvirtualGatewayName: gw\ngatewayRouteName: c-first\nspec: { priority: 0, httpRoute: { match: { prefix: /x }, action: { target: { virtualService: { virtualServiceName: s.m.local } } } } }\n",
+    )
+    .expect("write");
+    let o = meshsim(&["show", &path.display().to_string()]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    let order: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("gateway route "))
+        .map(|l| l.split(' ').next().unwrap_or_default())
+        .collect();
+    assert_eq!(order, ["c-first", "b-api", "a-everything"], "{out}");
 }

@@ -260,6 +260,28 @@ fn validate(args: &LoadArgs) -> ExitCode {
         }
         println!("{}: {status}{syntax}: {}", file.name(), parts.join(", "));
     }
+    // Findings about a whole mesh (quotas over all files) belong to no file; count them too,
+    // so the lines above and below add up to what is printed.
+    let (errors, warnings) =
+        loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.file.is_none())
+            .fold((0, 0), |(e, w), d| match d.severity {
+                Severity::Error => (e + 1, w),
+                Severity::Warning => (e, w + 1),
+                Severity::Note => (e, w),
+            });
+    if errors + warnings > 0 {
+        let mut counts = Vec::new();
+        if errors > 0 {
+            counts.push(plural(errors, "error", "errors"));
+        }
+        if warnings > 0 {
+            counts.push(plural(warnings, "warning", "warnings"));
+        }
+        println!("(the mesh as a whole): {}", counts.join(", "));
+    }
     diagnostics::print(&loaded, args.diagnostics);
     if loaded.is_valid() {
         ExitCode::from(OK)

@@ -304,7 +304,10 @@ mod tests {
 
     #[test]
     fn malformed_patterns_say_what_is_wrong() {
-        assert_eq!(problem("items"), PatternProblem::NoLeadingSlash("items".into()));
+        assert_eq!(
+            problem("items"),
+            PatternProblem::NoLeadingSlash("items".into())
+        );
         assert_eq!(problem(""), PatternProblem::NoLeadingSlash(String::new()));
         // A bare `*` is the catch-all written without its slash.
         assert_eq!(

@@ -355,13 +355,20 @@ fn positive(sink: &mut Sink<'_>, path: &str, value: Option<Duration>, what: &str
 
 /// A near name; or, for a short Kubernetes name (`red` of `red_howto-k8s`), the full names it
 /// could mean.
-fn did_you_mean<'a>(wanted: &str, names: impl IntoIterator<Item = &'a str> + Clone) -> Option<String> {
+fn did_you_mean<'a>(
+    wanted: &str,
+    names: impl IntoIterator<Item = &'a str> + Clone,
+) -> Option<String> {
     match short_matches(wanted, names.clone()).as_slice() {
         [] => suggest(wanted, names).map(|s| format!("did you mean `{s}`?")),
         [one] => Some(format!("did you mean `{one}`?")),
         several => Some(format!(
             "`{wanted}` is short for several: {}; write the full name",
-            several.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+            several
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
 }

@@ -43,7 +43,12 @@ pub(crate) fn expand(parts: &mut Parts, mesh: &Mesh) {
             .chain(mesh.virtual_services.keys())
             .map(String::as_str)
     };
-    let measured = || mesh.virtual_nodes.keys().chain(mesh.virtual_gateways.keys()).map(String::as_str);
+    let measured = || {
+        mesh.virtual_nodes
+            .keys()
+            .chain(mesh.virtual_gateways.keys())
+            .map(String::as_str)
+    };
     for t in parts.tasks.iter_mut().flatten().flatten() {
         resolve(&mut t.node, nodes());
     }
@@ -76,7 +81,10 @@ pub(crate) fn expand(parts: &mut Parts, mesh: &Mesh) {
         );
     }
     if let Some(r) = &mut parts.rollout {
-        resolve(&mut r.router, mesh.virtual_routers.keys().map(String::as_str));
+        resolve(
+            &mut r.router,
+            mesh.virtual_routers.keys().map(String::as_str),
+        );
         resolve(&mut r.stable, nodes());
         resolve(&mut r.candidate, nodes());
         if let Some(b) = &mut r.baseline {
@@ -108,7 +116,12 @@ mod tests {
 
     #[test]
     fn a_short_name_is_the_part_before_the_namespace() {
-        let names = ["red_howto-k8s", "red-v2_howto-k8s", "color.howto-k8s", "blue"];
+        let names = [
+            "red_howto-k8s",
+            "red-v2_howto-k8s",
+            "color.howto-k8s",
+            "blue",
+        ];
         assert_eq!(short_matches("red", names), vec!["red_howto-k8s"]);
         assert_eq!(short_matches("color", names), vec!["color.howto-k8s"]);
         assert!(short_matches("blue", names).is_empty());
