@@ -160,14 +160,15 @@ fn fold(found: Vec<(Diagnostic, String)>) -> Diagnostics {
     let mut out = Diagnostics::new();
     let mut kept: Vec<(Diagnostic, Vec<String>)> = Vec::new();
     // Per code: how many were printed, and where the last printed one is.
-    let mut shown: Vec<(&'static str, usize, usize)> = Vec::new();
+    let mut shown: Vec<((&'static str, Severity), usize, usize)> = Vec::new();
     for (d, subject) in found {
         let limit = match d.severity {
             Severity::Note => 1,
             Severity::Warning => WARNINGS_SHOWN,
             Severity::Error => usize::MAX,
         };
-        match shown.iter_mut().find(|(code, ..)| *code == d.code) {
+        let kind = (d.code, d.severity);
+        match shown.iter_mut().find(|(k, ..)| *k == kind) {
             Some((_, n, at)) if *n >= limit => kept[*at].1.push(subject),
             Some((_, n, at)) => {
                 *n += 1;
@@ -175,7 +176,7 @@ fn fold(found: Vec<(Diagnostic, String)>) -> Diagnostics {
                 kept.push((d, Vec::new()));
             }
             None => {
-                shown.push((d.code, 1, kept.len()));
+                shown.push((kind, 1, kept.len()));
                 kept.push((d, Vec::new()));
             }
         }
