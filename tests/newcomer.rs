@@ -238,3 +238,140 @@ fn show_lists_gateway_routes_in_match_order() {
         .collect();
     assert_eq!(order, ["c-first", "b-api", "a-everything"], "{out}");
 }
+
+const STACK: &str = "tests/fixtures/params/stack.cfn.yaml";
+
+#[test]
+fn param_sets_the_pseudo_parameters() {
+    let o = meshsim(&["show", STACK]);
+    let defaults = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        defaults.contains("virtual service app.stack.local -> virtual node app-us-east-1"),
+        "{defaults}"
+    );
+    let o = meshsim(&[
+        "show",
+        STACK,
+        "--param",
+        "AWS::StackName=shop",
+        "--param",
+        "AWS::Region=eu-west-1",
+        "--param",
+        "AWS::AccountId=999",
+        "--param",
+        "AWS::Partition=aws-cn",
+        "--param",
+        "AWS::URLSuffix=amazonaws.com.cn",
+        "--param",
+        "AWS::StackId=my-stack-id",
+        // A declared parameter and the exports the template imports are names too.
+        "--param",
+        "EnvironmentName=prod",
+        "--param",
+        "SharedCert=arn:cert",
+        "--param",
+        "prod:VPC=vpc-1",
+        "--param",
+        "ClusterName=cluster",
+    ]);
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    for line in [
+        "mesh shop-prod ",
+        "virtual service app.shop.local -> virtual node app-eu-west-1",
+        "virtual node app-eu-west-1 (dns app.999.aws-cn.amazonaws.com.cn)",
+    ] {
+        assert!(out.contains(line), "{line} missing from:\n{out}");
+    }
+    // Every export was given: no placeholder notes.
+    assert!(!err.contains("import-value"), "{err}");
+}
+
+#[test]
+fn a_scenario_param_sets_a_pseudo_parameter() {
+    let dir = std::env::temp_dir().join(format!("meshsim-newcomer-params-{}", std::process::id()));
+    let o = meshsim(&[
+        "run",
+        "tests/fixtures/params/pseudo.yaml",
+        "--quiet",
+        "--out",
+        &dir.display().to_string(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Every command that takes `--param` (directly, or in a scenario's `mesh.params`) refuses a
+/// name nothing reads, with exit 2 and the name it was probably meant as.
+#[test]
+fn an_unknown_param_is_refused_with_a_did_you_mean() {
+    let dir = std::env::temp_dir().join(format!("meshsim-newcomer-unknown-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp folder");
+    let out = dir.join("scenario.yaml").display().to_string();
+    let short = ["--diagnostics", "short"];
+    let misspelt = ["--param", "EnvironmentNam=prod", "--param", "AWS::Regoin=x"];
+    let direct: [Vec<&str>; 4] = [
+        vec!["validate", STACK],
+        vec!["show", STACK],
+        vec![
+            "check",
+            STACK,
+            "--policy",
+            "tests/fixtures/check/policy.yaml",
+        ],
+        vec!["init", STACK, "--out", &out],
+    ];
+    for args in direct {
+        let args: Vec<&str> = args
+            .iter()
+            .chain(&misspelt)
+            .chain(&short)
+            .copied()
+            .collect();
+        let o = meshsim(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}:\n{err}");
+        for (given, meant) in [
+            ("EnvironmentNam", "EnvironmentName"),
+            ("AWS::Regoin", "AWS::Region"),
+        ] {
+            assert!(
+                err.contains(&format!(
+                    "meshsim: error[unknown-parameter]: --param `{given}` is not a parameter"
+                )) && err.contains(&format!(
+                    "(at --param {given}); help: did you mean `{meant}`?"
+                )),
+                "{args:?}:\n{err}"
+            );
+        }
+    }
+    assert!(
+        !Path::new(&out).exists(),
+        "init wrote {out} despite the error"
+    );
+    for command in ["run", "tui"] {
+        let o = meshsim(&[
+            command,
+            "tests/fixtures/params/misspelt.yaml",
+            "--diagnostics",
+            "short",
+            "--out",
+            &dir.join(command).display().to_string(),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{command}:\n{err}");
+        assert!(
+            err.contains(
+                "tests/fixtures/params/misspelt.yaml:8:21: error[unknown-parameter]: `EnvironmentNam` is not a parameter"
+            ) && err.contains("(at mesh.params.EnvironmentNam); help: did you mean `EnvironmentName`?"),
+            "{command}:\n{err}"
+        );
+    }
+}

@@ -4,10 +4,12 @@ use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use meshsim::config::{LoadOptions, load_paths};
+use meshsim::config::LoadOptions;
 use meshsim::init::{self, InitOptions};
 
-use super::{BAD_INPUT, DiagnosticStyle, OK, diagnostics, failure_summary, key_value, plural};
+use super::{
+    BAD_INPUT, DiagnosticStyle, OK, diagnostics, failure_summary, key_value, load_files, plural,
+};
 
 /// Exit code: the generated scenario does not load (a defect of `init`, not of the input).
 const INTERNAL: u8 = 3;
@@ -50,7 +52,7 @@ pub(super) fn init(args: &InitArgs) -> ExitCode {
         partial: false,
         mesh: args.mesh.clone(),
     };
-    let loaded = load_paths(&args.files, &opts);
+    let loaded = load_files(&args.files, &opts);
     diagnostics::print(&loaded, args.diagnostics);
     if !loaded.is_valid() {
         eprintln!("{}", failure_summary(&loaded));

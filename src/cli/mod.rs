@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use meshsim::config::{LoadOptions, LoadedConfig, Severity, load_paths};
+use meshsim::config::{Diagnostic, LoadOptions, LoadedConfig, Loc, Severity, load_paths};
 
 /// Exit code: success.
 const OK: u8 = 0;
@@ -183,8 +183,28 @@ impl LoadArgs {
             partial: self.partial,
             mesh: self.mesh.clone(),
         };
-        load_paths(&self.files, &opts)
+        load_files(&self.files, &opts)
     }
+}
+
+/// Loads the files given on the command line, refusing `--param` names nothing reads.
+fn load_files(files: &[PathBuf], opts: &LoadOptions) -> LoadedConfig {
+    let mut loaded = load_paths(files, opts);
+    for unknown in loaded.unknown_params(opts.params.keys()) {
+        let at = Loc {
+            file: None,
+            span: Default::default(),
+            path: format!("--param {}", unknown.name),
+        };
+        let message = format!("--param {}", unknown.message());
+        loaded.diagnostics.push(
+            Diagnostic::new(Severity::Error, "unknown-parameter", &at, message)
+                .with_help(unknown.help),
+        );
+    }
+    // Command-line problems (no file) sort first.
+    loaded.diagnostics.sort();
+    loaded
 }
 
 /// Parses the command line and runs the command.
@@ -260,27 +280,32 @@ fn validate(args: &LoadArgs) -> ExitCode {
         }
         println!("{}: {status}{syntax}: {}", file.name(), parts.join(", "));
     }
-    // Findings about a whole mesh (quotas over all files) belong to no file; count them too,
-    // so the lines above and below add up to what is printed.
-    let (errors, warnings) =
-        loaded
+    // Findings about a whole mesh (quotas over all files) and about the command line belong
+    // to no file; count them too, so the lines above and below add up to what is printed.
+    // A command-line diagnostic's path is its flag.
+    for (label, command_line) in [
+        ("(the command line)", true),
+        ("(the mesh as a whole)", false),
+    ] {
+        let (errors, warnings) = loaded
             .diagnostics
             .iter()
-            .filter(|d| d.file.is_none())
+            .filter(|d| d.file.is_none() && d.path.starts_with("--") == command_line)
             .fold((0, 0), |(e, w), d| match d.severity {
                 Severity::Error => (e + 1, w),
                 Severity::Warning => (e, w + 1),
                 Severity::Note => (e, w),
             });
-    if errors + warnings > 0 {
-        let mut counts = Vec::new();
-        if errors > 0 {
-            counts.push(plural(errors, "error", "errors"));
+        if errors + warnings > 0 {
+            let mut counts = Vec::new();
+            if errors > 0 {
+                counts.push(plural(errors, "error", "errors"));
+            }
+            if warnings > 0 {
+                counts.push(plural(warnings, "warning", "warnings"));
+            }
+            println!("{label}: {}", counts.join(", "));
         }
-        if warnings > 0 {
-            counts.push(plural(warnings, "warning", "warnings"));
-        }
-        println!("(the mesh as a whole): {}", counts.join(", "));
     }
     diagnostics::print(&loaded, args.diagnostics);
     if loaded.is_valid() {

@@ -102,6 +102,16 @@ pub(crate) fn resolve(
         .map(|(n, t)| (n.as_str(), t.as_str()))
         .collect();
     let config = load_texts(&pairs, &opts);
+    for unknown in config.unknown_params(opts.params.keys()) {
+        let path = format!("mesh.params.{}", unknown.name);
+        let d = sink.at_path(
+            Severity::Error,
+            "unknown-parameter",
+            &path,
+            unknown.message(),
+        );
+        d.help = Some(unknown.help);
+    }
     out.mesh = select(raw, &config, unreadable, sink);
     out.config = Some(config);
     out
