@@ -375,3 +375,66 @@ fn an_unknown_param_is_refused_with_a_did_you_mean() {
         );
     }
 }
+
+/// Runs a scenario shortened to `duration` with report.json, summary.md and report.html;
+/// returns stdout and the output folder.
+fn run_short(scenario: &str, duration: &str, name: &str) -> (String, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("meshsim-newcomer-{name}-{}", std::process::id()));
+    let o = meshsim(&[
+        "run",
+        scenario,
+        "--duration",
+        duration,
+        "--quiet",
+        "--out",
+        &dir.display().to_string(),
+    ]);
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (String::from_utf8_lossy(&o.stdout).into_owned(), dir)
+}
+
+fn report_schema() -> jsonschema::Validator {
+    let text = std::fs::read_to_string("docs/report.schema.json").expect("schema");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("schema JSON");
+    jsonschema::validator_for(&schema).expect("a valid JSON Schema")
+}
+
+#[test]
+fn the_ordering_apps_invariants_are_reported_only_for_runs_of_the_ordering_app() {
+    let schema = report_schema();
+    for (scenario, ordering) in [
+        ("tests/fixtures/scenarios/shop.yaml", false),
+        ("tests/fixtures/scenarios/ordering.yaml", true),
+    ] {
+        let (stdout, dir) = run_short(scenario, "3s", if ordering { "ordering" } else { "shop" });
+        let summary = std::fs::read_to_string(dir.join("summary.md")).expect("summary.md");
+        let html = std::fs::read_to_string(dir.join("report.html")).expect("report.html");
+        let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json");
+        let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        let errors: Vec<String> = schema.iter_errors(&json).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{scenario}: {errors:#?}");
+        let listed = json["invariants"].as_array().expect("invariants").len();
+        assert_eq!(listed, if ordering { 5 } else { 0 }, "{scenario}: {text}");
+        assert_eq!(
+            summary.contains("## Invariants"),
+            ordering,
+            "{scenario}:\n{summary}"
+        );
+        assert_eq!(html.contains("<h2>Invariants</h2>"), ordering, "{scenario}");
+        for name in ["reservation-once-per-order", "stock-conserved"] {
+            assert_eq!(
+                summary.contains(name),
+                ordering,
+                "{scenario}: {name}\n{summary}"
+            );
+            if !ordering {
+                assert!(!stdout.contains(name), "{scenario}: {name}\n{stdout}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -432,7 +432,7 @@ fn expectations_load_one_per_threshold_in_file_order() {
             "front does not retry",
             "edge success_rate >= 100%",
             "invariant no-request-lost holds",
-            "invariant stock-conserved holds",
+            "back-v1 success_rate >= 99%",
         ]
     );
     assert_eq!(
@@ -506,6 +506,13 @@ fn bad_expectations_are_errors_at_their_line() {
                 "bad_expectations.yaml:44:16",
                 "expect[7].invariant",
                 "an expectation is about one thing, but `service` and `invariant` are both given"
+            ),
+            err(
+                "unresolved-reference",
+                "bad_expectations.yaml:45:16",
+                "expect[8].invariant",
+                "`no-negative-stock` is an invariant of the Ordering app, and no task runs one \
+                 of its services, so the run does not check it"
             ),
         ]
     );

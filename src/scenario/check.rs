@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::expect::{ExpectEntry, USERS, invariant_names};
 use super::names::short_matches;
 use super::read::Parts;
+use super::runs_ordering;
 use super::sink::Sink;
 use crate::config::diagnostic::{Severity, suggest};
 use crate::config::model::Mesh;
@@ -17,6 +18,7 @@ use crate::config::tree::{join_index, join_key};
 use crate::model::calls::{CallConfig, StepConfig};
 use crate::model::fault::random::RandomError;
 use crate::model::fault::{FaultKind, Plan, TaskRef};
+use crate::model::ordering::INVARIANT_NAMES;
 
 /// Runs every check. `mesh` is `None` when no mesh could be loaded cleanly: references into
 /// it are then not checked, since a resource dropped for an error of its own would make every
@@ -634,6 +636,20 @@ fn expectations(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
     for (router, route) in mesh.iter().flat_map(|m| m.routes.keys()) {
         routers_of.entry(route).or_default().push(router);
     }
+    // Whether the run checks the Ordering app's invariants, once every task and the services
+    // they name were read.
+    let ordering = match (&parts.tasks, &parts.services) {
+        (Some(tasks), Some(services))
+            if tasks_read
+                && tasks
+                    .iter()
+                    .flatten()
+                    .all(|t| services.contains_key(&t.service)) =>
+        {
+            Some(runs_ordering(tasks.iter().flatten(), services))
+        }
+        _ => None,
+    };
     let mut named: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, item) in items.iter().enumerate() {
         let Some(ExpectEntry { raw, checks }) = item else {
@@ -703,6 +719,25 @@ fn expectations(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
                 }
                 Some(_) => {}
             }
+        }
+        if let Some(name) = &raw.invariant
+            && INVARIANT_NAMES.contains(&name.as_str())
+            && let Some(false) = ordering
+        {
+            sink.at_path(
+                Severity::Error,
+                "unresolved-reference",
+                &at("invariant"),
+                format!(
+                    "`{name}` is an invariant of the Ordering app, and no task runs one of its \
+                     services, so the run does not check it"
+                ),
+            )
+            .help = Some(
+                "remove the entry, or run a service with `app: ordering-ui`, `ordering-order` \
+                 or `ordering-inventory`"
+                    .into(),
+            );
         }
         if let Some(name) = &raw.invariant
             && !invariant_names().any(|n| n == name)

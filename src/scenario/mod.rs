@@ -79,6 +79,26 @@ pub struct Scenario {
     pub rollout: Option<crate::rollout::RolloutSpec>,
 }
 
+impl Scenario {
+    /// Whether a task runs one of the Ordering app's services: only then does the run check
+    /// (and report) the Ordering app's invariants, which say nothing about other apps.
+    pub fn runs_ordering(&self) -> bool {
+        runs_ordering(&self.tasks, &self.services)
+    }
+}
+
+/// Whether one of `tasks` runs an Ordering app service of `services`.
+pub(crate) fn runs_ordering<'a>(
+    tasks: impl IntoIterator<Item = &'a TaskSpec>,
+    services: &BTreeMap<String, ServiceConfig>,
+) -> bool {
+    tasks.into_iter().any(|t| {
+        services
+            .get(&t.service)
+            .is_some_and(|s| s.app.is_ordering())
+    })
+}
+
 /// Where the mesh comes from.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct MeshSource {
