@@ -81,6 +81,59 @@ fn a_misspelt_rollout_target_gets_the_right_name_not_add_it_with_weight_0() {
 }
 
 #[test]
+fn a_rollout_target_the_route_does_not_list_yet_gets_the_weight_0_advice() {
+    // app-v2 is a node of the mesh, one character from the route's only target: it is the
+    // candidate about to be added, not a misspelling of app-v1.
+    let node = |name: &str| {
+        format!(
+            "    ---\n    meshName: tiny\n    virtualNodeName: {name}\n    spec:\n      \
+             listeners: [{{ portMapping: {{ port: 8080, protocol: http }} }}]\n      \
+             serviceDiscovery: {{ dns: {{ hostname: {name}.tiny.local }} }}\n"
+        )
+    };
+    let text = format!(
+        "duration: 30s\nmesh:\n  inline: |\n    meshName: tiny\n    virtualRouterName: app\n    \
+         spec: {{ listeners: [{{ portMapping: {{ port: 8080, protocol: http }} }}] }}\n    ---\n    \
+         meshName: tiny\n    virtualRouterName: app\n    routeName: all\n    spec:\n      \
+         httpRoute:\n        match: {{ prefix: / }}\n        \
+         action: {{ weightedTargets: [{{ virtualNode: app-v1, weight: 1 }}] }}\n    ---\n    \
+         meshName: tiny\n    virtualServiceName: app.tiny.local\n    \
+         spec: {{ provider: {{ virtualRouter: {{ virtualRouterName: app }} }} }}\n{}{}\
+         tasks:\n  - {{ node: app-v1, service: app }}\n  - {{ node: app-v2, service: app }}\n\
+         services:\n  app:\n    workers: 4\n    endpoints:\n      - path: /*\n        \
+         service_time: 1ms\nworkload:\n  target: app.tiny.local\n  rate: {{ constant: 5 }}\n  \
+         mix:\n    - {{ weight: 1, path: / }}\nrollout:\n  router: app\n  route: all\n  \
+         stable: app-v1\n  candidate: app-v2\n  strategy:\n    \
+         canary: {{ step_weight: 10, max_weight: 50, interval: 10s }}\n",
+        node("app-v1"),
+        node("app-v2")
+    );
+    let loaded = scenario::load_text(
+        "rollout_unlisted.yaml",
+        &text,
+        Path::new("tests/fixtures/scenarios"),
+    );
+    let problems: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .map(|d| d.one_line(&loaded.sources))
+        .collect();
+    let d = loaded
+        .diagnostics
+        .iter()
+        .find(|d| d.path == "rollout.candidate")
+        .unwrap_or_else(|| panic!("no error at rollout.candidate: {problems:#?}"));
+    assert!(
+        d.message.ends_with(
+            "add it with weight 0, as App Mesh needs before a rollout can move traffic to it"
+        ),
+        "{}",
+        d.message
+    );
+    assert_eq!(d.help, None);
+}
+
+#[test]
 fn an_endpoint_path_star_suggests_slash_star() {
     let errors = errors("tests/fixtures/scenarios/endpoint_star.yaml");
     assert!(

@@ -396,7 +396,7 @@ fn rollout_mistakes_are_placed_at_their_fields() {
                 "dangling-reference",
                 "rollout_section.yaml:49:14",
                 "rollout.candidate",
-                "route `order` does not list `order-v3` among its weighted targets (order-v1, order-v2); add it with weight 0, as App Mesh needs before a rollout can move traffic to it"
+                "route `order` does not list `order-v3` among its weighted targets (order-v1, order-v2), and the mesh has no virtual node `order-v3`"
             ),
             err(
                 "invalid-value",

@@ -160,14 +160,21 @@ fn rollout(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
         if let Some(node) = node
             && !targets.iter().any(|t| t == node)
         {
-            // A name close to a target (or short for several) is a misspelling, not a missing
-            // target: say which name was meant instead of asking for a new target.
-            let near = did_you_mean(node, targets.iter().map(String::as_str));
-            let advice = if near.is_some() || !mesh.virtual_nodes.contains_key(node) {
-                String::new()
+            // A node of the mesh the route does not list yet needs a target of weight 0;
+            // any other name is a misspelling (or short for several) of a target, so say
+            // which name was meant instead of asking for a new target.
+            let (advice, help) = if mesh.virtual_nodes.contains_key(node) {
+                (
+                    "; add it with weight 0, as App Mesh needs before a rollout can move \
+                     traffic to it"
+                        .to_string(),
+                    None,
+                )
             } else {
-                "; add it with weight 0, as App Mesh needs before a rollout can move traffic to it"
-                    .to_string()
+                (
+                    format!(", and the mesh has no virtual node `{node}`"),
+                    did_you_mean(node, targets.iter().map(String::as_str)),
+                )
             };
             sink.at_path(
                 Severity::Error,
@@ -179,7 +186,7 @@ fn rollout(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
                     targets.join(", ")
                 ),
             )
-            .help = near;
+            .help = help;
         }
     }
 }
