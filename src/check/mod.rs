@@ -33,6 +33,7 @@ mod lint;
 mod pattern;
 mod policy;
 mod property;
+pub(crate) mod sendable;
 pub(crate) mod strategy;
 mod subject;
 

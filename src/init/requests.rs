@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use proptest::strategy::{Strategy, ValueTree};
 
+use crate::check::sendable::sendable;
 use crate::check::strategy::{ServiceShape, aimed};
 use crate::check::{Draft, PathPattern, Pattern, runner};
 use crate::config::model::{
@@ -67,18 +68,13 @@ impl Request {
         }
     }
 
-    /// Whether a client can send it as written: a path from `/` without spaces or controls,
-    /// header values without controls.
+    /// Whether a client can send it as written (the plainest request takes the mesh's text
+    /// as it is; drawn ones are sendable by construction).
     fn sendable(&self) -> bool {
-        self.path.starts_with('/')
-            && !self
-                .path
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '#')
-            && self
-                .headers
-                .values()
-                .all(|v| http::HeaderValue::from_str(v).is_ok() && v.is_ascii())
+        sendable(
+            &self.path,
+            self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )
     }
 }
 
