@@ -171,7 +171,8 @@ pub(crate) fn sendable<'a>(
     mut headers: impl Iterator<Item = (&'a str, &'a str)>,
 ) -> bool {
     path_and_query.starts_with('/')
-        && http::uri::PathAndQuery::from_maybe_shared(path_and_query.to_string())
+        && path_and_query
+            .parse::<http::uri::PathAndQuery>()
             .is_ok_and(|pq| pq.as_str() == path_and_query)
         && headers.all(|(name, value)| {
             http::HeaderName::from_bytes(name.as_bytes()).is_ok()
