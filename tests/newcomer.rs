@@ -51,7 +51,7 @@ fn an_unknown_short_name_is_answered_with_the_full_one() {
         .expect("fixture")
         .replace(
             "- { node: web, service: web }",
-            "- { node: wbe_shop, service: web }",
+            "- { node: wep, service: web }",
         );
     let loaded = scenario::load_text(
         "tests/fixtures/scenarios/k8s_typo.yaml",

@@ -363,13 +363,20 @@ fn positive(sink: &mut Sink<'_>, path: &str, value: Option<Duration>, what: &str
 }
 
 /// A near name; or, for a short Kubernetes name (`red` of `red_howto-k8s`), the full names it
-/// could mean.
+/// could mean; a misspelt short name (`rde`) gets the full name of the short one it is near.
 fn did_you_mean<'a>(
     wanted: &str,
     names: impl IntoIterator<Item = &'a str> + Clone,
 ) -> Option<String> {
+    let short = |n: &'a str| n.split(['_', '.']).next().unwrap_or(n);
     match short_matches(wanted, names.clone()).as_slice() {
-        [] => suggest(wanted, names).map(|s| format!("did you mean `{s}`?")),
+        [] => suggest(wanted, names.clone())
+            .or_else(|| {
+                let near = suggest(wanted, names.clone().into_iter().map(short))?;
+                let mut full = names.into_iter().filter(|n| short(n) == near);
+                full.next().filter(|_| full.next().is_none())
+            })
+            .map(|s| format!("did you mean `{s}`?")),
         [one] => Some(format!("did you mean `{one}`?")),
         several => Some(format!(
             "`{wanted}` is short for several: {}; write the full name",
