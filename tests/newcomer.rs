@@ -1,18 +1,23 @@
 //! What a newcomer tripped over in their first hour (issue 18, section 3), one test each.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod init_support;
 
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use init_support::{meshsim, scratch};
 use meshsim::config::Severity;
 use meshsim::scenario;
 
-fn meshsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_meshsim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run meshsim")
+/// Asserts the exit code, showing what the command said when it differs.
+fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 fn errors(path: &str) -> Vec<String> {
@@ -25,15 +30,21 @@ fn errors(path: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn kubernetes_short_names_mean_the_one_resource_they_are_short_for() {
-    let loaded = scenario::load(Path::new("tests/fixtures/scenarios/k8s_short_names.yaml"));
+/// A scenario that must load without errors (they are shown if it has any).
+fn valid(path: &str) -> scenario::ScenarioLoad {
+    let loaded = scenario::load(Path::new(path));
     let problems: Vec<String> = loaded
         .diagnostics
         .iter()
         .map(|d| d.one_line(&loaded.sources))
         .collect();
     assert!(loaded.is_valid(), "{problems:#?}");
+    loaded
+}
+
+#[test]
+fn kubernetes_short_names_mean_the_one_resource_they_are_short_for() {
+    let loaded = valid("tests/fixtures/scenarios/k8s_short_names.yaml");
     let (s, _) = loaded.runnable().expect("runnable");
     let nodes: Vec<&str> = s.tasks.iter().map(|t| t.node.as_str()).collect();
     assert_eq!(nodes, ["web_shop", "api_shop", "api-v2_shop"]);
@@ -146,15 +157,7 @@ fn an_endpoint_path_star_suggests_slash_star() {
 
 #[test]
 fn an_inline_mesh_may_hold_several_documents() {
-    let loaded = scenario::load(Path::new(
-        "tests/fixtures/scenarios/inline_multi_document.yaml",
-    ));
-    let problems: Vec<String> = loaded
-        .diagnostics
-        .iter()
-        .map(|d| d.one_line(&loaded.sources))
-        .collect();
-    assert!(loaded.is_valid(), "{problems:#?}");
+    let loaded = valid("tests/fixtures/scenarios/inline_multi_document.yaml");
     let mesh = loaded.mesh.as_ref().expect("mesh");
     assert!(mesh.virtual_nodes.contains_key("app-v1"));
     assert!(mesh.virtual_services.contains_key("app.tiny.local"));
@@ -164,22 +167,14 @@ fn an_inline_mesh_may_hold_several_documents() {
         "--duration",
         "2s",
         "--out",
-        &std::env::temp_dir()
-            .join(format!("meshsim-newcomer-{}", std::process::id()))
-            .display()
-            .to_string(),
+        &scratch("inline-multi-document").display().to_string(),
     ]);
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_exit(&run, 0);
 }
 
 /// A mesh with `n` POST routes on one router, none with a retry policy (so every route is a
 /// `default-retries-non-idempotent` warning), written to a file of its own.
-fn many_routes(n: usize, name: &str) -> std::path::PathBuf {
+fn many_routes(n: usize, name: &str) -> PathBuf {
     let mut s = String::from(
         "meshName: big\nspec: {}\n---\nmeshName: big\nvirtualServiceName: cart.big.local\n\
          spec: { provider: { virtualRouter: { virtualRouterName: cart } } }\n---\n\
@@ -193,9 +188,7 @@ fn many_routes(n: usize, name: &str) -> std::path::PathBuf {
             i % 1001
         ));
     }
-    let dir = std::env::temp_dir().join(format!("meshsim-newcomer-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp folder");
-    let path = dir.join(name);
+    let path = scratch(name).join(name);
     std::fs::write(&path, s).expect("write the mesh");
     path
 }
@@ -247,12 +240,7 @@ fn check_folds_repeated_lints() {
         "--diagnostics",
         "short",
     ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit(&o, 0);
     let err = String::from_utf8_lossy(&o.stderr);
     let snippets = err
         .matches("warning[default-retries-non-idempotent]")
@@ -263,9 +251,7 @@ fn check_folds_repeated_lints() {
 
 #[test]
 fn show_lists_gateway_routes_in_match_order() {
-    let dir = std::env::temp_dir().join(format!("meshsim-newcomer-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp folder");
-    let path = dir.join("gateway-order.yaml");
+    let path = scratch("gateway-order").join("gateway-order.yaml");
     std::fs::write(
         &path,
         "meshName: m\nvirtualGatewayName: gw\nspec: { listeners: [{ portMapping: { port: 8080, protocol: http } }] }\n\
@@ -277,12 +263,7 @@ fn show_lists_gateway_routes_in_match_order() {
     )
     .expect("write");
     let o = meshsim(&["show", &path.display().to_string()]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit(&o, 0);
     let out = String::from_utf8_lossy(&o.stdout);
     let order: Vec<&str> = out
         .lines()
@@ -345,7 +326,7 @@ fn param_sets_the_pseudo_parameters() {
 
 #[test]
 fn a_scenario_param_sets_a_pseudo_parameter() {
-    let dir = std::env::temp_dir().join(format!("meshsim-newcomer-params-{}", std::process::id()));
+    let dir = scratch("pseudo-params");
     let o = meshsim(&[
         "run",
         "tests/fixtures/params/pseudo.yaml",
@@ -353,20 +334,14 @@ fn a_scenario_param_sets_a_pseudo_parameter() {
         "--out",
         &dir.display().to_string(),
     ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit(&o, 0);
 }
 
 /// Every command that takes `--param` (directly, or in a scenario's `mesh.params`) refuses a
 /// name nothing reads, with exit 2 and the name it was probably meant as.
 #[test]
 fn an_unknown_param_is_refused_with_a_did_you_mean() {
-    let dir = std::env::temp_dir().join(format!("meshsim-newcomer-unknown-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp folder");
+    let dir = scratch("unknown-params");
     let out = dir.join("scenario.yaml").display().to_string();
     let short = ["--diagnostics", "short"];
     let misspelt = ["--param", "EnvironmentNam=prod", "--param", "AWS::Regoin=x"];
@@ -431,8 +406,8 @@ fn an_unknown_param_is_refused_with_a_did_you_mean() {
 
 /// Runs a scenario shortened to `duration` with report.json, summary.md and report.html;
 /// returns stdout and the output folder.
-fn run_short(scenario: &str, duration: &str, name: &str) -> (String, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("meshsim-newcomer-{name}-{}", std::process::id()));
+fn run_short(scenario: &str, duration: &str, name: &str) -> (String, PathBuf) {
+    let dir = scratch(name);
     let o = meshsim(&[
         "run",
         scenario,

@@ -8,7 +8,7 @@ use meshsim::config::LoadOptions;
 use meshsim::init::{self, InitOptions};
 
 use super::{
-    BAD_INPUT, DiagnosticStyle, OK, diagnostics, failure_summary, key_value, load_files, plural,
+    BAD_INPUT, DiagnosticStyle, OK, Values, diagnostics, failure_summary, load_files, plural,
 };
 
 /// Exit code: the generated scenario does not load (a defect of `init`, not of the input).
@@ -21,12 +21,9 @@ pub(super) struct InitArgs {
     /// the Deployments or ECS services that run the nodes when you have them.
     #[arg(required = true, value_name = "MESH_FILE")]
     files: Vec<PathBuf>,
-    /// Value for a `$NAME` / `${NAME}` placeholder; written into the scenario's `mesh.vars`.
-    #[arg(long = "var", value_name = "K=V", value_parser = key_value)]
-    vars: Vec<(String, String)>,
-    /// Value for a CloudFormation parameter; written into the scenario's `mesh.params`.
-    #[arg(long = "param", value_name = "K=V", value_parser = key_value)]
-    params: Vec<(String, String)>,
+    /// `--var` and `--param`, written into the scenario's `mesh.vars` and `mesh.params`.
+    #[command(flatten)]
+    values: Values,
     /// Accept real-world quirks (keys in the wrong case) with a warning; the scenario says so.
     #[arg(long)]
     lenient: bool,
@@ -46,8 +43,8 @@ pub(super) struct InitArgs {
 
 pub(super) fn init(args: &InitArgs) -> ExitCode {
     let opts = LoadOptions {
-        vars: args.vars.iter().cloned().collect(),
-        params: args.params.iter().cloned().collect(),
+        vars: args.values.vars(),
+        params: args.values.params(),
         lenient: args.lenient,
         partial: false,
         mesh: args.mesh.clone(),

@@ -129,12 +129,8 @@ struct LoadArgs {
     /// App Mesh files: API/CLI JSON, CloudFormation (YAML or JSON), Kubernetes manifests.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// Value for a `$NAME` / `${NAME}` placeholder in shell-template files.
-    #[arg(long = "var", value_name = "K=V", value_parser = key_value)]
-    vars: Vec<(String, String)>,
-    /// Value for a CloudFormation parameter (or an `Fn::ImportValue` export).
-    #[arg(long = "param", value_name = "K=V", value_parser = key_value)]
-    params: Vec<(String, String)>,
+    #[command(flatten)]
+    values: Values,
     /// Accept real-world quirks (keys in the wrong case) with a warning.
     #[arg(long)]
     lenient: bool,
@@ -147,6 +143,28 @@ struct LoadArgs {
     /// How to print diagnostics: `human` (with source snippets) or `short` (one line each).
     #[arg(long, value_enum, default_value_t = DiagnosticStyle::Human)]
     diagnostics: DiagnosticStyle,
+}
+
+/// The values the mesh files leave open: `--var` and `--param`.
+#[derive(Args, Debug)]
+struct Values {
+    /// Value for a `$NAME` / `${NAME}` placeholder in shell-template files.
+    #[arg(long = "var", value_name = "K=V", value_parser = key_value)]
+    vars: Vec<(String, String)>,
+    /// Value for a CloudFormation parameter, pseudo parameter (`AWS::StackName`, `AWS::Region`,
+    /// ...) or `Fn::ImportValue` export; a name the templates do not take is refused.
+    #[arg(long = "param", value_name = "K=V", value_parser = key_value)]
+    params: Vec<(String, String)>,
+}
+
+impl Values {
+    fn vars(&self) -> BTreeMap<String, String> {
+        self.vars.iter().cloned().collect()
+    }
+
+    fn params(&self) -> BTreeMap<String, String> {
+        self.params.iter().cloned().collect()
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -177,8 +195,8 @@ fn key_value(s: &str) -> Result<(String, String), String> {
 impl LoadArgs {
     fn load(&self) -> LoadedConfig {
         let opts = LoadOptions {
-            vars: self.vars.iter().cloned().collect::<BTreeMap<_, _>>(),
-            params: self.params.iter().cloned().collect(),
+            vars: self.values.vars(),
+            params: self.values.params(),
             lenient: self.lenient,
             partial: self.partial,
             mesh: self.mesh.clone(),

@@ -144,29 +144,10 @@ pub fn plain(p: &Pattern, port: u16) -> Request {
 /// A gateway route's match as a pattern, and the `host` header its hostname match needs.
 pub fn gateway_pattern(spec: &GatewayRouteSpec) -> (Pattern, Option<String>) {
     let (pattern, hostname) = match &spec.kind {
-        GatewayRouteKind::Http(r) | GatewayRouteKind::Http2(r) => {
-            let m = &r.matcher;
-            let path = match (&m.prefix, &m.path) {
-                (Some(p), _) => PathPattern::Prefix(p.clone()),
-                (None, Some(crate::config::model::PathMatch::Exact(e))) => {
-                    PathPattern::Exact(e.clone())
-                }
-                (None, Some(crate::config::model::PathMatch::Regex(x))) => {
-                    PathPattern::Regex(x.clone())
-                }
-                (None, None) => PathPattern::Any,
-            };
-            (
-                Pattern {
-                    port: m.port.as_ref().map(|p| p.value),
-                    method: m.method,
-                    path,
-                    headers: m.headers.clone(),
-                    query: m.query_parameters.clone(),
-                },
-                m.hostname.clone(),
-            )
-        }
+        GatewayRouteKind::Http(r) | GatewayRouteKind::Http2(r) => (
+            Pattern::http_gateway(&r.matcher),
+            r.matcher.hostname.clone(),
+        ),
         GatewayRouteKind::Grpc(r) => (
             Pattern {
                 port: r.matcher.port.as_ref().map(|p| p.value),
