@@ -20,6 +20,8 @@
 //! - [`check`]: property checking of routing policies (`meshsim check`): request strategies
 //!   derived from route tables, properties evaluated against the engine, lints; imports
 //!   `config`, `engine` and `scenario::de` only.
+//! - [`init`]: `meshsim init`, a runnable scenario and a `check` policy written from the mesh
+//!   files; imports `config`, `engine`, `model` and `check`.
 //! - [`report`]: `report.json`, `summary.md`, `.hgrm` files, verdicts on expectations, JUnit
 //!   XML.
 //! - [`tui`]: `meshsim tui`, a rehearsal watched and steered live; the top layer, imported by
@@ -33,6 +35,7 @@ pub mod app;
 pub mod check;
 pub mod config;
 pub mod engine;
+pub mod init;
 pub mod metrics;
 pub mod model;
 pub mod proxy;

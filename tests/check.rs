@@ -4,6 +4,8 @@
 
 use std::process::Command;
 
+use proptest::prelude::*;
+
 use meshsim::check::{
     self, CheckOptions, CheckReport, DEFAULT_CASES, Failure, MeshUnderTest, Policy, Verdict,
 };
@@ -426,7 +428,7 @@ fn lints_name_file_line_and_the_scenario_that_shows_the_effect() {
     assert!(!lints.iter().any(|d| d.code == "ejection-panic"));
 
     // Notes cannot tell whether the trap is sprung, so each kind is printed once and names
-    // the other places; warnings stay one per route.
+    // the other places; warnings are printed at three places per kind.
     let fifty = load(&["fifty-routes.yaml"]);
     let lints = check::lint(&fifty.meshes["big"]);
     let notes: Vec<_> = lints
@@ -449,11 +451,21 @@ fn lints_name_file_line_and_the_scenario_that_shows_the_effect() {
         "{help}"
     );
     assert!(help.ends_with("route cart-router/r44"), "{help}");
-    let warnings = lints
+    // r05, r13, r29 and r37 match POST explicitly: three printed, the third names the fourth.
+    let warnings: Vec<_> = lints
         .iter()
         .filter(|d| d.code == "default-retries-non-idempotent" && d.severity == Severity::Warning)
-        .count();
-    assert_eq!(warnings, 4, "r05, r13, r29 and r37 match POST explicitly");
+        .collect();
+    assert_eq!(warnings.len(), 3);
+    assert_eq!(
+        warnings[2]
+            .help
+            .as_deref()
+            .map(|h| h.ends_with("the same applies to 1 more: route cart-router/r37")),
+        Some(true),
+        "{:?}",
+        warnings[2].help
+    );
 }
 
 fn meshsim(args: &[&str]) -> (i32, String, String) {
@@ -560,4 +572,58 @@ fn command_exit_codes() {
         err.contains(&format!("{bad_path}:2:20: no virtual gateway `nowhere`")),
         "{err}"
     );
+}
+
+#[test]
+fn counterexamples_of_regex_routes_are_requests_a_client_can_send() {
+    let (code, out, err) = meshsim(&[
+        "check",
+        &format!("{DIR}/shop.yaml"),
+        &format!("{DIR}/routes-regex.yaml"),
+        "--policy",
+        &format!("{DIR}/regex-policy.yaml"),
+        "--no-lint",
+    ]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let curls: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("counterexample: "))
+        .collect();
+    // `.*\.css` shrinks to `.css`, which goes out as the path `/.css`.
+    assert_eq!(
+        curls,
+        [
+            "curl http://cart.shop.local:8080/.css",
+            "curl -H 'x-tag: A' http://cart.shop.local:8080/",
+        ],
+        "{out}"
+    );
+}
+
+/// Every request `requests` and `requests_where` generate for a mesh whose routes match a
+/// path regex and a header regex is one a client can send.
+#[test]
+fn generated_requests_are_sendable() {
+    let loaded = load(&["shop.yaml", "routes-regex.yaml"]);
+    let mesh = MeshUnderTest::new(&loaded.meshes["shop"]);
+    let service = "cart.shop.local";
+    let mut runner = check::runner(7, "sendable", 2000);
+    let requests = mesh.requests(service).expect("a routed service");
+    runner
+        .run(&requests, |req| {
+            let target = if req.query.is_empty() {
+                req.path.clone()
+            } else {
+                format!("{}?{}", req.path, req.query)
+            };
+            prop_assert!(req.path.starts_with('/'), "{req:?}");
+            prop_assert!(target.parse::<http::uri::PathAndQuery>().is_ok(), "{req:?}");
+            for (name, value) in &req.headers {
+                prop_assert!(http::HeaderName::from_bytes(name.as_bytes()).is_ok());
+                prop_assert!(http::HeaderValue::from_str(value).is_ok(), "{req:?}");
+                prop_assert_eq!(value.trim(), value.as_str());
+            }
+            Ok(())
+        })
+        .expect("every request is sendable");
 }

@@ -294,7 +294,8 @@ fn holding_expectations_exit_0_and_print_their_observed_values() {
         verdicts[3]["observed"], 1.0,
         "front's sidecar does not retry"
     );
-    assert_eq!(verdicts[6]["observed"], "held");
+    assert_eq!(verdicts[5]["observed"], "held");
+    assert_eq!(verdicts[6]["observed"], 100.0);
 
     let xml = std::fs::read_to_string(dir.join("junit/results.xml")).expect("JUnit written");
     let Suite {

@@ -396,7 +396,7 @@ fn rollout_mistakes_are_placed_at_their_fields() {
                 "dangling-reference",
                 "rollout_section.yaml:49:14",
                 "rollout.candidate",
-                "route `order` does not list `order-v3` among its weighted targets (order-v1, order-v2); add it with weight 0, as App Mesh needs before a rollout can move traffic to it"
+                "route `order` does not list `order-v3` among its weighted targets (order-v1, order-v2), and the mesh has no virtual node `order-v3`"
             ),
             err(
                 "invalid-value",
@@ -432,7 +432,7 @@ fn expectations_load_one_per_threshold_in_file_order() {
             "front does not retry",
             "edge success_rate >= 100%",
             "invariant no-request-lost holds",
-            "invariant stock-conserved holds",
+            "back-v1 success_rate >= 99%",
         ]
     );
     assert_eq!(
@@ -506,6 +506,13 @@ fn bad_expectations_are_errors_at_their_line() {
                 "bad_expectations.yaml:44:16",
                 "expect[7].invariant",
                 "an expectation is about one thing, but `service` and `invariant` are both given"
+            ),
+            err(
+                "unresolved-reference",
+                "bad_expectations.yaml:45:16",
+                "expect[8].invariant",
+                "`no-negative-stock` is an invariant of the Ordering app, and no task runs one \
+                 of its services, so the run does not check it"
             ),
         ]
     );

@@ -11,7 +11,7 @@ use super::pattern::Pattern;
 use super::property::timeout_violation;
 
 /// The lints in mesh order (routes, then virtual nodes): one diagnostic per warning, and one
-/// per kind of note (see [`fold_notes`]).
+/// per kind of note (see [`fold`]).
 pub fn lint(mesh: &Mesh) -> Diagnostics {
     let mut out = Findings::default();
     for r in mesh.routes.values() {
@@ -141,11 +141,11 @@ pub fn lint(mesh: &Mesh) -> Diagnostics {
             }
         }
     }
-    fold_notes(out.found)
+    fold(out.found)
 }
 
 /// The findings so far, each with the thing it is about (`route r/x`, `virtual node n (port
-/// p, maxEjectionPercent m)`), named for [`fold_notes`].
+/// p, maxEjectionPercent m)`), named for [`fold`].
 #[derive(Default)]
 struct Findings {
     found: Vec<(Diagnostic, String)>,
@@ -158,23 +158,37 @@ impl Findings {
     }
 }
 
+/// Warnings of one kind printed in full; the rest are named in the last one's help.
+const WARNINGS_SHOWN: usize = 3;
+
 /// Notes are the lints that cannot tell whether the trap is sprung (a route that matches any
 /// method may never see a POST; a task count is not in mesh files), so they fire on most
 /// meshes: printed once per route they would bury the warnings. Each kind of note is printed
-/// once, at its first place, and its help names the others, so none is lost.
-fn fold_notes(found: Vec<(Diagnostic, String)>) -> Diagnostics {
+/// once, at its first place, and its help names the others, so none is lost. Warnings are
+/// printed at their first [`WARNINGS_SHOWN`] places per kind and the rest named in the last
+/// one's help: a generated mesh with thousands of routes made thousands of snippets, which
+/// took 28 times as long to print as the check itself.
+fn fold(found: Vec<(Diagnostic, String)>) -> Diagnostics {
     let mut out = Diagnostics::new();
     let mut kept: Vec<(Diagnostic, Vec<String>)> = Vec::new();
-    let mut firsts: Vec<(&'static str, usize)> = Vec::new();
+    // Per code: how many were printed, and where the last printed one is.
+    let mut shown: Vec<((&'static str, Severity), usize, usize)> = Vec::new();
     for (d, subject) in found {
-        if d.severity != Severity::Note {
-            kept.push((d, Vec::new()));
-            continue;
-        }
-        match firsts.iter().find(|(code, _)| *code == d.code) {
-            Some(&(_, at)) => kept[at].1.push(subject),
+        let limit = match d.severity {
+            Severity::Note => 1,
+            Severity::Warning => WARNINGS_SHOWN,
+            Severity::Error => usize::MAX,
+        };
+        let kind = (d.code, d.severity);
+        match shown.iter_mut().find(|(k, ..)| *k == kind) {
+            Some((_, n, at)) if *n >= limit => kept[*at].1.push(subject),
+            Some((_, n, at)) => {
+                *n += 1;
+                *at = kept.len();
+                kept.push((d, Vec::new()));
+            }
             None => {
-                firsts.push((d.code, kept.len()));
+                shown.push((kind, 1, kept.len()));
                 kept.push((d, Vec::new()));
             }
         }

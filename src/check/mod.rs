@@ -33,7 +33,8 @@ mod lint;
 mod pattern;
 mod policy;
 mod property;
-mod strategy;
+pub(crate) mod sendable;
+pub(crate) mod strategy;
 mod subject;
 
 pub use counterexample::{Counterexample, curl};

@@ -7,8 +7,8 @@
 //! sidecar means.
 
 use crate::config::model::{
-    GrpcRouteMatch, HeaderMatch, HttpMethod, HttpRouteMatch, PathMatch, QueryParameterMatch,
-    RouteKind,
+    GrpcRouteMatch, HeaderMatch, HttpGatewayRouteMatch, HttpMethod, HttpRouteMatch, PathMatch,
+    QueryParameterMatch, RouteKind,
 };
 
 /// The path part of a pattern.
@@ -31,6 +31,18 @@ pub enum PathPattern {
     },
 }
 
+impl PathPattern {
+    /// A match's `prefix`, else its `path` (exact or regex), else any path.
+    fn of(prefix: Option<&String>, path: Option<&PathMatch>) -> PathPattern {
+        match (prefix, path) {
+            (Some(p), _) => PathPattern::Prefix(p.clone()),
+            (None, Some(PathMatch::Exact(e))) => PathPattern::Exact(e.clone()),
+            (None, Some(PathMatch::Regex(r))) => PathPattern::Regex(r.clone()),
+            (None, None) => PathPattern::Any,
+        }
+    }
+}
+
 /// The match conditions of one route or condition.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pattern {
@@ -49,16 +61,21 @@ pub struct Pattern {
 impl Pattern {
     /// The pattern of an HTTP/HTTP2 match.
     pub fn http(m: &HttpRouteMatch) -> Pattern {
-        let path = match (&m.prefix, &m.path) {
-            (Some(p), _) => PathPattern::Prefix(p.clone()),
-            (None, Some(PathMatch::Exact(e))) => PathPattern::Exact(e.clone()),
-            (None, Some(PathMatch::Regex(r))) => PathPattern::Regex(r.clone()),
-            (None, None) => PathPattern::Any,
-        };
         Pattern {
             port: m.port.as_ref().map(|p| p.value),
             method: m.method,
-            path,
+            path: PathPattern::of(m.prefix.as_ref(), m.path.as_ref()),
+            headers: m.headers.clone(),
+            query: m.query_parameters.clone(),
+        }
+    }
+
+    /// The pattern of an HTTP/HTTP2 gateway route's match (its hostname aside).
+    pub fn http_gateway(m: &HttpGatewayRouteMatch) -> Pattern {
+        Pattern {
+            port: m.port.as_ref().map(|p| p.value),
+            method: m.method,
+            path: PathPattern::of(m.prefix.as_ref(), m.path.as_ref()),
             headers: m.headers.clone(),
             query: m.query_parameters.clone(),
         }

@@ -7,6 +7,10 @@
 //! in evaluation order, then one near miss per condition of each route, then noise. proptest
 //! shrinks a union towards earlier alternatives and each part towards its simplest value, so
 //! a counterexample comes out as the plainest request that still fails.
+//!
+//! Every request is one a client can send (see [`super::sendable`]): regexes are drawn from
+//! their sendable text, and whatever else the mesh spells (a prefix with a space) is sent as
+//! a client would send it.
 
 use std::sync::Arc;
 
@@ -14,6 +18,7 @@ use proptest::prelude::*;
 use proptest::strategy::Union;
 
 use super::pattern::{PathPattern, Pattern};
+use super::sendable::{Part, as_sent, from_regex};
 use crate::config::model::{HeaderMatch, HttpMethod, QueryParameterMatch, ValueMatch};
 use crate::engine::RequestHead;
 
@@ -213,22 +218,16 @@ pub(crate) fn aimed(
         })
         .collect();
     (port, method, path, headers, query)
-        .prop_map(|(port, method, path, headers, query)| Draft {
-            port,
-            method,
-            path,
-            headers: headers.into_iter().flatten().collect(),
-            query: query.into_iter().flatten().collect(),
+        .prop_map(|(port, method, path, headers, query)| {
+            as_sent(Draft {
+                port,
+                method,
+                path,
+                headers: headers.into_iter().flatten().collect(),
+                query: query.into_iter().flatten().collect(),
+            })
         })
         .boxed()
-}
-
-/// Text from a regex's language; `None` when proptest cannot generate it (look-arounds and
-/// other constructs outside `regex-syntax`'s generator).
-fn from_regex(pattern: &str) -> Option<BoxedStrategy<String>> {
-    proptest::string::string_regex(pattern)
-        .ok()
-        .map(Strategy::boxed)
 }
 
 fn path_hit(p: &PathPattern) -> BoxedStrategy<String> {
@@ -241,7 +240,9 @@ fn path_hit(p: &PathPattern) -> BoxedStrategy<String> {
                 .boxed()
         }
         PathPattern::Exact(e) => Just(e.clone()).boxed(),
-        PathPattern::Regex(r) => from_regex(r).unwrap_or_else(|| Just("/".to_string()).boxed()),
+        PathPattern::Regex(r) => {
+            from_regex(r, Part::Path).unwrap_or_else(|| Just("/".to_string()).boxed())
+        }
         PathPattern::Grpc { service, method } => {
             let service: BoxedStrategy<String> = match service {
                 Some(s) => Just(s.clone()).boxed(),
@@ -271,7 +272,7 @@ fn path_miss(p: &PathPattern) -> BoxedStrategy<String> {
             }
             proptest::sample::select(misses).boxed()
         }
-        PathPattern::Regex(r) => match from_regex(r) {
+        PathPattern::Regex(r) => match from_regex(r, Part::Path) {
             Some(s) => s.prop_map(|v| format!("{v}~")).boxed(),
             None => Just("/~".to_string()).boxed(),
         },
@@ -340,7 +341,9 @@ fn value_hit(v: &ValueMatch) -> BoxedStrategy<String> {
             let x = x.clone();
             "[a-z0-9]{0,3}".prop_map(move |s| format!("{s}{x}")).boxed()
         }
-        ValueMatch::Regex(r) => from_regex(r).unwrap_or_else(|| Just(String::new()).boxed()),
+        ValueMatch::Regex(r) => {
+            from_regex(r, Part::HeaderValue).unwrap_or_else(|| Just(String::new()).boxed())
+        }
         ValueMatch::Range { start, end } => {
             let (start, end) = (*start, *end);
             if start >= end {
@@ -372,7 +375,7 @@ fn value_miss(v: &ValueMatch) -> BoxedStrategy<String> {
             Just(x.chars().skip(1).collect::<String>()).boxed()
         }
         ValueMatch::Prefix(_) | ValueMatch::Suffix(_) => Just(String::new()).boxed(),
-        ValueMatch::Regex(r) => match from_regex(r) {
+        ValueMatch::Regex(r) => match from_regex(r, Part::HeaderValue) {
             Some(s) => s.prop_map(|v| format!("{v}~")).boxed(),
             None => Just("~".to_string()).boxed(),
         },

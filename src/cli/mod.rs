@@ -3,6 +3,7 @@
 mod check;
 mod diagnostics;
 mod explain;
+mod init;
 mod run;
 mod show;
 mod tui;
@@ -12,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use meshsim::config::{LoadOptions, LoadedConfig, Severity, load_paths};
+use meshsim::config::{Diagnostic, LoadOptions, LoadedConfig, Loc, Severity, load_paths};
 
 /// Exit code: success.
 const OK: u8 = 0;
@@ -57,6 +58,20 @@ Exit code 0 if every file is valid, 2 if any is invalid or unreadable.")]
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Write a runnable scenario (and a starting `check` policy) from your mesh files.
+    #[command(after_help = "Examples:
+  meshsim init mesh.cfn.yaml --param ProjectName=shop
+  meshsim init manifest.yaml --var APP_NAMESPACE=shop --out rehearsal/shop.yaml
+  meshsim run scenario.yaml --duration 1m
+
+Writes a task entry per virtual node (replicas from Kubernetes Deployments or ECS
+services in the files, else 2), a generic service per node with endpoints from the
+routes that reach it and calls to its backends, the workload's target and a request mix
+aimed at every route, commented rollout stubs and expectations; and beside it
+<name>.policy.yaml for `meshsim check`. --var and --param values are carried into the
+scenario. Runs as written: `meshsim run` exits 0 or 1 on it.
+Exit code 0 when both files were written, 2 for bad input or an existing file (--force).")]
+    Init(init::InitArgs),
     /// Run a scenario: the mesh and its apps over a simulated network, deterministically.
     #[command(after_help = "Examples:
   meshsim run scenarios/baseline.yaml
@@ -114,12 +129,8 @@ struct LoadArgs {
     /// App Mesh files: API/CLI JSON, CloudFormation (YAML or JSON), Kubernetes manifests.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// Value for a `$NAME` / `${NAME}` placeholder in shell-template files.
-    #[arg(long = "var", value_name = "K=V", value_parser = key_value)]
-    vars: Vec<(String, String)>,
-    /// Value for a CloudFormation parameter (or an `Fn::ImportValue` export).
-    #[arg(long = "param", value_name = "K=V", value_parser = key_value)]
-    params: Vec<(String, String)>,
+    #[command(flatten)]
+    values: Values,
     /// Accept real-world quirks (keys in the wrong case) with a warning.
     #[arg(long)]
     lenient: bool,
@@ -132,6 +143,28 @@ struct LoadArgs {
     /// How to print diagnostics: `human` (with source snippets) or `short` (one line each).
     #[arg(long, value_enum, default_value_t = DiagnosticStyle::Human)]
     diagnostics: DiagnosticStyle,
+}
+
+/// The values the mesh files leave open: `--var` and `--param`.
+#[derive(Args, Debug)]
+struct Values {
+    /// Value for a `$NAME` / `${NAME}` placeholder in shell-template files.
+    #[arg(long = "var", value_name = "K=V", value_parser = key_value)]
+    vars: Vec<(String, String)>,
+    /// Value for a CloudFormation parameter, pseudo parameter (`AWS::StackName`, `AWS::Region`,
+    /// ...) or `Fn::ImportValue` export; a name the templates do not take is refused.
+    #[arg(long = "param", value_name = "K=V", value_parser = key_value)]
+    params: Vec<(String, String)>,
+}
+
+impl Values {
+    fn vars(&self) -> BTreeMap<String, String> {
+        self.vars.iter().cloned().collect()
+    }
+
+    fn params(&self) -> BTreeMap<String, String> {
+        self.params.iter().cloned().collect()
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -173,14 +206,34 @@ fn key_value(s: &str) -> Result<(String, String), String> {
 impl LoadArgs {
     fn load(&self) -> LoadedConfig {
         let opts = LoadOptions {
-            vars: self.vars.iter().cloned().collect::<BTreeMap<_, _>>(),
-            params: self.params.iter().cloned().collect(),
+            vars: self.values.vars(),
+            params: self.values.params(),
             lenient: self.lenient,
             partial: self.partial,
             mesh: self.mesh.clone(),
         };
-        load_paths(&self.files, &opts)
+        load_files(&self.files, &opts)
     }
+}
+
+/// Loads the files given on the command line, refusing `--param` names nothing reads.
+fn load_files(files: &[PathBuf], opts: &LoadOptions) -> LoadedConfig {
+    let mut loaded = load_paths(files, opts);
+    for unknown in loaded.unknown_params(opts.params.keys()) {
+        let at = Loc {
+            file: None,
+            span: Default::default(),
+            path: format!("--param {}", unknown.name),
+        };
+        let message = format!("--param {}", unknown.message());
+        loaded.diagnostics.push(
+            Diagnostic::new(Severity::Error, "unknown-parameter", &at, message)
+                .with_help(unknown.help),
+        );
+    }
+    // Command-line problems (no file) sort first.
+    loaded.diagnostics.sort();
+    loaded
 }
 
 /// Parses the command line and runs the command.
@@ -194,6 +247,7 @@ pub fn run() -> ExitCode {
     };
     match cli.command {
         Command::Validate(args) => validate(&args),
+        Command::Init(args) => init::init(&args),
         Command::Run(args) => run::run(&args),
         Command::Tui(args) => tui::tui(&args),
         Command::Check(args) => check::run(&args),
@@ -254,6 +308,33 @@ fn validate(args: &LoadArgs) -> ExitCode {
             parts.push(format!("{} skipped (not App Mesh)", report.skipped));
         }
         println!("{}: {status}{syntax}: {}", file.name(), parts.join(", "));
+    }
+    // Findings about a whole mesh (quotas over all files) and about the command line belong
+    // to no file; count them too, so the lines above and below add up to what is printed.
+    // A command-line diagnostic's path is its flag.
+    for (label, command_line) in [
+        ("(the command line)", true),
+        ("(the mesh as a whole)", false),
+    ] {
+        let (errors, warnings) = loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.file.is_none() && d.path.starts_with("--") == command_line)
+            .fold((0, 0), |(e, w), d| match d.severity {
+                Severity::Error => (e + 1, w),
+                Severity::Warning => (e, w + 1),
+                Severity::Note => (e, w),
+            });
+        if errors + warnings > 0 {
+            let mut counts = Vec::new();
+            if errors > 0 {
+                counts.push(plural(errors, "error", "errors"));
+            }
+            if warnings > 0 {
+                counts.push(plural(warnings, "warning", "warnings"));
+            }
+            println!("{label}: {}", counts.join(", "));
+        }
     }
     diagnostics::print(&loaded, args.diagnostics);
     if loaded.is_valid() {

@@ -3,6 +3,7 @@
 //!
 //! Everything iterates the model's ordered maps, so the output is byte-stable.
 
+use meshsim::engine::gateway::{CompiledGatewayRoute, GatewayTable};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -19,6 +20,24 @@ pub(super) fn text(loaded: &LoadedConfig) -> String {
     out
 }
 
+/// A gateway's routes in the order its Envoy matches them (priority, then the longest
+/// match, as the engine orders them), not in name order.
+fn gateway_routes_in_order<'m>(mesh: &'m Mesh, gateway: &str) -> Vec<&'m GatewayRouteResource> {
+    let table = GatewayTable::new(
+        mesh.gateway_routes_of(gateway)
+            .map(CompiledGatewayRoute::compile)
+            .collect(),
+    );
+    table
+        .routes()
+        .iter()
+        .filter_map(|c| {
+            mesh.gateway_routes
+                .get(&(gateway.to_string(), c.name.clone()))
+        })
+        .collect()
+}
+
 fn mesh_text(mesh: &Mesh, out: &mut String) {
     let egress = match mesh.spec.egress_filter {
         EgressFilter::AllowAll => "ALLOW_ALL",
@@ -32,7 +51,7 @@ fn mesh_text(mesh: &Mesh, out: &mut String) {
             gw.name,
             gateway_listeners(&gw.spec)
         );
-        for gr in mesh.gateway_routes_of(&gw.name) {
+        for gr in gateway_routes_in_order(mesh, &gw.name) {
             gateway_route_text(mesh, gr, out, "    ");
         }
     }
@@ -535,7 +554,7 @@ fn mesh_json(mesh: &Mesh) -> Value {
         "virtualGateways": mesh.virtual_gateways.values().map(|gw| json!({
             "name": gw.name,
             "listeners": gateway_listeners(&gw.spec),
-            "gatewayRoutes": mesh.gateway_routes_of(&gw.name).map(|g| json!({
+            "gatewayRoutes": gateway_routes_in_order(mesh, &gw.name).into_iter().map(|g| json!({
                 "name": g.route.name,
                 "priority": g.route.spec.priority,
                 "target": g.route.spec.kind.target().virtual_service_name.value,

@@ -4,11 +4,12 @@
 //! membership resolve across all files given in one call (a walkthrough's files together form
 //! one mesh).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::decode::{self, Decoder, Field};
-use super::diagnostic::{Diagnostic, Diagnostics, Severity};
+use super::diagnostic::{Diagnostic, Diagnostics, Severity, suggest};
+use super::import::intrinsics::PSEUDO_PARAMETERS;
 use super::import::kubernetes::{self, Manifest};
 use super::import::{RawResource, Syntax, api_json, cloudformation, detect};
 use super::model::*;
@@ -23,7 +24,9 @@ use super::validate;
 pub struct LoadOptions {
     /// `--var K=V`: shell-template placeholders.
     pub vars: Vars,
-    /// `--param K=V`: CloudFormation parameters (and `Fn::ImportValue` exports).
+    /// `--param K=V`: CloudFormation parameters, pseudo parameters (`AWS::StackName`, ...) and
+    /// `Fn::ImportValue` exports. A name nothing reads is not refused by the loader, which
+    /// does not know where it was written: see [`LoadedConfig::unknown_params`].
     pub params: BTreeMap<String, String>,
     /// `--lenient`: accept real-world casing quirks with a warning.
     pub lenient: bool,
@@ -57,6 +60,29 @@ pub struct LoadedConfig {
     pub diagnostics: Diagnostics,
     /// One report per file, in the order given.
     pub files: Vec<FileReport>,
+    /// The names `--param` can set besides the pseudo parameters: every template's
+    /// Parameters and the exports it imports.
+    pub parameters: BTreeSet<String>,
+}
+
+/// A `--param` name that nothing reads, whose value would otherwise be silently ignored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownParam {
+    /// The name as given.
+    pub name: String,
+    /// What to do about it: the likely intended name, or the names there are.
+    pub help: String,
+}
+
+impl UnknownParam {
+    /// What is wrong, the same wherever the name was written.
+    pub fn message(&self) -> String {
+        format!(
+            "`{}` is not a parameter of the templates, an export they import, or a pseudo \
+             parameter; its value would be ignored",
+            self.name
+        )
+    }
 }
 
 impl LoadedConfig {
@@ -70,6 +96,46 @@ impl LoadedConfig {
         self.diagnostics
             .iter()
             .filter(move |d| d.file == Some(file))
+    }
+
+    /// The names of `given` that no template declares or imports and that are not pseudo
+    /// parameters, each with a did-you-mean or the names there are.
+    pub fn unknown_params<'a>(
+        &self,
+        given: impl IntoIterator<Item = &'a String>,
+    ) -> Vec<UnknownParam> {
+        let known = || {
+            self.parameters
+                .iter()
+                .map(String::as_str)
+                .chain(PSEUDO_PARAMETERS)
+        };
+        given
+            .into_iter()
+            .filter(|name| !known().any(|k| k == name.as_str()))
+            .map(|name| {
+                let help = match suggest(name, known()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None if self.parameters.is_empty() => format!(
+                        "the files declare no parameters; the pseudo parameters are {}",
+                        PSEUDO_PARAMETERS.join(", ")
+                    ),
+                    None => format!(
+                        "the files take {}, and the pseudo parameters {}",
+                        self.parameters
+                            .iter()
+                            .map(String::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        PSEUDO_PARAMETERS.join(", ")
+                    ),
+                };
+                UnknownParam {
+                    name: name.clone(),
+                    help,
+                }
+            })
+            .collect()
     }
 
     /// Whether one file has errors.
@@ -210,6 +276,7 @@ fn load(sources: SourceMap, mut diags: Diagnostics, opts: &LoadOptions) -> Loade
 
     // Pass 2: import.
     let mut raws = Vec::new();
+    let mut parameters = BTreeSet::new();
     for doc in &docs {
         let file = sources.get(doc.file);
         let stem = stem(file.name());
@@ -223,10 +290,10 @@ fn load(sources: SourceMap, mut diags: Diagnostics, opts: &LoadOptions) -> Loade
                     params: &opts.params,
                     lenient: opts.lenient,
                 };
-                let (r, skipped) =
-                    cloudformation::import(&doc.node, doc.file, &stem, &cfn, &mut diags);
-                raws.extend(r);
-                files[doc.file.0].skipped += skipped;
+                let imported = cloudformation::import(&doc.node, doc.file, &stem, &cfn, &mut diags);
+                raws.extend(imported.resources);
+                files[doc.file.0].skipped += imported.skipped;
+                parameters.extend(imported.parameters);
             }
             Syntax::Kubernetes => {
                 if let Some(kind) = doc.k8s_kind {
@@ -271,6 +338,7 @@ fn load(sources: SourceMap, mut diags: Diagnostics, opts: &LoadOptions) -> Loade
         meshes,
         diagnostics: diags,
         files,
+        parameters,
     }
 }
 

@@ -18,6 +18,6 @@ pub mod validate;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use import::Syntax;
-pub use load::{FileReport, LoadOptions, LoadedConfig, load_paths, load_texts};
+pub use load::{FileReport, LoadOptions, LoadedConfig, UnknownParam, load_paths, load_texts};
 pub use model::Mesh;
 pub use source::{FileId, Loc, Located, SourceFile, SourceMap, Span};

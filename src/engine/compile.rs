@@ -253,8 +253,17 @@ impl Engine {
                 path,
                 ..req.clone()
             };
-            return self.explain(service, &normal);
+            // Once: the normalised path may normalise again (`/.css` stays `/.css`).
+            return self.explain_normalised(service, &normal);
         }
+        self.explain_normalised(service, req)
+    }
+
+    fn explain_normalised(
+        &self,
+        service: &str,
+        req: &RequestHead,
+    ) -> Result<RouteExplanation, NoRoute> {
         match self.services.get(service) {
             Some(ServiceRoute::Router(name)) => self
                 .routers

@@ -70,9 +70,9 @@ impl fmt::Display for MethodMatch {
 /// Why a path pattern was refused; each reads after `path pattern "…"`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PatternProblem {
-    /// `items/{sku}`.
-    #[error("must start with /")]
-    NoLeadingSlash,
+    /// `items/{sku}`, `*`: the pattern as written, suggested with a `/` in front.
+    #[error("must start with /; did you mean \"/{0}\"?")]
+    NoLeadingSlash(String),
     /// `/a//b`, `/a/`.
     #[error("has an empty segment (`//` or a trailing `/`)")]
     EmptySegment,
@@ -115,7 +115,7 @@ impl PathPattern {
             problem,
         };
         let Some(rest) = text.strip_prefix('/') else {
-            return Err(refuse(PatternProblem::NoLeadingSlash));
+            return Err(refuse(PatternProblem::NoLeadingSlash(text.to_string())));
         };
         let mut segments = Vec::new();
         let mut names = BTreeSet::new();
@@ -304,8 +304,20 @@ mod tests {
 
     #[test]
     fn malformed_patterns_say_what_is_wrong() {
-        assert_eq!(problem("items"), PatternProblem::NoLeadingSlash);
-        assert_eq!(problem(""), PatternProblem::NoLeadingSlash);
+        assert_eq!(
+            problem("items"),
+            PatternProblem::NoLeadingSlash("items".into())
+        );
+        assert_eq!(problem(""), PatternProblem::NoLeadingSlash(String::new()));
+        // A bare `*` is the catch-all written without its slash.
+        assert_eq!(
+            ServiceError::Pattern {
+                pattern: "*".into(),
+                problem: problem("*")
+            }
+            .to_string(),
+            "path pattern \"*\" must start with /; did you mean \"/*\"?"
+        );
         assert_eq!(problem("/a//b"), PatternProblem::EmptySegment);
         assert_eq!(problem("/a/"), PatternProblem::EmptySegment);
         assert_eq!(problem("/*/a"), PatternProblem::RestNotLast);

@@ -39,6 +39,14 @@ pub enum AppKind {
     OrderingInventory,
 }
 
+impl AppKind {
+    /// One of the Ordering app's services, whose shared state the end-of-run invariants
+    /// judge.
+    pub fn is_ordering(self) -> bool {
+        self != AppKind::Generic
+    }
+}
+
 /// A service as a scenario writes it.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]

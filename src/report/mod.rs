@@ -66,7 +66,7 @@ pub struct Report {
     pub routes: BTreeMap<String, ServiceReport>,
     /// Envoy-style counters per proxy node.
     pub counters: BTreeMap<String, BTreeMap<String, u64>>,
-    /// End-of-run invariants.
+    /// The Ordering app's end-of-run invariants; empty when no task runs the Ordering app.
     pub invariants: Vec<Invariant>,
     /// The scenario's expectations (`expect:`), each with its observed value and verdict;
     /// empty when it has none.
@@ -468,10 +468,12 @@ impl Report {
                 l.max
             );
         }
-        let _ = writeln!(out, "\n## Invariants\n");
-        for i in &self.invariants {
-            let mark = if i.held { "held" } else { "**VIOLATED**" };
-            let _ = writeln!(out, "- `{}`: {mark}. {}", i.name, i.detail);
+        if !self.invariants.is_empty() {
+            let _ = writeln!(out, "\n## Invariants\n");
+            for i in &self.invariants {
+                let mark = if i.held { "held" } else { "**VIOLATED**" };
+                let _ = writeln!(out, "- `{}`: {mark}. {}", i.name, i.detail);
+            }
         }
         if !self.expectations.is_empty() {
             let held = self.expectations.iter().filter(|v| v.held).count();

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use super::TaskSpec;
 use super::expect::{ExpectEntry, USERS, invariant_names};
+use super::names::short_matches;
 use super::read::Parts;
+use super::runs_ordering;
 use super::sink::Sink;
 use super::{MAX_DURATION, Overrides};
 use crate::config::diagnostic::{Severity, suggest};
@@ -21,6 +23,7 @@ use crate::model::calls::{CallConfig, StepConfig};
 use crate::model::duration::written;
 use crate::model::fault::random::RandomError;
 use crate::model::fault::{FaultKind, Plan, TaskRef};
+use crate::model::ordering::INVARIANT_NAMES;
 
 /// Runs every check. `mesh` is `None` when no mesh could be loaded cleanly: references into
 /// it are then not checked, since a resource dropped for an error of its own would make every
@@ -199,16 +202,33 @@ fn rollout(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
         if let Some(node) = node
             && !targets.iter().any(|t| t == node)
         {
+            // A node of the mesh the route does not list yet needs a target of weight 0;
+            // any other name is a misspelling (or short for several) of a target, so say
+            // which name was meant instead of asking for a new target.
+            let (advice, help) = if mesh.virtual_nodes.contains_key(node) {
+                (
+                    "; add it with weight 0, as App Mesh needs before a rollout can move \
+                     traffic to it"
+                        .to_string(),
+                    None,
+                )
+            } else {
+                (
+                    format!(", and the mesh has no virtual node `{node}`"),
+                    did_you_mean(node, targets.iter().map(String::as_str)),
+                )
+            };
             sink.at_path(
                 Severity::Error,
                 "dangling-reference",
                 &format!("rollout.{field}"),
                 format!(
-                    "route `{}` does not list `{node}` among its weighted targets ({}); add it with weight 0, as App Mesh needs before a rollout can move traffic to it",
+                    "route `{}` does not list `{node}` among its weighted targets ({}){advice}",
                     spec.route,
                     targets.join(", ")
                 ),
-            );
+            )
+            .help = help;
         }
     }
     // The rollout moves weight only within the share its nodes have, leaving the route's
@@ -520,8 +540,31 @@ fn positive(sink: &mut Sink<'_>, path: &str, value: Option<Duration>, what: &str
     }
 }
 
-fn did_you_mean<'a>(wanted: &str, names: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    suggest(wanted, names).map(|s| format!("did you mean `{s}`?"))
+/// A near name; or, for a short Kubernetes name (`red` of `red_howto-k8s`), the full names it
+/// could mean; a misspelt short name (`rde`) gets the full name of the short one it is near.
+fn did_you_mean<'a>(
+    wanted: &str,
+    names: impl IntoIterator<Item = &'a str> + Clone,
+) -> Option<String> {
+    let short = |n: &'a str| n.split(['_', '.']).next().unwrap_or(n);
+    match short_matches(wanted, names.clone()).as_slice() {
+        [] => suggest(wanted, names.clone())
+            .or_else(|| {
+                let near = suggest(wanted, names.clone().into_iter().map(short))?;
+                let mut full = names.into_iter().filter(|n| short(n) == near);
+                full.next().filter(|_| full.next().is_none())
+            })
+            .map(|s| format!("did you mean `{s}`?")),
+        [one] => Some(format!("did you mean `{one}`?")),
+        several => Some(format!(
+            "`{wanted}` is short for several: {}; write the full name",
+            several
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
 }
 
 fn tasks(parts: &Parts, mesh: Option<&Mesh>, end: Option<RunEnd>, sink: &mut Sink<'_>) {
@@ -784,6 +827,20 @@ fn expectations(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
     for (router, route) in mesh.iter().flat_map(|m| m.routes.keys()) {
         routers_of.entry(route).or_default().push(router);
     }
+    // Whether the run checks the Ordering app's invariants, once every task and the services
+    // they name were read.
+    let ordering = match (&parts.tasks, &parts.services) {
+        (Some(tasks), Some(services))
+            if tasks_read
+                && tasks
+                    .iter()
+                    .flatten()
+                    .all(|t| services.contains_key(&t.service)) =>
+        {
+            Some(runs_ordering(tasks.iter().flatten(), services))
+        }
+        _ => None,
+    };
     let mut named: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, item) in items.iter().enumerate() {
         let Some(ExpectEntry { raw, checks }) = item else {
@@ -853,6 +910,25 @@ fn expectations(parts: &Parts, mesh: Option<&Mesh>, sink: &mut Sink<'_>) {
                 }
                 Some(_) => {}
             }
+        }
+        if let Some(name) = &raw.invariant
+            && INVARIANT_NAMES.contains(&name.as_str())
+            && let Some(false) = ordering
+        {
+            sink.at_path(
+                Severity::Error,
+                "unresolved-reference",
+                &at("invariant"),
+                format!(
+                    "`{name}` is an invariant of the Ordering app, and no task runs one of its \
+                     services, so the run does not check it"
+                ),
+            )
+            .help = Some(
+                "remove the entry, or run a service with `app: ordering-ui`, `ordering-order` \
+                 or `ordering-inventory`"
+                    .into(),
+            );
         }
         if let Some(name) = &raw.invariant
             && !invariant_names().any(|n| n == name)

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use super::check::check;
 use super::mesh::{MeshLoad, resolve};
+use super::names;
 use super::read::{Parts, dismantle, read};
 use super::sink::Sink;
 use super::{Overrides, Scenario};
@@ -116,6 +117,9 @@ pub fn load_text_with(
             mesh = resolve(raw, root, &file, base_dir, &mut sink);
         }
         let clean = mesh.config.as_ref().is_some_and(LoadedConfig::is_valid);
+        if let Some(m) = mesh.mesh.as_ref().filter(|_| clean) {
+            names::expand(&mut parts, m);
+        }
         check(
             &parts,
             mesh.mesh.as_ref().filter(|_| clean),

@@ -94,6 +94,7 @@ pub(crate) fn resolve(
             .map(|(k, v)| (k.clone(), v.0.clone()))
             .collect(),
         mesh: raw.mesh.clone(),
+        lenient: raw.lenient,
         ..LoadOptions::default()
     };
     let pairs: Vec<(&str, &str)> = texts
@@ -101,6 +102,16 @@ pub(crate) fn resolve(
         .map(|(n, t)| (n.as_str(), t.as_str()))
         .collect();
     let config = load_texts(&pairs, &opts);
+    for unknown in config.unknown_params(opts.params.keys()) {
+        let path = format!("mesh.params.{}", unknown.name);
+        let d = sink.at_path(
+            Severity::Error,
+            "unknown-parameter",
+            &path,
+            unknown.message(),
+        );
+        d.help = Some(unknown.help);
+    }
     out.mesh = select(raw, &config, unreadable, sink);
     out.config = Some(config);
     out
@@ -196,7 +207,7 @@ fn in_place(file: &SourceFile, node: &Node, value: &str) -> Option<String> {
     if dedented.join("\n").trim_end() != value.trim_end() {
         return None;
     }
-    let blanked: Vec<u8> = text
+    let mut blanked: Vec<u8> = text
         .bytes()
         .enumerate()
         .map(|(i, b)| {
@@ -207,6 +218,23 @@ fn in_place(file: &SourceFile, node: &Node, value: &str) -> Option<String> {
             }
         })
         .collect();
+    // A document marker (`---`, `...`) of a multi-document inline mesh is indented with the
+    // block, where YAML would read it as text: move it to column 0. Nothing else moves, so
+    // every node keeps its position in the scenario file.
+    let mut line_start = start;
+    for line in content.split_inclusive('\n') {
+        let body = line.trim_start_matches(' ');
+        let marker = ["---", "..."].into_iter().find(|m| {
+            body.strip_prefix(m)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\n', '\r']))
+        });
+        if let Some(m) = marker {
+            let at = line_start + (line.len() - body.len());
+            blanked[at..at + 3].fill(b' ');
+            blanked[line_start..line_start + 3].copy_from_slice(m.as_bytes());
+        }
+        line_start += line.len();
+    }
     String::from_utf8(blanked).ok()
 }
 
@@ -262,6 +290,21 @@ mod tests {
         let l = inner[0].get("l").and_then(|l| l.as_seq()).expect("l");
         assert_eq!(&text[l[0].span.start..l[0].span.end], "1");
         assert_eq!(file.line_col(l[0].span.start), (6, 9));
+    }
+
+    #[test]
+    fn a_multi_document_block_is_loaded_in_place() {
+        let text = "mesh:\n  inline: |\n    a: 1\n    ---\n    b:\n      - 2\nc: 3\n";
+        let file = SourceFile::new("s.yaml", text);
+        let (docs, _) = parse_documents(&file);
+        let node = locate(&docs[0], None, "mesh.inline").node;
+        let value = node.as_str().unwrap_or_default().to_string();
+        let blanked = in_place(&file, node, &value).expect("in place");
+        let (inner, problems) = parse_documents(&SourceFile::new("s.yaml", blanked));
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(inner.len(), 2);
+        let b = inner[1].get("b").and_then(|b| b.as_seq()).expect("b");
+        assert_eq!(file.line_col(b[0].span.start), (6, 9));
     }
 
     #[test]

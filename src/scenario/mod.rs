@@ -15,6 +15,7 @@ mod expect;
 mod load;
 mod locate;
 mod mesh;
+mod names;
 mod read;
 mod sections;
 mod sink;
@@ -94,6 +95,26 @@ pub struct Scenario {
     pub rollout: Option<crate::rollout::RolloutSpec>,
 }
 
+impl Scenario {
+    /// Whether a task runs one of the Ordering app's services: only then does the run check
+    /// (and report) the Ordering app's invariants, which say nothing about other apps.
+    pub fn runs_ordering(&self) -> bool {
+        runs_ordering(&self.tasks, &self.services)
+    }
+}
+
+/// Whether one of `tasks` runs an Ordering app service of `services`.
+pub(crate) fn runs_ordering<'a>(
+    tasks: impl IntoIterator<Item = &'a TaskSpec>,
+    services: &BTreeMap<String, ServiceConfig>,
+) -> bool {
+    tasks.into_iter().any(|t| {
+        services
+            .get(&t.service)
+            .is_some_and(|s| s.app.is_ordering())
+    })
+}
+
 /// Where the mesh comes from.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct MeshSource {
@@ -110,6 +131,9 @@ pub struct MeshSource {
     /// The defaults App Mesh writes into the mesh's Envoys: its own, or Envoy's for an
     /// account that had a mesh before 2020-07-29 (`envoy_defaults`).
     pub envoy_defaults: crate::engine::defaults::EnvoyDefaults,
+    /// Accept the mesh files' real-world quirks (keys in the wrong case) with a warning, like
+    /// `--lenient`.
+    pub lenient: bool,
 }
 
 /// A group of identical tasks behind one virtual node.

@@ -82,6 +82,8 @@ pub(crate) struct RawMesh {
     pub inline: Option<String>,
     #[serde(default)]
     pub envoy_defaults: EnvoyDefaults,
+    #[serde(default)]
+    pub lenient: bool,
 }
 
 impl RawMesh {
@@ -94,6 +96,7 @@ impl RawMesh {
             mesh: self.mesh,
             inline: self.inline,
             envoy_defaults: self.envoy_defaults,
+            lenient: self.lenient,
         }
     }
 }

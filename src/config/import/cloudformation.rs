@@ -6,10 +6,10 @@
 //! (`maxServerErrors` inside `OutlierDetection`, seen in a real walkthrough) is an error, or a
 //! warning under `--lenient`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::RawResource;
-use super::intrinsics::{Context, Failed};
+use super::intrinsics::{Context, Failed, Pseudo};
 use crate::config::diagnostic::{Diagnostics, suggest};
 use crate::config::model::ResourceKind;
 use crate::config::placeholders::{Substitution, Vars};
@@ -51,16 +51,66 @@ fn kind_of(ty: &str) -> Option<ResourceKind> {
     })
 }
 
-/// Imports the App Mesh resources of a template. Returns them and how many other resources
-/// were skipped.
+/// What importing one template gave.
+pub(crate) struct Imported {
+    /// Its App Mesh resources.
+    pub resources: Vec<RawResource>,
+    /// How many other resources were skipped.
+    pub skipped: usize,
+    /// The names `--param` can set in it: its Parameters, and the exports it imports (named
+    /// literally anywhere, or computed where an App Mesh resource asked for them).
+    pub parameters: BTreeSet<String>,
+}
+
+/// Imports the App Mesh resources of a template.
 pub(crate) fn import(
     doc: &Node,
     file: FileId,
     stem: &str,
     opts: &CfnOptions<'_>,
     diags: &mut Diagnostics,
-) -> (Vec<RawResource>, usize) {
-    let mut ctx = Context::new(file, stem.to_string());
+) -> Imported {
+    let mut parameters = BTreeSet::new();
+    literal_imports(doc, &mut parameters);
+    let (resources, skipped, imported) = resources(doc, file, stem, opts, diags);
+    parameters.extend(imported);
+    if let Some(params) = doc.get("Parameters").and_then(Node::as_map) {
+        parameters.extend(params.iter().map(|(k, _)| k.name.clone()));
+    }
+    Imported {
+        resources,
+        skipped,
+        parameters,
+    }
+}
+
+/// The export names of every `Fn::ImportValue` whose argument is a literal.
+fn literal_imports(node: &Node, out: &mut BTreeSet<String>) {
+    let arg = match (node.tag.as_deref(), node.as_map()) {
+        (Some("ImportValue"), _) => Some(node),
+        (None, Some([(k, v)])) if k.name == "Fn::ImportValue" && v.tag.is_none() => Some(v),
+        _ => None,
+    };
+    if let Some(name) = arg.and_then(Node::scalar_text) {
+        out.insert(name.to_string());
+        return;
+    }
+    match &node.value {
+        Value::Scalar(..) => {}
+        Value::Seq(items) => items.iter().for_each(|n| literal_imports(n, out)),
+        Value::Map(entries) => entries.iter().for_each(|(_, v)| literal_imports(v, out)),
+    }
+}
+
+/// The App Mesh resources, the count of others, and the exports their evaluation asked for.
+fn resources(
+    doc: &Node,
+    file: FileId,
+    stem: &str,
+    opts: &CfnOptions<'_>,
+    diags: &mut Diagnostics,
+) -> (Vec<RawResource>, usize, BTreeSet<String>) {
+    let mut ctx = Context::new(file, Pseudo::new(stem, opts.params));
     for (k, v) in opts.params {
         ctx.imports.insert(k.clone(), v.clone());
     }
@@ -85,7 +135,7 @@ pub(crate) fn import(
             &Loc::new(file, doc.span, ""),
             "CloudFormation template has no `Resources` mapping",
         );
-        return (Vec::new(), 0);
+        return (Vec::new(), 0, BTreeSet::new());
     };
     for (k, r) in resources {
         let ty = r
@@ -157,7 +207,7 @@ pub(crate) fn import(
             out.push(raw);
         }
     }
-    (out, skipped)
+    (out, skipped, ctx.imported)
 }
 
 /// One evaluated App Mesh resource's Properties.

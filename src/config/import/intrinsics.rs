@@ -10,7 +10,9 @@
 //!   because App Mesh accepts the ARN's last segment; the name is what the model needs.
 //! - `Fn::ImportValue NAME` takes `--param NAME=VALUE`, else the placeholder `import:NAME`
 //!   with a note (cross-stack values such as certificate ARNs rarely matter to a simulation).
-//! - Pseudo parameters take fixed values: region `us-east-1`, account `123456789012`.
+//! - Pseudo parameters take fixed stand-ins (region `us-east-1`, account `123456789012`,
+//!   partition `aws`, the file's stem as the stack name), each replaced by `--param
+//!   AWS::Region=eu-west-1` and the like; ARNs and `Fn::GetAZs` are built from the same values.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,10 +20,70 @@ use crate::config::diagnostic::Diagnostics;
 use crate::config::source::{FileId, Loc, Span};
 use crate::config::tree::{Node, Value, join_index, join_key};
 
-/// A fixed account id for pseudo parameters and ARNs.
-pub(crate) const ACCOUNT_ID: &str = "123456789012";
-/// A fixed region for pseudo parameters and ARNs.
-pub(crate) const REGION: &str = "us-east-1";
+/// The pseudo parameters `--param` can set: the ones [`Pseudo`] resolves. `AWS::NoValue` is
+/// resolved too but takes no value.
+pub(crate) const PSEUDO_PARAMETERS: [&str; 6] = [
+    "AWS::AccountId",
+    "AWS::Partition",
+    "AWS::Region",
+    "AWS::StackId",
+    "AWS::StackName",
+    "AWS::URLSuffix",
+];
+
+/// The values of CloudFormation's pseudo parameters for one template: what `--param` gives,
+/// else a fixed stand-in (AWS would answer with the deploying account's values).
+pub(crate) struct Pseudo {
+    account_id: String,
+    partition: String,
+    region: String,
+    stack_id: String,
+    stack_name: String,
+    url_suffix: String,
+}
+
+impl Pseudo {
+    /// `stack` stands in for the stack name unless `--param AWS::StackName` gives one.
+    pub fn new(stack: &str, params: &BTreeMap<String, String>) -> Self {
+        let given = |name: &str, default: &str| {
+            params
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| default.to_string())
+        };
+        let account_id = given("AWS::AccountId", "123456789012");
+        let partition = given("AWS::Partition", "aws");
+        let region = given("AWS::Region", "us-east-1");
+        let stack_name = given("AWS::StackName", stack);
+        let stack_id = given(
+            "AWS::StackId",
+            &format!(
+                "arn:{partition}:cloudformation:{region}:{account_id}:stack/{stack_name}/meshsim"
+            ),
+        );
+        Pseudo {
+            url_suffix: given("AWS::URLSuffix", "amazonaws.com"),
+            account_id,
+            partition,
+            region,
+            stack_id,
+            stack_name,
+        }
+    }
+
+    /// The value of a pseudo parameter, `None` for any other name.
+    fn get(&self, name: &str) -> Option<&str> {
+        Some(match name {
+            "AWS::AccountId" => &self.account_id,
+            "AWS::Partition" => &self.partition,
+            "AWS::Region" => &self.region,
+            "AWS::StackId" => &self.stack_id,
+            "AWS::StackName" => &self.stack_name,
+            "AWS::URLSuffix" => &self.url_suffix,
+            _ => return None,
+        })
+    }
+}
 
 /// Evaluation failed; the reason is already in the diagnostics.
 #[derive(Debug)]
@@ -33,12 +95,14 @@ pub(crate) type Evaluated = Result<Option<Node>, Failed>;
 /// The template-wide state intrinsics need.
 pub(crate) struct Context<'t> {
     pub file: FileId,
-    pub stack_name: String,
+    pub pseudo: Pseudo,
     /// Parameter values: `--param` overrides, else `Default`.
     pub params: BTreeMap<String, Option<Node>>,
     pub conditions: BTreeMap<String, &'t Node>,
     pub mappings: Option<&'t Node>,
     pub imports: BTreeMap<String, String>,
+    /// The export names `Fn::ImportValue` asked for, given or not.
+    pub imported: BTreeSet<String>,
     /// Logical id to (type, properties) of every resource in the template.
     pub resources: BTreeMap<String, (String, Option<&'t Node>)>,
     resolving: BTreeSet<String>,
@@ -48,14 +112,15 @@ pub(crate) struct Context<'t> {
 }
 
 impl<'t> Context<'t> {
-    pub fn new(file: FileId, stack_name: String) -> Self {
+    pub fn new(file: FileId, pseudo: Pseudo) -> Self {
         Context {
             file,
-            stack_name,
+            pseudo,
             params: BTreeMap::new(),
             conditions: BTreeMap::new(),
             mappings: None,
             imports: BTreeMap::new(),
+            imported: BTreeSet::new(),
             resources: BTreeMap::new(),
             resolving: BTreeSet::new(),
             condition_values: BTreeMap::new(),
@@ -340,6 +405,7 @@ impl<'t> Context<'t> {
             }
             "Fn::ImportValue" => {
                 let name = self.eval_string(arg, path, diags)?;
+                self.imported.insert(name.clone());
                 if let Some(v) = self.imports.get(&name) {
                     return string(v.clone());
                 }
@@ -361,7 +427,7 @@ impl<'t> Context<'t> {
             "Fn::GetAZs" => {
                 let azs = ["a", "b", "c"]
                     .iter()
-                    .map(|z| Node::string(format!("{REGION}{z}"), span))
+                    .map(|z| Node::string(format!("{}{z}", self.pseudo.region), span))
                     .collect();
                 Ok(Some(Node {
                     value: Value::Seq(azs),
@@ -388,8 +454,8 @@ impl<'t> Context<'t> {
         if name == "AWS::NoValue" {
             return Ok(None);
         }
-        if let Some(v) = pseudo(name, &self.stack_name) {
-            return Ok(Some(Node::string(v, span)));
+        if let Some(v) = self.pseudo.get(name) {
+            return Ok(Some(Node::string(v.to_string(), span)));
         }
         if let Some(value) = self.params.get(name).cloned() {
             return match value {
@@ -458,7 +524,7 @@ impl<'t> Context<'t> {
             match attr {
                 "Arn" => return Some(self.arn(logical, &ty, span, path, diags)),
                 "Uid" => return Some(format!("{logical}-uid")),
-                "MeshOwner" | "ResourceOwner" => return Some(ACCOUNT_ID.to_string()),
+                "MeshOwner" | "ResourceOwner" => return Some(self.pseudo.account_id.clone()),
                 _ => {}
             }
         }
@@ -508,7 +574,13 @@ impl<'t> Context<'t> {
                 format!("/{camel}/{}", get(self, &prop))
             }
         };
-        format!("arn:aws:appmesh:{REGION}:{ACCOUNT_ID}:mesh/{mesh}{tail}")
+        let Pseudo {
+            partition,
+            region,
+            account_id,
+            ..
+        } = &self.pseudo;
+        format!("arn:{partition}:appmesh:{region}:{account_id}:mesh/{mesh}{tail}")
     }
 
     fn has_property(&self, logical: &str, prop: &str) -> bool {
@@ -714,17 +786,34 @@ pub(crate) fn intrinsic(node: &Node) -> Option<(String, Node)> {
     }
 }
 
-/// CloudFormation pseudo parameters, with fixed values.
-fn pseudo(name: &str, stack: &str) -> Option<String> {
-    Some(match name {
-        "AWS::Region" => REGION.to_string(),
-        "AWS::AccountId" => ACCOUNT_ID.to_string(),
-        "AWS::StackName" => stack.to_string(),
-        "AWS::StackId" => {
-            format!("arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{stack}/meshsim")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudo_parameters_take_given_values_and_derive_the_stack_id_from_them() {
+        let given: BTreeMap<String, String> = [
+            ("AWS::StackName", "shop"),
+            ("AWS::Region", "eu-west-1"),
+            ("AWS::Partition", "aws-cn"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let p = Pseudo::new("file-stem", &given);
+        assert_eq!(p.get("AWS::StackName"), Some("shop"));
+        assert_eq!(p.get("AWS::AccountId"), Some("123456789012"));
+        assert_eq!(
+            p.get("AWS::StackId"),
+            Some("arn:aws-cn:cloudformation:eu-west-1:123456789012:stack/shop/meshsim")
+        );
+        assert_eq!(
+            Pseudo::new("file-stem", &BTreeMap::new()).get("AWS::StackName"),
+            Some("file-stem")
+        );
+        for name in PSEUDO_PARAMETERS {
+            assert!(p.get(name).is_some(), "{name}");
         }
-        "AWS::Partition" => "aws".to_string(),
-        "AWS::URLSuffix" => "amazonaws.com".to_string(),
-        _ => return None,
-    })
+        assert_eq!(p.get("AWS::NoValue"), None);
+    }
 }

@@ -68,7 +68,7 @@ pub(crate) struct Index {
     gateways: Vec<(String, String)>,
 }
 
-fn meta(doc: &Node) -> (String, String) {
+pub(crate) fn meta(doc: &Node) -> (String, String) {
     let m = doc.get("metadata");
     let name = m
         .and_then(|m| m.get("name"))
@@ -89,7 +89,7 @@ fn default_aws_name(kind: ResourceKind, name: &str, ns: &str) -> String {
     }
 }
 
-fn aws_name(kind: ResourceKind, doc: &Node) -> String {
+pub(crate) fn aws_name(kind: ResourceKind, doc: &Node) -> String {
     let (name, ns) = meta(doc);
     doc.get("spec")
         .and_then(|s| s.get("awsName"))

@@ -4,7 +4,7 @@
 
 pub(crate) mod api_json;
 pub(crate) mod cloudformation;
-mod intrinsics;
+pub(crate) mod intrinsics;
 pub(crate) mod kubernetes;
 
 use std::fmt;

@@ -248,7 +248,7 @@ fn every_invalid_field_is_reported_with_its_path() {
     );
     assert_eq!(
         messages[3],
-        "endpoints[0].path: path pattern \"items\" must start with /"
+        "endpoints[0].path: path pattern \"items\" must start with /; did you mean \"/items\"?"
     );
     assert_eq!(
         messages[7],

@@ -211,18 +211,20 @@ fn header(out: &mut String, r: &Report) {
         body.push_str("</table>\n");
         section(out, "Expectations", &body);
     }
-    let mut body = String::from("<ul>\n");
-    for i in &r.invariants {
-        let mark = if i.held { "held" } else { "<b>VIOLATED</b>" };
-        let _ = writeln!(
-            body,
-            "<li><code>{}</code>: {mark}. {}</li>",
-            escape(&i.name),
-            escape(&i.detail)
-        );
+    if !r.invariants.is_empty() {
+        let mut body = String::from("<ul>\n");
+        for i in &r.invariants {
+            let mark = if i.held { "held" } else { "<b>VIOLATED</b>" };
+            let _ = writeln!(
+                body,
+                "<li><code>{}</code>: {mark}. {}</li>",
+                escape(&i.name),
+                escape(&i.detail)
+            );
+        }
+        body.push_str("</ul>\n");
+        section(out, "Invariants", &body);
     }
-    body.push_str("</ul>\n");
-    section(out, "Invariants", &body);
     if !r.faults.is_empty() {
         let mut body = String::from("<ul>\n");
         for f in &r.faults {
