@@ -162,9 +162,17 @@ fn parse_text(text: &str, q: Quantity) -> Result<Threshold, String> {
     }
     if q == Quantity::Latency {
         let d = parse_duration(rest).map_err(|e| format!("latency threshold: {e}"))?;
+        let value = d.as_nanos() as f64 / 1e6;
+        if value == 0.0 && matches!(comparison, Comparison::AtMost | Comparison::Below) {
+            return Err(format!(
+                "\"{text}\" can never hold: every request takes some time, so a latency is above \
+                 0ms; write a ceiling like {}",
+                q.example()
+            ));
+        }
         return Ok(Threshold {
             comparison,
-            value: d.as_nanos() as f64 / 1e6,
+            value,
             text: format!("{} {}", comparison.symbol(), HumanDuration(d)),
         });
     }
@@ -244,6 +252,17 @@ fn number(
         }
         Quantity::Latency => value,
     };
+    if never_holds(comparison, value, q) {
+        return Err(format!(
+            "\"{text}\" can never hold: {}",
+            match q {
+                Quantity::Rate => "a success rate is from 0% to 100%",
+                Quantity::Count => "a count is 0 or more",
+                Quantity::Ratio => "a sidecar sends at least 1 attempt per request",
+                Quantity::Latency => "a latency is above 0ms",
+            }
+        ));
+    }
     let shown = match q {
         Quantity::Rate => format!("{}%", decimal(value, 6)),
         _ => decimal(value, 6),
@@ -253,6 +272,24 @@ fn number(
         value,
         text: format!("{} {shown}", comparison.symbol()),
     })
+}
+
+/// Whether no value the quantity can take respects the bound (`> 100%`, `< 0`, `< 1`
+/// attempt): such an expectation would fail every run whatever the mesh did, so it is refused
+/// where it is written rather than reported as a finding.
+fn never_holds(comparison: Comparison, value: f64, q: Quantity) -> bool {
+    let (low, high) = match q {
+        Quantity::Rate => (0.0, 100.0),
+        Quantity::Count => (0.0, f64::INFINITY),
+        Quantity::Ratio => (1.0, f64::INFINITY),
+        Quantity::Latency => (0.0, f64::INFINITY),
+    };
+    match comparison {
+        Comparison::AtLeast => value > high,
+        Comparison::Above => value >= high,
+        Comparison::AtMost => value < low,
+        Comparison::Below => value <= low,
+    }
 }
 
 /// `value` with at most `places` decimals, trailing zeros dropped: `99.5`, `100`, `0.25`.
@@ -303,5 +340,34 @@ mod tests {
         assert!(e.contains("no value"), "{e}");
         let e = text("<= 5 ms", Quantity::Latency).expect_err("space");
         assert!(e.contains("latency threshold"), "{e}");
+    }
+
+    #[test]
+    fn bounds_no_value_can_respect_are_refused() {
+        for (t, q) in [
+            ("<= 0ms", Quantity::Latency),
+            ("< 0s", Quantity::Latency),
+            ("> 100%", Quantity::Rate),
+            (">= 100.5%", Quantity::Rate),
+            ("< 0%", Quantity::Rate),
+            ("< 0", Quantity::Count),
+            ("< 1", Quantity::Ratio),
+        ] {
+            let e = text(t, q).expect_err(t);
+            assert!(
+                e.contains("can never hold") || e.contains("between"),
+                "{t}: {e}"
+            );
+        }
+        // The edges that can hold stay valid: a perfect run, no errors, no retries.
+        for (t, q) in [
+            (">= 100%", Quantity::Rate),
+            ("<= 0", Quantity::Count),
+            ("<= 1", Quantity::Ratio),
+            ("<= 1ms", Quantity::Latency),
+            ("> 0ms", Quantity::Latency),
+        ] {
+            assert!(text(t, q).is_ok(), "{t}");
+        }
     }
 }
