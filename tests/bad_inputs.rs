@@ -507,3 +507,23 @@ fn sigint_and_sigterm_stop_a_run_and_leave_the_previous_report() {
         );
     }
 }
+
+#[test]
+fn expectations_no_run_can_meet_are_refused_at_their_line() {
+    let dir = scratch("never-holds");
+    let text = baseline(
+        &dir,
+        "zero.yaml",
+        &[("p99: \"<= 100ms\"", "p99: \"<= 0ms\"")],
+    );
+    let o = meshsim_in(&dir, &["run", "zero.yaml", "--diagnostics", "short"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(!err.contains("real time"), "a simulation ran:\n{err}");
+    let at = format!("zero.yaml:{}:", line_of(&text, "p99: \"<= 0ms\""));
+    let line = err
+        .lines()
+        .find(|l| l.starts_with(&at))
+        .unwrap_or_else(|| panic!("no diagnostic at {at}:\n{err}"));
+    assert!(line.contains("can never hold"), "{line}");
+}
