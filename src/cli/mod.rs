@@ -4,6 +4,7 @@ mod check;
 mod diagnostics;
 mod explain;
 mod init;
+pub(crate) mod out;
 mod run;
 mod show;
 mod tui;
@@ -238,6 +239,10 @@ fn load_files(files: &[PathBuf], opts: &LoadOptions) -> LoadedConfig {
 
 /// Parses the command line and runs the command.
 pub fn run() -> ExitCode {
+    out::finish(command())
+}
+
+fn command() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
