@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use meshsim::config::paths::similar_path;
 use meshsim::model::duration::parse_duration;
 use meshsim::rehearse::rehearse;
 use meshsim::report::explain::{Lookup, explain, lookup};
@@ -94,6 +95,9 @@ pub(super) fn explain_command(args: &ExplainArgs) -> ExitCode {
     let dir = &args.dir;
     if !dir.is_dir() {
         eprintln!("meshsim: no report directory at {}", dir.display());
+        if let Some(near) = similar_path(dir).filter(|p| p.is_dir()) {
+            eprintln!("  help: did you mean `{}`?", near.display());
+        }
         return ExitCode::from(BAD_INPUT);
     }
     let (facts, records) = match (facts(dir), records(dir)) {
