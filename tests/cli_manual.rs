@@ -1,8 +1,9 @@
 //! `meshsim completions` and `meshsim man`: the scripts parse in their shells and complete
 //! meshsim's commands and values; the man pages render without warnings.
 //!
-//! The shells and groff are optional on a machine: a check whose tool is missing says so on
-//! the terminal and the structure checks still run.
+//! The shells and groff are optional on a person's machine: a check whose tool is missing says
+//! so on the terminal and the structure checks still run. In CI (`CI` set) `.ci/run` installs
+//! them, and a missing one fails.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -28,8 +29,12 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// Says on the terminal (libtest does not capture a write to the handle) that a check was
-/// skipped.
+/// skipped; in CI, where `.ci/run` installs the tools, fails instead.
 fn skipped(what: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{what} skipped in CI; .ci/run installs zsh, fish and groff"
+    );
     let _ = writeln!(std::io::stderr().lock(), "\ncli_manual: {what} skipped");
 }
 

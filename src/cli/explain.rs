@@ -14,6 +14,8 @@ use meshsim::report::{self, config_sha256};
 use meshsim::scenario;
 use meshsim::sim::RunOptions;
 
+use super::progress::RunProgress;
+
 use super::run::request_number;
 use super::{BAD_INPUT, OK};
 
@@ -236,7 +238,10 @@ fn rerun(command: &str, seq: u64, id: &str, facts: Option<&RunFacts>) -> ExitCod
         ..options
     };
     eprintln!("rerunning `{command}` with only request #{seq} sampled ...");
-    let rehearsal = match rehearse(scenario, mesh, &options, &mut |_| {}) {
+    let bar = RunProgress::on_stderr(false);
+    let rehearsal = rehearse(scenario, mesh, &options, &mut |p| bar.update(p));
+    bar.clear();
+    let rehearsal = match rehearsal {
         Ok(r) => r,
         Err(e) => {
             eprintln!("meshsim: {e}");

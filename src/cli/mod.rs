@@ -6,6 +6,7 @@ mod explain;
 mod init;
 mod manual;
 pub(crate) mod out;
+mod progress;
 mod run;
 mod show;
 mod tui;
