@@ -135,8 +135,9 @@ Exit code 0 when the request was explained, 2 for a missing directory or an unkn
   meshsim completions zsh > ~/.zfunc/_meshsim    # with fpath+=(~/.zfunc) before compinit
   meshsim completions fish > ~/.config/fish/completions/meshsim.fish
 
-The script completes commands, flags and their values (formats, report names, shells);
-file arguments complete as files. Generated from this binary, so it matches its version.")]
+The script completes commands, flags, and the values of flags with a fixed set (--format,
+--access-log, --diagnostics, the shell); file arguments complete as files. Generated from
+this binary, so it matches its version.")]
     Completions {
         /// The shell.
         #[arg(value_enum)]

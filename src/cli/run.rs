@@ -332,7 +332,7 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
 
 /// SIGINT and SIGTERM, caught from the start of the simulation to the end of the command,
 /// so that Ctrl-C or a CI runner's stop ends a run cleanly: the simulation halts at its next
-/// simulated second, the progress line is ended, and nothing is written, so the output folder
+/// simulated second, the progress bar is taken off, and nothing is written, so the output folder
 /// keeps the previous run's report. A second signal ends the process at once, with 128 + the
 /// signal, as the default action would.
 struct Interrupt {
