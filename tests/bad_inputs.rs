@@ -434,7 +434,7 @@ fn an_empty_mesh_file_or_one_without_app_mesh_resources_is_an_error() {
 }
 
 /// Starts a long run into `out` (which holds an earlier run's report), sends `signal` once
-/// the progress line shows, and returns the exit code and stderr.
+/// the fault schedule shows, and returns the exit code and stderr.
 fn interrupted(dir: &Path, out: &str, signal: &str) -> (Option<i32>, String) {
     use std::io::Read as _;
     let mut child = Command::new(env!("CARGO_BIN_EXE_meshsim"))
@@ -447,7 +447,7 @@ fn interrupted(dir: &Path, out: &str, signal: &str) -> (Option<i32>, String) {
     let mut err = child.stderr.take().expect("stderr");
     let mut seen = Vec::new();
     let mut buf = [0u8; 256];
-    while !String::from_utf8_lossy(&seen).contains("simulated ") {
+    while !String::from_utf8_lossy(&seen).contains("late-crash") {
         let n = err.read(&mut buf).expect("read stderr");
         assert!(
             n > 0,
@@ -469,7 +469,10 @@ fn interrupted(dir: &Path, out: &str, signal: &str) -> (Option<i32>, String) {
 #[test]
 fn sigint_and_sigterm_stop_a_run_and_leave_the_previous_report() {
     let dir = scratch("signals");
-    baseline(&dir, "s.yaml", &[]);
+    // The fault's line on stderr says the run has started: a log gets no progress lines.
+    let text = baseline(&dir, "s.yaml", &[]);
+    let late = "\nfaults:\n  - name: late-crash\n    kind: crash\n    target: { task: inventory-v1-1 }\n    start: 9m\n";
+    std::fs::write(dir.join("s.yaml"), text + late).expect("write scenario");
     let earlier = meshsim_in(
         &dir,
         &["run", "s.yaml", "--duration", "1s", "--out", "out", "-q"],

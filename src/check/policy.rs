@@ -352,7 +352,10 @@ impl Policy {
                 line: 1,
                 column: 1,
                 path: String::new(),
-                message: format!("cannot read the policy: {e}"),
+                message: match crate::config::paths::not_found_help(path, &e) {
+                    Some(help) => format!("cannot read the policy: {e}; {help}"),
+                    None => format!("cannot read the policy: {e}"),
+                },
             }),
         }
     }

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use meshsim::config::paths::similar_path;
 use meshsim::model::duration::parse_duration;
 use meshsim::rehearse::rehearse;
 use meshsim::report::explain::{Lookup, explain, lookup};
@@ -12,6 +13,8 @@ use meshsim::report::trace::{self, RequestRecord};
 use meshsim::report::{self, config_sha256};
 use meshsim::scenario;
 use meshsim::sim::RunOptions;
+
+use super::progress::RunProgress;
 
 use super::run::request_number;
 use super::{BAD_INPUT, OK};
@@ -94,6 +97,9 @@ pub(super) fn explain_command(args: &ExplainArgs) -> ExitCode {
     let dir = &args.dir;
     if !dir.is_dir() {
         eprintln!("meshsim: no report directory at {}", dir.display());
+        if let Some(near) = similar_path(dir).filter(|p| p.is_dir()) {
+            eprintln!("  help: did you mean `{}`?", near.display());
+        }
         return ExitCode::from(BAD_INPUT);
     }
     let (facts, records) = match (facts(dir), records(dir)) {
@@ -232,7 +238,10 @@ fn rerun(command: &str, seq: u64, id: &str, facts: Option<&RunFacts>) -> ExitCod
         ..options
     };
     eprintln!("rerunning `{command}` with only request #{seq} sampled ...");
-    let rehearsal = match rehearse(scenario, mesh, &options, &mut |_| {}) {
+    let bar = RunProgress::on_stderr(false);
+    let rehearsal = rehearse(scenario, mesh, &options, &mut |p| bar.update(p));
+    bar.clear();
+    let rehearsal = match rehearsal {
         Ok(r) => r,
         Err(e) => {
             eprintln!("meshsim: {e}");

@@ -4,6 +4,9 @@ mod check;
 mod diagnostics;
 mod explain;
 mod init;
+mod manual;
+pub(crate) mod out;
+mod progress;
 mod run;
 mod show;
 mod tui;
@@ -21,6 +24,11 @@ const OK: u8 = 0;
 const EXPECTATIONS_FAILED: u8 = 1;
 /// Exit code: bad input or usage.
 const BAD_INPUT: u8 = 2;
+
+/// The command line's definition, for the completion scripts and man pages made from it.
+fn definition() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -121,6 +129,35 @@ access logs show it. A request that was not sampled is explained by rerunning th
 only it sampled (--rerun, from the directory the run was started in).
 Exit code 0 when the request was explained, 2 for a missing directory or an unknown id.")]
     Explain(explain::ExplainArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    #[command(after_help = "Examples:
+  meshsim completions bash > ~/.local/share/bash-completion/completions/meshsim
+  meshsim completions zsh > ~/.zfunc/_meshsim    # with fpath+=(~/.zfunc) before compinit
+  meshsim completions fish > ~/.config/fish/completions/meshsim.fish
+
+The script completes commands, flags, and the values of flags with a fixed set (--format,
+--access-log, --diagnostics, the shell); file arguments complete as files. Generated from
+this binary, so it matches its version.")]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), of meshsim or of one command; or write them all.
+    #[command(after_help = "Examples:
+  meshsim man | man -l -
+  meshsim man run | man -l -
+  meshsim man --out ~/.local/share/man/man1    # then: man meshsim-run
+
+The pages are generated from this binary's own help, so they always match its flags.")]
+    Man {
+        /// The command whose page to print (meshsim's own page lists them all).
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
+        /// Write meshsim.1 and one meshsim-COMMAND.1 per command into this folder instead.
+        #[arg(long, value_name = "DIR", conflicts_with = "command")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// Flags shared by every command that loads App Mesh files.
@@ -238,6 +275,10 @@ fn load_files(files: &[PathBuf], opts: &LoadOptions) -> LoadedConfig {
 
 /// Parses the command line and runs the command.
 pub fn run() -> ExitCode {
+    out::finish(command())
+}
+
+fn command() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -252,6 +293,8 @@ pub fn run() -> ExitCode {
         Command::Tui(args) => tui::tui(&args),
         Command::Check(args) => check::run(&args),
         Command::Explain(args) => explain::explain_command(&args),
+        Command::Completions { shell } => manual::completions(shell),
+        Command::Man { command, out } => manual::man(command.as_deref(), out.as_deref()),
         Command::Show { load, format } => {
             let loaded = load.load();
             diagnostics::print(&loaded, load.diagnostics);

@@ -3,7 +3,6 @@
 
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)] // wall time for progress only
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -21,6 +20,7 @@ use meshsim::scenario;
 use meshsim::sim::{self, AccessLogMode, AccessLogTap, Change, Progress, RunOptions, WorldView};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
+use super::progress::RunProgress;
 use super::{BAD_INPUT, DiagnosticStyle, EXPECTATIONS_FAILED, OK, diagnostics};
 
 /// Exit code: the simulation itself failed (a host crashed unexpectedly, an I/O error).
@@ -61,7 +61,7 @@ pub(super) struct RunArgs {
     /// per expectation), for CI systems.
     #[arg(long, value_name = "FILE")]
     pub(super) junit: Option<PathBuf>,
-    /// No progress line on stderr.
+    /// Nothing on stderr but problems: no fault schedule, progress bar or wall-time line.
     #[arg(long, short)]
     pub(super) quiet: bool,
     /// How to print diagnostics.
@@ -181,6 +181,15 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         }),
         ..RunOptions::default()
     };
+    // Watched from before the first line on stderr, so that whoever reads it (a person, a
+    // test) can stop the run from then on and get the clean stop.
+    let interrupt = match Interrupt::watch() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("meshsim: cannot watch for SIGINT and SIGTERM: {e}");
+            return ExitCode::from(RUN_FAILED);
+        }
+    };
     let schedule = sim::fault_schedule(scenario, mesh, seed);
     if !schedule.is_empty() && !args.quiet {
         eprintln!("faults (seed {seed}):");
@@ -189,46 +198,19 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         }
     }
     let wall = Instant::now();
-    let mut last_line = Instant::now();
-    let quiet = args.quiet;
-    let mut progress = |p: &Progress| {
-        if quiet || last_line.elapsed() < Duration::from_millis(200) {
-            return;
-        }
-        last_line = Instant::now();
-        let sim = p.now.since_start().as_secs_f64();
-        let ok = if p.ended == 0 {
-            100.0
-        } else {
-            p.succeeded as f64 * 100.0 / p.ended as f64
-        };
-        eprint!(
-            "\r  simulated {sim:>7.1}s / {:.0}s  requests {:>8}  ok {ok:>6.2}%  wall {:>6.1}s  ",
-            p.duration.as_secs_f64(),
-            p.issued,
-            wall.elapsed().as_secs_f64()
-        );
-        let _ = std::io::stderr().flush();
-    };
-    let interrupt = match Interrupt::watch() {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("meshsim: cannot watch for SIGINT and SIGTERM: {e}");
-            return ExitCode::from(RUN_FAILED);
-        }
-    };
+    let bar = RunProgress::on_stderr(args.quiet);
+    let mut progress = |p: &Progress| bar.update(p);
     let mut watcher = StopOnSignal(&interrupt);
-    let rehearsal = match rehearse_watched(scenario, mesh, &options, &mut progress, &mut watcher) {
+    let rehearsal = rehearse_watched(scenario, mesh, &options, &mut progress, &mut watcher);
+    bar.clear();
+    let rehearsal = match rehearsal {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("\nmeshsim: {e}");
+            eprintln!("meshsim: {e}");
             return ExitCode::from(RUN_FAILED);
         }
     };
     let elapsed = wall.elapsed();
-    if !quiet {
-        eprintln!();
-    }
     if let Some(signal) = interrupt.caught() {
         if let Some(w) = &writer
             && let Ok(mut w) = w.lock()
@@ -319,13 +301,16 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
     for i in &violated {
         println!("invariant violated: {}: {}", i.name, i.detail);
     }
+    // The one line of progress a log gets (none with --quiet).
     let sim_s = result.simulated.as_secs_f64();
-    eprintln!(
-        "simulated {sim_s:.1}s in {:.2}s wall ({:.0}x real time), {} steps",
-        elapsed.as_secs_f64(),
-        sim_s / elapsed.as_secs_f64().max(1e-9),
-        result.steps
-    );
+    if !args.quiet {
+        eprintln!(
+            "simulated {sim_s:.1}s in {:.2}s wall ({:.0}x real time), {} steps",
+            elapsed.as_secs_f64(),
+            sim_s / elapsed.as_secs_f64().max(1e-9),
+            result.steps
+        );
+    }
     if let Some(signal) = interrupt.caught() {
         eprintln!(
             "meshsim: {} arrived while the report was being written; the report is complete",
@@ -347,7 +332,7 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
 
 /// SIGINT and SIGTERM, caught from the start of the simulation to the end of the command,
 /// so that Ctrl-C or a CI runner's stop ends a run cleanly: the simulation halts at its next
-/// simulated second, the progress line is ended, and nothing is written, so the output folder
+/// simulated second, the progress bar is taken off, and nothing is written, so the output folder
 /// keeps the previous run's report. A second signal ends the process at once, with 128 + the
 /// signal, as the default action would.
 struct Interrupt {

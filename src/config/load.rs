@@ -165,18 +165,22 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P], opts: &LoadOptions) -> LoadedConf
                             "file is not UTF-8 text (invalid byte at offset {})",
                             e.utf8_error().valid_up_to()
                         ),
+                        None,
                     ));
                 }
             },
             Err(e) => {
                 let id = sources.add(SourceFile::new(name, ""));
-                unreadable.push((id, format!("cannot read file: {e}")));
+                let help = super::paths::not_found_help(p, &e);
+                unreadable.push((id, format!("cannot read file: {e}"), help));
             }
         }
     }
     let mut diags = Diagnostics::new();
-    for (id, msg) in unreadable {
-        diags.error("io", &Loc::new(id, Default::default(), ""), msg);
+    for (id, msg, help) in unreadable {
+        diags
+            .error("io", &Loc::new(id, Default::default(), ""), msg)
+            .help = help;
     }
     load(sources, diags, opts)
 }

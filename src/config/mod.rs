@@ -10,6 +10,7 @@ pub mod diagnostic;
 pub mod import;
 mod load;
 pub mod model;
+pub mod paths;
 pub mod placeholders;
 pub mod source;
 mod spelling;

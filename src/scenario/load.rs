@@ -11,6 +11,7 @@ use super::{Overrides, Scenario};
 use crate::config::LoadedConfig;
 use crate::config::diagnostic::{Diagnostic, Diagnostics};
 use crate::config::model::Mesh;
+use crate::config::paths;
 use crate::config::source::{FileId, Loc, SourceFile, SourceMap, Span};
 use crate::config::tree::parse_documents;
 
@@ -70,9 +71,14 @@ pub fn load_with(path: &Path, overrides: &Overrides) -> ScenarioLoad {
                     "the scenario file is not UTF-8 text (invalid byte at offset {})",
                     e.utf8_error().valid_up_to()
                 ),
+                None,
             ),
         },
-        Err(e) => unreadable(&name, format!("cannot read the scenario file: {e}")),
+        Err(e) => unreadable(
+            &name,
+            format!("cannot read the scenario file: {e}"),
+            paths::not_found_help(path, &e),
+        ),
     }
 }
 
@@ -141,11 +147,13 @@ pub fn load_text_with(
     }
 }
 
-fn unreadable(name: &str, message: String) -> ScenarioLoad {
+fn unreadable(name: &str, message: String, help: Option<String>) -> ScenarioLoad {
     let mut sources = SourceMap::new();
     let file = sources.add(SourceFile::new(name, ""));
     let mut diagnostics = Diagnostics::new();
-    diagnostics.error("io", &Loc::new(file, Span::default(), ""), message);
+    diagnostics
+        .error("io", &Loc::new(file, Span::default(), ""), message)
+        .help = help;
     ScenarioLoad {
         scenario: None,
         config: None,

@@ -8,6 +8,7 @@ use super::sections::RawMesh;
 use super::sink::Sink;
 use crate::config::diagnostic::{Severity, suggest};
 use crate::config::model::Mesh;
+use crate::config::paths;
 use crate::config::source::{FileId, SourceFile};
 use crate::config::tree::{Node, Value};
 use crate::config::{LoadOptions, LoadedConfig, load_texts};
@@ -48,6 +49,7 @@ pub(crate) fn resolve(
     for (i, file) in raw.files.iter().enumerate() {
         let path = base_dir.join(file);
         let shown = display(&path);
+        let mut help = None;
         let problem = match std::fs::read(&path) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => {
@@ -59,7 +61,18 @@ pub(crate) fn resolve(
                     e.utf8_error().valid_up_to()
                 ),
             },
-            Err(e) => format!("cannot be read: {e}"),
+            Err(e) => {
+                // Named as the scenario names its files: from the scenario's folder.
+                let missing = e.kind() == std::io::ErrorKind::NotFound;
+                help = missing
+                    .then(|| paths::similar_path(&path))
+                    .flatten()
+                    .map(|p| {
+                        let written = p.strip_prefix(base_dir).unwrap_or(&p);
+                        format!("did you mean `{}`?", written.display())
+                    });
+                format!("cannot be read: {e}")
+            }
         };
         unreadable = true;
         sink.at_path(
@@ -67,7 +80,8 @@ pub(crate) fn resolve(
             "io",
             &format!("mesh.files[{i}]"),
             format!("mesh file `{shown}` {problem}"),
-        );
+        )
+        .help = help;
     }
     if let Some(inline) = &raw.inline {
         let node = locate(root, None, "mesh.inline");

@@ -1,0 +1,187 @@
+//! `meshsim run`'s progress: a bar with percentage and ETA in a terminal (tmux), taken off the
+//! screen at the end; one final line in a log; nothing with `-q`; never on standard output.
+//!
+//! tmux is installed by `.ci/run`; outside CI a machine without it skips the terminal test
+//! with a message, in CI (`CI` set) its absence fails the test.
+
+// A terminal runs on the wall clock: the waits here are wall time.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("meshsim-progress-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn run(out: &std::path::Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meshsim"))
+        .args(["run", "scenarios/baseline.yaml", "--duration", "5s"])
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run meshsim")
+}
+
+/// What a progress bar or the old progress line leaves in a stream.
+fn has_progress(text: &str) -> bool {
+    text.contains('\r')
+        || text.contains('\x1b')
+        || text.contains("ETA")
+        || text.contains("simulated")
+}
+
+#[test]
+fn a_log_gets_one_final_line_and_quiet_gets_nothing() {
+    let dir = scratch("log");
+    let o = run(&dir.join("log"), &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{err}");
+    // One line, at the end (the old progress line redrew itself every 200 ms of wall time).
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with("simulated 5.0s in ") && lines[0].contains("real time"),
+        "{err}"
+    );
+    assert!(!err.contains('\r') && !err.contains("ETA"), "{err:?}");
+    assert!(!has_progress(&out), "{out:?}");
+
+    let o = run(&dir.join("quiet"), &["-q"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.is_empty(), "{err}");
+    // The report is the same whether or not anyone watched.
+    for file in ["report.json", "summary.md"] {
+        assert_eq!(
+            std::fs::read(dir.join("log").join(file)).expect("log report"),
+            std::fs::read(dir.join("quiet").join(file)).expect("quiet report"),
+            "{file}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A tmux server of our own (its own socket), killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("tmux runs")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned()
+    }
+
+    /// Waits until the screen satisfies `done`; fails with the screen after `secs`.
+    fn wait_for(&self, what: &str, secs: u64, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited {secs} s for {what}; the screen:\n{screen}"
+            );
+            sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+#[test]
+fn a_terminal_gets_a_bar_with_percentage_and_eta_and_then_the_final_line() {
+    let tmux_here = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !tmux_here {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "tmux is missing in CI; .ci/run installs it"
+        );
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "\ncli_progress: the terminal test skipped: tmux is not installed"
+        );
+        return;
+    }
+    let dir = scratch("tmux");
+    let tmux = Tmux {
+        socket: format!("meshsim-progress-{}", std::process::id()),
+    };
+    // Standard output to a file, standard error the terminal: the bar must go to the one and
+    // nothing of it to the other. The run is long enough to be seen under way, and the pane
+    // stays open after it.
+    let command = format!(
+        "{} run scenarios/baseline.yaml --duration 60s --out {} > {}; echo EXIT=$?; sleep 60",
+        env!("CARGO_BIN_EXE_meshsim"),
+        dir.join("out").display(),
+        dir.join("stdout.txt").display()
+    );
+    let o = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "100",
+        "-y",
+        "10",
+        "-c",
+        env!("CARGO_MANIFEST_DIR"),
+        "bash",
+        "--norc",
+        "--noprofile",
+        "-c",
+        &command,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let under_way = tmux.wait_for("the progress bar", 60, |s| {
+        s.contains("% ETA") || s.contains("EXIT=")
+    });
+    let bar = under_way
+        .lines()
+        .find(|l| l.contains("% ETA"))
+        .unwrap_or_else(|| panic!("the run ended before a bar was seen:\n{under_way}"));
+    assert!(
+        bar.contains("s of 60s simulated") && bar.contains("% ok"),
+        "{bar}"
+    );
+    assert!(bar.contains('#') || bar.contains('>'), "{bar}");
+    let end = tmux.wait_for("the end of the run", 240, |s| s.contains("EXIT="));
+    assert!(end.contains("EXIT=0"), "{end}");
+    // The bar was taken off; the final line stands where it was.
+    assert!(!end.contains("% ETA"), "{end}");
+    assert!(end.contains("real time"), "{end}");
+    let stdout = std::fs::read_to_string(dir.join("stdout.txt")).expect("stdout");
+    assert!(stdout.contains("report:"), "{stdout}");
+    assert!(
+        !stdout.contains("ETA") && !stdout.contains('\r') && !stdout.contains('\x1b'),
+        "{stdout:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
