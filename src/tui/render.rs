@@ -96,10 +96,9 @@ pub fn render(frame: &mut Frame<'_>, app: &App) {
 fn render_too_small(frame: &mut Frame<'_>, area: Rect) {
     let lines = vec![
         Line::from(Span::styled(
-            "terminal too small",
+            format!("terminal too small: need {MIN_WIDTH}×{MIN_HEIGHT}"),
             Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
         )),
-        Line::from(format!("need {MIN_WIDTH}×{MIN_HEIGHT}")),
         Line::from(format!("now {}×{}", area.width, area.height)),
         Line::from("q quits"),
     ];
@@ -857,7 +856,10 @@ fn render_distribution(
     // Cells as wide as their level's name or value (at most four characters: 9.5, 120,
     // 1.5s), so the table fits half of an 80-column screen with the row names whole.
     let widths: Vec<usize> = MARKED.iter().map(|(l, _)| l.len().max(4) + 1).collect();
-    let name_w = usize::from(inner.width).saturating_sub(widths.iter().sum::<usize>());
+    let longest = roles.iter().map(|r| r.chars().count()).max().unwrap_or(0);
+    let name_w = usize::from(inner.width)
+        .saturating_sub(widths.iter().sum::<usize>())
+        .min(longest.max(2) + 1);
     let mut header = format!("{:<name_w$}", "ms");
     for ((label, _), w) in MARKED.iter().zip(&widths) {
         header.push_str(&format!("{label:>w$}"));

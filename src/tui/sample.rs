@@ -395,12 +395,15 @@ impl Sampler {
     /// Each version's inbound latencies as the run's recorder holds them (the histograms
     /// `<node>.hgrm` is written from), since the start and over the last analysis window.
     /// The window is made of the recorder's own windows, so it starts on one of their
-    /// boundaries: the first at or after `now − window`.
+    /// boundaries: the one `now − window` falls in (it covers the whole analysis window,
+    /// and at most one recorder interval more).
     fn distributions(&self, now: SimTime, world: &WorldView<'_>) -> Distributions {
         let recorder = world.recorder;
         let interval = recorder.interval().as_secs_f64();
         let t = now.since_start().as_secs_f64();
-        let first = ((t - self.window.as_secs_f64()) / interval).ceil().max(0.0) as u64;
+        let first = ((t - self.window.as_secs_f64()) / interval + 1e-9)
+            .floor()
+            .max(0.0) as u64;
         let mut out = Distributions {
             window_from: first as f64 * interval,
             window_s: self.window.as_secs_f64(),
