@@ -789,6 +789,9 @@ fn short_ms(ms: f64) -> String {
     }
 }
 
+/// A version's curve on the histogram tab: colour, the curve, its marked levels.
+type Curve = (Color, Vec<(f64, f64)>, Vec<(f64, f64)>);
+
 /// One half of the histogram tab: the curves, the marked levels on them, and their values
 /// in a table under the plot.
 #[allow(clippy::too_many_arguments)]
@@ -806,7 +809,7 @@ fn render_distribution(
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let log = |v: f64| v.max(10f64.powf(lo)).log10();
-    let curves: Vec<(Color, Vec<(f64, f64)>, Vec<(f64, f64)>)> = nodes
+    let curves: Vec<Curve> = nodes
         .iter()
         .map(|n| {
             let dist = dists.get(n);
