@@ -1,18 +1,19 @@
 //! Drawing [`App`] into a frame. Layout (oha's and trippy's: a header line, the live state on
-//! top, one switchable panel below, the keys in the footer):
+//! top, one switchable panel below, the keys in the footer), at 80×24 and up (smaller: a
+//! "terminal too small" notice):
 //!
 //! ```text
-//! ┌ meshsim · scenario · seed ─────────── ▶ 10× · t 312 s / 720 s · users ok 99.98 % ┐
+//!  ▶ running 10× │ t 312s / 720s │ users ok 99.98% │ meshsim tui · scenario · seed 42
 //! ┌ Service graph ───────────────────────────────┐┌ Rollout ───────────────────────────┐
 //! │ ingress → ui → order → inventory             ││ canary · running                    │
-//! │ ui-v1         2/2  w  —   80/s  ok 100.0%    ││ step 3/12: set_weight 20            │
-//! │ inventory-v2  3/3  w 20%  21/s  ok  97.0%    ││ inventory-v2 ████░░░░░░░░░░░ 20 %   │
-//! └──────────────────────────────────────────────┘└ checks 5 passed, 1 failed ──────────┘
-//!  Charts │ Events │ Faults                       (tab switches)
-//! ┌ latency p50/p99 per version (Chart) ─────────┐┌ users ok % (Sparkline) ┐
-//! │                                              ││ retries/s (Sparkline)   │
-//! └──────────────────────────────────────────────┘└─────────────────────────┘
-//!  verdict, once the run is over
+//! │ ● ui-v1        2/2 up  w 100%  80 rps  ok …  ││ inventory-v2  20% ────────────      │
+//! │ ● inventory-v2 3/3 up  w  20%  21 rps  ok …  ││ checks 5 passed, 1 failed           │
+//! └──────────────────────────────────────────────┘└─────────────────────────────────────┘
+//!  Charts │ Histogram │ Events │ Faults            (tab switches)
+//! ┌ latency, ms (Chart: p99 lines, p50 dots) ────┐┌ users ok (figures + bars) ┐
+//! │ legend under the plot                        ││ retries/s (bars)          │
+//! └──────────────────────────────────────────────┘└───────────────────────────┘
+//!  VERDICT, once the run is over (rows packed from its parts)
 //!  keys
 //! ```
 //!
