@@ -123,13 +123,30 @@ fn draw(app: &App, width: u16, height: u16) -> String {
     out
 }
 
+/// The version rows of the service graph in a frame.
+fn graph_row<'a>(frame: &'a str, node: &str) -> &'a str {
+    frame
+        .lines()
+        .find(|l| l.contains(&format!("● {node}")))
+        .unwrap_or_else(|| panic!("no {node} row:\n{frame}"))
+}
+
 #[test]
 fn frames_at_fixed_simulated_times_120x40() {
     let before = app_at(30.5);
     assert!((before.now() - 30.0).abs() < 0.1, "{}", before.now());
     insta::assert_snapshot!("canary_30s_120x40", draw(&before, 120, 40));
     let canary_on = app_at(75.5);
-    insta::assert_snapshot!("canary_75s_120x40", draw(&canary_on, 120, 40));
+    let frame = draw(&canary_on, 120, 40);
+    let v2 = graph_row(&frame, "inventory-v2");
+    assert!(v2.contains("p99") && v2.contains("ms"), "{v2}");
+    insta::assert_snapshot!("canary_75s_120x40", frame);
+    for panel in [Panel::Histogram, Panel::Events, Panel::Faults] {
+        let mut app = canary_on.clone();
+        app.panel = panel;
+        let name = format!("canary_75s_120x40_{}", panel.title().to_lowercase());
+        insta::assert_snapshot!(name, draw(&app, 120, 40));
+    }
 }
 
 #[test]
@@ -139,20 +156,39 @@ fn frames_at_fixed_simulated_times_80x24() {
     for panel in [
         "Service graph",
         "Rollout",
-        "latency p50",
+        "latency, ms",
         "users ok",
         "retries/s",
         "q quit",
     ] {
         assert!(frame.contains(panel), "{panel} missing at 80x24:\n{frame}");
     }
+    // The key columns stay at 80×24: the p99 (the health word: render's unit tests).
+    let v2 = graph_row(&frame, "inventory-v2");
+    assert!(v2.contains("ms"), "p99 missing: {v2}");
+    assert!(
+        frame.contains("now 100.00%"),
+        "the users' success rate: {frame}"
+    );
     insta::assert_snapshot!("canary_75s_80x24", frame);
+    let mut histogram = app.clone();
+    histogram.panel = Panel::Histogram;
+    let frame = draw(&histogram, 80, 24);
+    for marked in ["p50", "p99.99", "whole run", "window"] {
+        assert!(frame.contains(marked), "{marked} missing:\n{frame}");
+    }
+    insta::assert_snapshot!("canary_75s_80x24_histogram", frame);
     let mut events = app.clone();
     events.panel = Panel::Events;
     insta::assert_snapshot!("canary_75s_80x24_events", draw(&events, 80, 24));
     let mut faults = app.clone();
     faults.panel = Panel::Faults;
-    insta::assert_snapshot!("canary_75s_80x24_faults", draw(&faults, 80, 24));
+    let frame = draw(&faults, 80, 24);
+    assert!(
+        frame.contains("0s") && frame.contains("80s"),
+        "no time axis:\n{frame}"
+    );
+    insta::assert_snapshot!("canary_75s_80x24_faults", frame);
     let mut menu = app;
     menu.handle_key(key('f'));
     menu.handle_key(key('1'));
@@ -160,11 +196,102 @@ fn frames_at_fixed_simulated_times_80x24() {
 }
 
 #[test]
+fn below_the_minimum_size_the_screen_says_what_it_needs() {
+    let app = app_at(75.5);
+    for (w, h) in [(79, 24), (80, 23), (60, 20)] {
+        let frame = draw(&app, w, h);
+        assert!(
+            frame.contains("terminal too small: need 80×24"),
+            "{w}x{h}:\n{frame}"
+        );
+        assert!(frame.contains("need 80×24"), "{w}x{h}:\n{frame}");
+        assert!(!frame.contains("Service graph"), "{w}x{h}:\n{frame}");
+    }
+    insta::assert_snapshot!("canary_75s_79x23_too_small", draw(&app, 79, 23));
+    assert!(!draw(&app, 80, 24).contains("too small"));
+}
+
+#[test]
+fn the_event_log_never_repeats_its_tag_as_the_texts_first_word() {
+    // The rollback has failed checks and a verdict, the lines that read "check check …"
+    // and "rollout rollout rolled_back" before.
+    let (_, app, _) = watch_no_gateway("tests/fixtures/scenarios/colorteller_rollback.yaml", None);
+    use meshsim::tui::sample::EventKind;
+    assert!(
+        app.events.iter().any(|e| e.kind == EventKind::Check),
+        "{:?}",
+        app.events
+    );
+    assert!(
+        app.events
+            .iter()
+            .any(|e| e.kind == EventKind::Rollout && e.text.starts_with("rolled back")),
+        "{:?}",
+        app.events
+    );
+    for e in &app.events {
+        let first = e.text.split([' ', ':']).next().unwrap_or_default();
+        assert_ne!(first, e.kind.tag(), "{:?}", e);
+    }
+}
+
+#[test]
+fn the_histogram_tab_reads_the_runs_own_histograms() {
+    // At the end of the run the whole-run curve is `<node>.hgrm`'s: the same HdrHistogram.
+    let app = app_at(f64::INFINITY);
+    let last = app.samples.last().expect("samples");
+    let hgrm = std::fs::read_to_string(canary().out.join("inventory-v2.hgrm"))
+        .expect("the report's inventory-v2.hgrm");
+    let dist = &last.distributions.run["inventory-v2"];
+    let total: u64 = hgrm
+        .lines()
+        .find_map(|l| l.split("Total count    =").nth(1))
+        .and_then(|v| v.trim().trim_end_matches(']').trim().parse().ok())
+        .expect("a total count");
+    assert_eq!(dist.count, total);
+    // p90 in the file (the row at 0.9) is the tab's p90.
+    let p90: f64 = hgrm
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("0.900000000000"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .expect("the 0.9 row");
+    let tab = dist.at(1.0).expect("p90");
+    assert!((tab - p90).abs() < 1e-6, "{tab} against {p90}");
+    // The window covers the last analysis interval (1m) only.
+    let d = &last.distributions;
+    assert_eq!(d.window_s, 60.0);
+    // Whole recorder windows (10 s) covering at least the last 60 s, and at most 10 s more.
+    let covered = last.t - d.window_from;
+    assert!(
+        (60.0..70.0).contains(&covered),
+        "{} to {}",
+        d.window_from,
+        last.t
+    );
+    assert_eq!(d.window_from % 10.0, 0.0);
+    assert!(d.window["inventory-v2"].count > 0);
+    // The stable served all 80 s, so its window holds fewer requests than its whole run.
+    assert!(d.window["inventory-v1"].count < d.run["inventory-v1"].count);
+}
+
+#[test]
+fn frames_at_the_end_120x40() {
+    let app = app_at(f64::INFINITY);
+    let frame = draw(&app, 120, 40).replace(&canary().out.display().to_string(), "[out]");
+    assert!(frame.contains("report [out]/report.json"), "{frame}");
+    insta::assert_snapshot!("canary_end_120x40", frame);
+}
+
+#[test]
 fn the_verdict_stays_after_the_run_and_scrubbing_shows_an_earlier_second() {
     let mut app = app_at(f64::INFINITY);
     assert!(app.finished.is_some(), "the run ended");
-    let end = draw(&app, 80, 24);
+    let end = draw(&app, 80, 24).replace(&canary().out.display().to_string(), "[out]");
     assert!(end.contains("VERDICT"), "{end}");
+    assert!(
+        end.contains("report [out]/report.json"),
+        "the report path: {end}"
+    );
     insta::assert_snapshot!("canary_end_80x24", end);
     for _ in 0..20 {
         app.handle_key(arrow_left());
@@ -387,6 +514,65 @@ fn a_halted_run_writes_nothing() {
         outcome.summary
     );
     assert!(!dir.join("out/report.json").exists());
+}
+
+#[test]
+fn quitting_early_still_saves_the_faults_injected_so_far() {
+    let dir = scratch("quit-save");
+    let saved = dir.join("saved.yaml");
+    let mut job = job(Path::new(CANARY), Duration::from_secs(30), &dir.join("out"));
+    job.save_scenario = Some(saved.clone());
+    let pacer = Pacer::new(Speed::Max, true);
+    let (tx, rx) = mpsc::channel();
+    let p = Arc::clone(&pacer);
+    let handle = std::thread::spawn(move || simulate(&job, p, tx));
+    let mut finished = None;
+    for u in rx.iter() {
+        match &u {
+            Update::Sample(s) if s.t < 5.0 => pacer.apply(&Effect::Step),
+            Update::Sample(s) if s.t < 6.0 => {
+                pacer.apply(&Effect::Inject(Injection {
+                    kind: InjectKind::Kill,
+                    target: Target::Task("inventory-v1-1".into()),
+                }));
+                pacer.apply(&Effect::Step);
+            }
+            Update::Sample(s) if s.t < 8.0 => pacer.apply(&Effect::Step),
+            Update::Sample(_) => pacer.halt(),
+            Update::Done(f, _) => finished = Some(f.clone()),
+            _ => {}
+        }
+    }
+    let outcome = handle.join().expect("the simulation thread");
+    assert!(outcome.halted);
+    let summary = &outcome.summary;
+    assert!(summary.contains("stopped at 8 s of 30 s"), "{summary}");
+    assert!(
+        summary.contains(&format!(
+            "scenario with the faults injected so far (30 s, as given): {}",
+            saved.display()
+        )),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&format!(
+            "rerun: meshsim run {} --seed 42 --duration 30s",
+            saved.display()
+        )),
+        "{summary}"
+    );
+    assert!(
+        !dir.join("out/report.json").exists(),
+        "no report for a quit run"
+    );
+    let finished = finished.expect("the run's end reached the screen");
+    assert_eq!(finished.saved, Some(saved.display().to_string()));
+    // The file replays the injected kill, with the scenario's own duration.
+    let replay = load(&saved);
+    let (scenario, _) = replay.runnable().expect("the saved scenario runs");
+    let names: Vec<&str> = scenario.faults.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["v2-returns-500s", "live-1-kill-inventory-v1-1"]);
+    assert_eq!(scenario.duration, Duration::from_secs(720));
 }
 
 #[test]

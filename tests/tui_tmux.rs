@@ -91,9 +91,9 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// A tmux server of our own with a 120×40 bash at the crate's root showing [`PROMPT`], and a
-/// scratch folder; `None` (after a message) when tmux is missing outside CI.
-fn shell_session(name: &str) -> Option<(Tmux, PathBuf)> {
+/// A tmux server of our own with a `width`×`height` bash at the crate's root showing
+/// [`PROMPT`], and a scratch folder; `None` (after a message) when tmux is missing outside CI.
+fn shell_session(name: &str, width: u16, height: u16) -> Option<(Tmux, PathBuf)> {
     if !tmux_available() {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -113,9 +113,9 @@ fn shell_session(name: &str) -> Option<(Tmux, PathBuf)> {
         "-s",
         "t",
         "-x",
-        "120",
+        &width.to_string(),
         "-y",
-        "40",
+        &height.to_string(),
         "-c",
         env!("CARGO_MANIFEST_DIR"),
         &shell,
@@ -127,8 +127,9 @@ fn shell_session(name: &str) -> Option<(Tmux, PathBuf)> {
 }
 
 #[test]
-fn the_binary_in_tmux_shows_the_panels_pauses_and_restores_the_terminal() {
-    let Some((tmux, dir)) = shell_session("tui") else {
+fn the_binary_in_tmux_at_80x24_shows_the_panels_pauses_and_restores_the_terminal() {
+    // A projector's terminal: the smallest size the screen is laid out for.
+    let Some((tmux, dir)) = shell_session("tui", 80, 24) else {
         return;
     };
     let crate_dir = env!("CARGO_MANIFEST_DIR");
@@ -148,10 +149,11 @@ fn the_binary_in_tmux_shows_the_panels_pauses_and_restores_the_terminal() {
         "Service graph",
         "Rollout",
         "inventory-v2",
-        "latency p50",
+        "latency, ms",
         "users ok",
+        "now 100.00%",
         "retries/s",
-        "Charts │ Events │ Faults",
+        "Charts │ Histogram │ Events │ Faults",
         "space pause",
         "q quit",
     ] {
@@ -177,12 +179,37 @@ fn the_binary_in_tmux_shows_the_panels_pauses_and_restores_the_terminal() {
     let stopped_at = clock(&later).unwrap_or_default();
     assert!(stopped_at < 20, "paused before the end: {stopped_at}");
 
-    // Tab shows the event log; space resumes; + to full speed runs the rest.
+    // The service graph keeps its key columns at 80×24.
+    let row = later
+        .lines()
+        .find(|l| l.contains("● inventory-v1"))
+        .unwrap_or_else(|| panic!("no inventory-v1 row:\n{later}"));
+    assert!(row.contains("ms"), "the p99 column at 80x24: {row}");
+    assert!(later.contains("up · weight · ok · p99"), "{later}");
+
+    // A window made smaller than 80×24 says what it needs; back at 80×24 the screen returns.
+    tmux.cmd(&["resize-window", "-t", "t", "-x", "70", "-y", "20"]);
+    tmux.wait_for("the size notice", 10, |s| {
+        s.contains("terminal too small") && s.contains("need 80×24")
+    });
+    tmux.cmd(&["resize-window", "-t", "t", "-x", "80", "-y", "24"]);
+    tmux.wait_for("the screen again", 10, |s| s.contains("Service graph"));
+
+    // Tab shows the histogram, then the event log; space resumes; + to full speed runs the
+    // rest.
+    tmux.keys(&["Tab"]);
+    tmux.wait_for("the histogram", 10, |s| {
+        s.contains("whole run") && s.contains("p99.99") && s.contains("candidate")
+    });
     tmux.keys(&["Tab"]);
     tmux.wait_for("the event log", 10, |s| s.contains("Event log"));
     tmux.keys(&["Space"]);
     tmux.keys(&["+", "+", "+"]);
-    tmux.wait_for("the verdict", 90, |s| s.contains("VERDICT"));
+    let verdict = tmux.wait_for("the verdict", 90, |s| s.contains("VERDICT"));
+    assert!(
+        verdict.contains(&format!("report {}/report.json", out.display())),
+        "the report path at 80x24:\n{verdict}"
+    );
 
     // q restores the terminal: main screen, cursor shown, the prompt back under the summary.
     tmux.keys(&["q"]);
@@ -233,7 +260,7 @@ fn the_binary_in_tmux_shows_the_panels_pauses_and_restores_the_terminal() {
 /// shown and the summary printed, and exits with 130 as a shell reports an interrupted command.
 #[test]
 fn a_signal_from_outside_restores_the_terminal() {
-    let Some((tmux, dir)) = shell_session("signal") else {
+    let Some((tmux, dir)) = shell_session("signal", 120, 40) else {
         return;
     };
     let out = dir.join("tui");

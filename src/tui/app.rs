@@ -65,6 +65,8 @@ impl Speed {
 pub enum Panel {
     /// Latency p50/p99 per version, success rate and retries.
     Charts,
+    /// Latency percentile distributions (HdrHistogram) of the stable and the candidate.
+    Histogram,
     /// The event log.
     Events,
     /// The fault timeline.
@@ -73,31 +75,31 @@ pub enum Panel {
 
 impl Panel {
     /// Every panel, in tab order.
-    pub const ALL: [Panel; 3] = [Panel::Charts, Panel::Events, Panel::Faults];
+    pub const ALL: [Panel; 4] = [
+        Panel::Charts,
+        Panel::Histogram,
+        Panel::Events,
+        Panel::Faults,
+    ];
 
     /// The tab's title.
     pub fn title(self) -> &'static str {
         match self {
             Panel::Charts => "Charts",
+            Panel::Histogram => "Histogram",
             Panel::Events => "Events",
             Panel::Faults => "Faults",
         }
     }
 
     fn next(self) -> Panel {
-        match self {
-            Panel::Charts => Panel::Events,
-            Panel::Events => Panel::Faults,
-            Panel::Faults => Panel::Charts,
-        }
+        let i = Panel::ALL.iter().position(|p| *p == self).unwrap_or(0);
+        Panel::ALL[(i + 1) % Panel::ALL.len()]
     }
 
     fn prev(self) -> Panel {
-        match self {
-            Panel::Charts => Panel::Faults,
-            Panel::Events => Panel::Charts,
-            Panel::Faults => Panel::Events,
-        }
+        let i = Panel::ALL.iter().position(|p| *p == self).unwrap_or(0);
+        Panel::ALL[(i + Panel::ALL.len() - 1) % Panel::ALL.len()]
     }
 }
 
@@ -184,8 +186,12 @@ pub struct Finished {
     pub expectations: usize,
     /// Where report.json went (none when the run was cut short).
     pub report: Option<String>,
-    /// The run was ended early (quit or restart), so nothing was judged or written.
+    /// The run was ended early (quit or restart), so nothing was judged and no report
+    /// written.
     pub halted: bool,
+    /// Where `--save-scenario` wrote the scenario with the faults injected from the screen
+    /// (after a quit too: a teacher's faults are not lost with the run).
+    pub saved: Option<String>,
     /// Why the run failed, if it did.
     pub error: Option<String>,
 }
@@ -557,6 +563,7 @@ mod tests {
                 kind: EventKind::Fault,
                 text: format!("at {t}"),
             }],
+            distributions: Default::default(),
         }
     }
 
@@ -604,6 +611,7 @@ mod tests {
             expectations: 1,
             report: None,
             halted: false,
+            saved: None,
             error: None,
         }
     }
@@ -742,6 +750,8 @@ mod tests {
     #[test]
     fn tab_cycles_the_panels_both_ways() {
         let mut a = app();
+        a.handle_key(key(KeyCode::Tab));
+        assert_eq!(a.panel, Panel::Histogram);
         a.handle_key(key(KeyCode::Tab));
         assert_eq!(a.panel, Panel::Events);
         a.handle_key(key(KeyCode::Tab));

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::model::Mesh;
 use crate::engine::SimTime;
-use crate::metrics::Counter;
+use crate::metrics::{Counter, Latencies, SeriesKey};
 use crate::proxy::{AccessLogEntry, Direction, ResponseFlag};
 use crate::rehearse::RouteShares;
 use crate::rollout::Rollout;
@@ -123,6 +123,75 @@ pub struct RolloutSample {
     pub failed: usize,
 }
 
+/// Percentile levels of a [`Distribution`], as `log10(1/(1−p))`: the x axis of HdrHistogram's
+/// `.hgrm` plot, from p0 to p99.99 in eighths of a decade (33 points, and p50).
+pub const LEVELS_PER_DECADE: u32 = 8;
+/// The highest level drawn, p99.99 (four decades).
+pub const DECADES: u32 = 4;
+
+/// A version's latency percentile distribution, read from an HdrHistogram the run keeps.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Distribution {
+    /// Requests in the histogram.
+    pub count: u64,
+    /// (`log10(1/(1−p))`, ms) from p0 to p99.99 in eighths of a decade, and p50; empty
+    /// without requests.
+    pub points: Vec<(f64, f64)>,
+}
+
+impl Distribution {
+    /// The distribution of `latencies` at the plot's levels.
+    pub fn of(latencies: &Latencies) -> Distribution {
+        if latencies.count() == 0 {
+            return Distribution::default();
+        }
+        // The eighths of a decade, and p50 itself (log10 2), which falls between two.
+        let mut levels: Vec<f64> = (0..=LEVELS_PER_DECADE * DECADES)
+            .map(|i| f64::from(i) / f64::from(LEVELS_PER_DECADE))
+            .collect();
+        levels.push(std::f64::consts::LOG10_2);
+        levels.sort_by(f64::total_cmp);
+        let points = levels
+            .into_iter()
+            .map(|x| {
+                // 1 − 10^−x, with p50 exact (0.5 would come out as 0.5000000000000001).
+                let p = if x == std::f64::consts::LOG10_2 {
+                    0.5
+                } else {
+                    1.0 - 10f64.powf(-x)
+                };
+                (x, latencies.quantile_ms(p))
+            })
+            .collect();
+        Distribution {
+            count: latencies.count(),
+            points,
+        }
+    }
+
+    /// The value at the level `x` = `log10(1/(1−p))` (the nearest level kept at or below).
+    pub fn at(&self, x: f64) -> Option<f64> {
+        self.points
+            .iter()
+            .rev()
+            .find(|(px, _)| *px <= x + 1e-9)
+            .map(|(_, v)| *v)
+    }
+}
+
+/// Every version's distribution for the whole run so far and for the last analysis window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Distributions {
+    /// Simulated seconds the window starts at (a whole window of the recorder's).
+    pub window_from: f64,
+    /// The analysis window's length, seconds.
+    pub window_s: f64,
+    /// By virtual node, since the start.
+    pub run: BTreeMap<String, Distribution>,
+    /// By virtual node, over the window.
+    pub window: BTreeMap<String, Distribution>,
+}
+
 /// One simulated second of the run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
@@ -146,6 +215,8 @@ pub struct Sample {
     pub rollout: Option<RolloutSample>,
     /// What happened this second.
     pub events: Vec<Event>,
+    /// Latency percentile distributions per version.
+    pub distributions: Distributions,
 }
 
 /// Per-node figures gathered from access-log lines between two samples.
@@ -175,6 +246,9 @@ pub struct Sampler {
     outcome_seen: String,
     /// How the rollout's weights fit among its route's targets.
     shares: RouteShares,
+    /// The analysis window the histogram panel's second half covers: the rollout's look-back
+    /// (its `window`, else its `interval`), or Flagger's default interval without a rollout.
+    window: std::time::Duration,
 }
 
 impl Sampler {
@@ -192,7 +266,14 @@ impl Sampler {
             .keys()
             .map(|n| (n.clone(), Pending::default()))
             .collect();
+        let plan = scenario.rollout.as_ref().and_then(|r| r.build().ok());
+        let window = plan
+            .as_ref()
+            .map_or(crate::rollout::plan::defaults::INTERVAL, |p| {
+                p.analysis.window.unwrap_or(p.analysis.interval)
+            });
         Sampler {
+            window,
             hosts,
             tasks,
             pending,
@@ -205,10 +286,7 @@ impl Sampler {
             steps_seen: 0,
             checks_seen: 0,
             outcome_seen: "running".into(),
-            shares: scenario
-                .rollout
-                .as_ref()
-                .and_then(|r| r.build().ok())
+            shares: plan
                 .map(|plan| RouteShares::of(mesh, &plan.targets))
                 .unwrap_or_default(),
         }
@@ -310,7 +388,42 @@ impl Sampler {
             versions,
             rollout,
             events,
+            distributions: self.distributions(now, world),
         }
+    }
+
+    /// Each version's inbound latencies as the run's recorder holds them (the histograms
+    /// `<node>.hgrm` is written from), since the start and over the last analysis window.
+    /// The window is made of the recorder's own windows, so it starts on one of their
+    /// boundaries: the one `now − window` falls in (it covers the whole analysis window,
+    /// and at most one recorder interval more).
+    fn distributions(&self, now: SimTime, world: &WorldView<'_>) -> Distributions {
+        let recorder = world.recorder;
+        let interval = recorder.interval().as_secs_f64();
+        let t = now.since_start().as_secs_f64();
+        let first = ((t - self.window.as_secs_f64()) / interval + 1e-9)
+            .floor()
+            .max(0.0) as u64;
+        let mut out = Distributions {
+            window_from: first as f64 * interval,
+            window_s: self.window.as_secs_f64(),
+            ..Distributions::default()
+        };
+        for node in self.tasks.keys() {
+            let keep = |k: &SeriesKey| k.route == "inbound" && k.node == *node;
+            out.run
+                .insert(node.clone(), Distribution::of(&recorder.merged(keep)));
+            let mut window = Latencies::coarse();
+            for (_, series) in recorder.windows().range(first..) {
+                for (k, h) in series {
+                    if keep(k) {
+                        window.merge(h);
+                    }
+                }
+            }
+            out.window.insert(node.clone(), Distribution::of(&window));
+        }
+        out
     }
 
     /// New entries of the fault log; crashes and restarts also mark tasks down or up.
@@ -398,13 +511,15 @@ impl Sampler {
             events.push(Event {
                 t: c.at_s,
                 kind: EventKind::Check,
-                text: format!("check {} failed: {value} against {}", c.check, c.threshold),
+                // The tag says `check`: the text starts with the check's name.
+                text: format!("{} failed: {value} against {}", c.check, c.threshold),
             });
         }
         self.checks_seen = report.checks.len();
         let outcome = json_word(&report.outcome);
         if outcome != self.outcome_seen {
-            let mut text = format!("rollout {outcome}");
+            // The tag says `rollout`: the text starts with the outcome.
+            let mut text = outcome.replace('_', " ");
             if let Some(reason) = &report.reason {
                 text.push_str(&format!(": {reason}"));
             }

@@ -252,6 +252,7 @@ pub fn simulate(job: &Job, pacer: Arc<Pacer>, tx: Sender<Update>) -> Outcome {
                 expectations: 0,
                 report: None,
                 halted: false,
+                saved: None,
                 error: Some(e.clone()),
             },
             Vec::new(),
@@ -288,6 +289,25 @@ pub fn simulate(job: &Job, pacer: Arc<Pacer>, tx: Sender<Update>) -> Outcome {
     let mut report = Report::of_rehearsal(scenario, &rehearsal);
     report.config_sha256 = Some(report::config_sha256(&loaded.sources));
     let mut summary = report.table();
+    // The scenario is saved whether the run ended or was quit: the faults a teacher
+    // injected are what `--save-scenario` keeps, and a quit must not lose them.
+    let mut notes = Vec::new();
+    let saved = match &job.save_scenario {
+        Some(path) => {
+            match save_scenario(job, &loaded, &live.entries, &rehearsal.run.faults, path) {
+                Ok(()) => Some(path.clone()),
+                Err(e) => {
+                    notes.push(format!("meshsim: {e}"));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let rerun = |path: &std::path::Path| {
+        job.command
+            .replace("{scenario}", &path.display().to_string())
+    };
     if halted {
         let stopped = rehearsal
             .halted_at
@@ -297,10 +317,22 @@ pub fn simulate(job: &Job, pacer: Arc<Pacer>, tx: Sender<Update>) -> Outcome {
         if let Some(line) = &rollout {
             summary.push_str(&format!("\n{line}\n"));
         }
-        summary.push_str(&format!(
-            "\nstopped at {stopped:.0} s of {:.0} s: nothing judged or written\n",
-            rehearsal.run.duration.as_secs_f64()
-        ));
+        let duration = rehearsal.run.duration.as_secs_f64();
+        match &saved {
+            Some(path) => summary.push_str(&format!(
+                "\nstopped at {stopped:.0} s of {duration:.0} s: nothing judged, no report written\n\
+                 scenario with the faults injected so far ({duration:.0} s, as given): {}\n\
+                 rerun: {}\n",
+                path.display(),
+                rerun(path)
+            )),
+            None => summary.push_str(&format!(
+                "\nstopped at {stopped:.0} s of {duration:.0} s: nothing judged or written\n"
+            )),
+        }
+        for n in &notes {
+            summary.push_str(&format!("{n}\n"));
+        }
         let _ = tx.send(Update::Done(
             Finished {
                 rollout,
@@ -308,7 +340,8 @@ pub fn simulate(job: &Job, pacer: Arc<Pacer>, tx: Sender<Update>) -> Outcome {
                 expectations: 0,
                 report: None,
                 halted: true,
-                error: None,
+                saved: saved.map(|p| p.display().to_string()),
+                error: notes.first().cloned(),
             },
             Vec::new(),
         ));
@@ -323,28 +356,9 @@ pub fn simulate(job: &Job, pacer: Arc<Pacer>, tx: Sender<Update>) -> Outcome {
     if let Some(line) = report.rollout_line() {
         summary.push_str(&format!("\n{line}\n"));
     }
-    let mut notes = Vec::new();
-    let saved = match (&job.save_scenario, injected) {
-        (Some(path), _) => {
-            match save_scenario(job, &loaded, &live.entries, &rehearsal.run.faults, path) {
-                Ok(()) => Some(path.clone()),
-                Err(e) => {
-                    notes.push(format!("meshsim: {e}"));
-                    None
-                }
-            }
-        }
-        (None, _) => None,
-    };
     report.command = match (injected, &saved) {
-        (false, _) => Some(
-            job.command
-                .replace("{scenario}", &job.scenario.display().to_string()),
-        ),
-        (true, Some(path)) => Some(
-            job.command
-                .replace("{scenario}", &path.display().to_string()),
-        ),
+        (false, _) => Some(rerun(&job.scenario)),
+        (true, Some(path)) => Some(rerun(path)),
         // Nothing reruns a run with faults injected by hand unless they were saved.
         (true, None) => None,
     };
@@ -391,11 +405,7 @@ pub fn simulate(job: &Job, pacer: Arc<Pacer>, tx: Sender<Update>) -> Outcome {
         .map(|v| {
             super::app::App::expectation_event(
                 t_end,
-                format!(
-                    "expectation failed: {}: observed {}",
-                    v.name,
-                    v.observed_text()
-                ),
+                format!("{} failed: observed {}", v.name, v.observed_text()),
             )
         })
         .collect();
@@ -407,6 +417,7 @@ pub fn simulate(job: &Job, pacer: Arc<Pacer>, tx: Sender<Update>) -> Outcome {
             expectations: report.expectations.len(),
             report: written,
             halted: false,
+            saved: saved.map(|p| p.display().to_string()),
             error: notes.first().cloned(),
         },
         events,
