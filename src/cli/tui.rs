@@ -80,7 +80,7 @@ impl TuiArgs {
 pub(super) fn tui(args: &TuiArgs) -> ExitCode {
     if !std::io::stdout().is_terminal() {
         eprintln!(
-            "meshsim tui: standard output is not a terminal; running `meshsim run` with a progress line instead"
+            "meshsim tui: standard output is not a terminal; running `meshsim run` instead (a progress bar when standard error is a terminal)"
         );
         return run::run(&args.as_run());
     }
