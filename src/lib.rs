@@ -1,22 +1,28 @@
 //! meshsim: a deterministic local simulator and traffic-chaos testbed for AWS App Mesh-style
 //! meshes.
 //!
-//! Modules, lowest layer first (a module imports only modules above it in this list; the data
-//! flows config → engine → proxy/app → sim → report, and the world records into metrics):
+//! Modules, lowest layer first: a module imports only modules above it in this list (tests
+//! included). The data flows config → engine → sidecar → proxy/app → sim → report, the world
+//! records into metrics, and `rehearse` joins a rollout to the world.
 //! - [`config`]: the App Mesh model, its three input syntaxes, validation with source spans.
 //! - [`engine`]: sans-IO routing and resilience decisions and service discovery, driven by
 //!   simulated time and a seeded RNG handed in.
 //! - [`model`]: sans-IO behaviour: services (workers, queue, endpoints), the Ordering app's
-//!   state and invariants, the open-loop workload.
+//!   state and invariants, the open-loop workload, faults.
 //! - [`metrics`]: HdrHistogram latencies per (node, version, route, outcome), in totals and
-//!   per interval, counters, `.hgrm` output.
-//! - [`scenario`]: scenario files, with errors located by file, line and field.
-//! - [`proxy`]: the Envoy-like sidecar and gateway on hyper over turmoil.
-//! - [`app`]: the apps behind the sidecars.
-//! - [`sim`]: the world, the load generator, the run loop.
+//!   per interval, counters, `.hgrm` output; imports only `engine`.
 //! - [`rollout`]: sans-IO rollouts (canary, blue/green, A/B, mirroring, presets), analysis,
 //!   the statistical judge and the control plane's propagation; imports only `engine`,
-//!   `metrics` and `model::duration`.
+//!   `metrics` and `model`.
+//! - [`scenario`]: scenario files, with errors located by file, line and field.
+//! - [`sidecar`]: the sans-IO core of a sidecar, shared by every driver (today the answer's
+//!   classification); no tokio, hyper, `http` or turmoil, time and RNG handed in.
+//! - [`proxy`]: the wire driver: the Envoy-like sidecar and gateway on hyper over turmoil,
+//!   deciding through `sidecar` and `engine`.
+//! - [`app`]: the apps behind the sidecars.
+//! - [`sim`]: the world, the load generator, the run loop.
+//! - [`rehearse`]: a scenario run with its rollout at the controls, through `sim`'s
+//!   `Controller` seam; a `Watcher` (the TUI, the CLI's signal handling) beside it.
 //! - [`check`]: property checking of routing policies (`meshsim check`): request strategies
 //!   derived from route tables, properties evaluated against the engine, lints; imports
 //!   `config`, `engine` and `scenario::de` only.
@@ -43,5 +49,6 @@ pub mod rehearse;
 pub mod report;
 pub mod rollout;
 pub mod scenario;
+pub mod sidecar;
 pub mod sim;
 pub mod tui;

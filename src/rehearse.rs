@@ -369,7 +369,7 @@ impl Controller for Pilot {
             let Some(arm) = self.rollout.arm_of(&l.node) else {
                 continue;
             };
-            let error = l.status == 0 || l.status >= 500;
+            let error = crate::sidecar::classify::is_error_status(l.status);
             self.rollout
                 .record(arm, l.start + l.duration, l.duration, error, 1);
         }

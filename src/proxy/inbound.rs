@@ -24,13 +24,13 @@ use tokio::sync::oneshot;
 use super::attempts::EventKind;
 use super::body::Payload;
 use super::faults::{self, ListenerFaults};
+use super::head;
 use super::notes::envoy_fields;
 use super::outbound::{
     RouterFlags, Sidecar, idle_timeout_reply, idle_timeout_text, local_reply, request_head,
 };
 use super::telemetry::{
-    AccessLogEntry, Direction, FLAGS_HEADER, HEALTH_CHECK_AGENT, ResponseFlag, Stat, TRACE_HEADER,
-    TraceContext,
+    AccessLogEntry, Direction, HEALTH_CHECK_AGENT, ResponseFlag, Stat, TRACE_HEADER, TraceContext,
 };
 use super::toxics::ToxicStream;
 use super::wire;
@@ -390,12 +390,7 @@ impl Inbound {
                 }
             }
             None => {
-                if let Some(own) = response
-                    .headers()
-                    .get(FLAGS_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(ResponseFlag::from_code)
-                {
+                if let Some(own) = head::flag(response.headers()) {
                     log.flags.insert(own);
                 }
             }

@@ -22,6 +22,9 @@
 //! - tcp ([`tcp`]): for `tcp` listeners, pass-through per connection (route, weighted
 //!   target, host, connect, then bytes both ways until close or idle timeout).
 //!
+//! How an upstream's answer is judged (retry, outlier detection, flags, the app's status) is
+//! the sans-IO core's ([`crate::sidecar::classify`]); [`head`] reads a hyper response into it.
+//!
 //! Everything a proxy observes goes to [`telemetry`]: an access-log line per request per
 //! hop, with Envoy's response flags and the trace context, and Envoy-style counters. For a
 //! sampled request (`Sampled=1` in the trace header) the line also carries the hop's
@@ -34,6 +37,7 @@ pub mod cluster;
 pub mod control;
 pub mod faults;
 pub mod gateway;
+pub mod head;
 pub mod health;
 pub mod inbound;
 pub mod mesh;

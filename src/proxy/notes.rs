@@ -4,15 +4,13 @@
 //! exchange's own code so that what a trace records can be read in one place, and the
 //! exchange in another.
 
-use http::{Request, Response};
+use http::Request;
 
 use super::attempts::{
     AttemptOutcome as Tried, Authority, EnvoyFields, EventKind, HopDetail, RouteChoice,
     protocol_name,
 };
-use super::body::Payload;
 use super::outbound::Ended;
-use super::telemetry::{FLAGS_HEADER, ResponseFlag};
 use crate::engine::exchange::{AttemptPlan, Final, FinishReason, Next};
 use crate::engine::failure_accrual::Transition;
 use crate::engine::retry::{AttemptOutcome, ResetReason, RetryEvent};
@@ -71,14 +69,6 @@ fn header<B>(req: &Request<B>, name: http::header::HeaderName) -> Option<String>
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-}
-
-/// The flag an upstream proxy set on its local reply, if it made one.
-pub(super) fn response_flag(resp: &Response<Payload>) -> Option<ResponseFlag> {
-    resp.headers()
-        .get(FLAGS_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(ResponseFlag::from_code)
 }
 
 pub(super) fn route_timeout_text(timeout: Option<std::time::Duration>, when: &str) -> String {

@@ -18,10 +18,11 @@ use super::attempts::{
 use super::body::Payload;
 use super::breakers::{Refused, RetrySlot};
 use super::cluster::Cluster;
+use super::head;
 use super::mesh::MeshView;
 use super::notes::{
     GatewayRouted, envoy_fields, explain_route, note_attempt_end, note_cluster_refused, note_ended,
-    note_retry_shed, response_flag, route_timeout_text,
+    note_retry_shed, route_timeout_text,
 };
 use super::pool::{HttpVersion, SendError, UpstreamPool};
 use super::telemetry::{
@@ -42,6 +43,8 @@ use crate::engine::outlier::{EjectionDecision, LocalFailure, Outcome as OutlierO
 use crate::engine::retry::{AttemptOutcome, ResetReason, RetryRules};
 use crate::engine::retry_breaker::RetryGate;
 use crate::engine::{RequestHead, SimTime, seed};
+use crate::sidecar::Answer;
+pub use crate::sidecar::{grpc_to_http, http_to_grpc};
 
 /// The flags an outbound exchange set on its own line, carried in-process on the response it
 /// returns, so that a virtual gateway's downstream line (one Envoy, logged here as an
@@ -473,7 +476,7 @@ impl Sidecar {
                 }
                 return self.route_idle_expired(log, exchange.attempts(), plan.idle, grpc);
             }
-            let (outcome, outlier) = match sent {
+            let judged = match sent {
                 None if attempt.bounded_by == Some(TimeoutKind::Route) => {
                     self.count(Stat::Timeouts, 1);
                     let ended = self.end_request(
@@ -504,42 +507,41 @@ impl Sidecar {
                 }
                 None => {
                     self.count(Stat::Timeouts, 1);
-                    (
-                        AttemptOutcome::Reset(ResetReason::PerTryTimeout),
-                        OutlierOutcome::LocalFailure(LocalFailure::Timeout),
-                    )
+                    Answer::Reset(ResetReason::PerTryTimeout).classify()
                 }
                 Some(Err(SendError::Connect)) => {
                     self.count(Stat::Resets, 1);
-                    (
-                        AttemptOutcome::Reset(ResetReason::ConnectFailure),
-                        OutlierOutcome::LocalFailure(LocalFailure::ConnectFailure),
-                    )
+                    Answer::Reset(ResetReason::ConnectFailure).classify()
                 }
                 Some(Err(SendError::Reset)) => {
                     self.count(Stat::Resets, 1);
-                    (
-                        AttemptOutcome::Reset(ResetReason::Disconnect),
-                        OutlierOutcome::LocalFailure(LocalFailure::Reset),
-                    )
+                    Answer::Reset(ResetReason::Disconnect).classify()
                 }
                 Some(Ok(resp)) => {
-                    let outcome = attempt_outcome(&resp);
-                    let effective = router_status(outcome, &resp);
-                    if let Some(a) = log.detail.as_deref_mut().and_then(HopDetail::current) {
+                    let judged = Answer::Response(head::read(&resp)).classify();
+                    if let (Some(a), Some(status)) = (
+                        log.detail.as_deref_mut().and_then(HopDetail::current),
+                        judged.router_status,
+                    ) {
                         a.outcome = Tried::Response {
-                            status: effective,
-                            flag: response_flag(&resp),
+                            status,
+                            flag: judged.upstream_flag,
                         };
                     }
                     if let Some(e) = log.envoy.as_deref_mut() {
                         e.upstream_service_time = Some(took);
                     }
                     last = Some(resp);
-                    (outcome, OutlierOutcome::from_status(effective))
+                    judged
                 }
             };
+            // Every end the driver reports here reached the host (the caller's own overflow
+            // is refused before an attempt starts), so outlier detection always hears it.
+            let outlier = judged
+                .outlier
+                .unwrap_or(OutlierOutcome::LocalFailure(LocalFailure::Reset));
             let ended = self.end_request(&key, &host.id, now, start, outlier, permit);
+            let outcome = judged.attempt;
             let next = exchange.on_outcome(now, outcome, &mut *self.rng.borrow_mut());
             if let Some(d) = log.detail.as_deref_mut() {
                 note_attempt_end(d, now, outcome, &attempt, &host.id, &next);
@@ -1063,78 +1065,12 @@ fn set_upstream_headers(
     }
 }
 
-/// How the client Envoy sees a response when it decides on retries and feeds outlier
-/// detection: the `:status` and the `grpc-status` of the response **headers** only, as
-/// Envoy's router does (`Filter::onUpstreamHeaders` and
-/// `RetryStateImpl::wouldRetryFromHeaders` read `Grpc::Common::getGrpcStatus(headers)`).
-/// A trailers-only gRPC response carries its status there; a status in trailers after a
-/// message is decided on after the headers were already passed on, so it neither triggers a
-/// retry nor counts for outlier detection.
-fn attempt_outcome(resp: &Response<Payload>) -> AttemptOutcome {
-    AttemptOutcome::Response {
-        status: resp.status().as_u16(),
-        grpc_status: grpc_status(resp.headers()),
-    }
-}
-
-/// The `grpc-status` in a header (or trailer) map.
-fn grpc_status(map: &http::HeaderMap) -> Option<u8> {
-    map.get("grpc-status")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.parse().ok())
-}
-
-/// The HTTP status the client Envoy's router judges an attempt by (outlier detection): for
-/// gRPC, the `grpc-status` of the headers mapped through Envoy's table, else `:status`.
-fn router_status(outcome: AttemptOutcome, resp: &Response<Payload>) -> u16 {
-    match outcome {
-        AttemptOutcome::Response {
-            grpc_status: Some(g),
-            ..
-        } => grpc_to_http(g),
-        _ => resp.status().as_u16(),
-    }
-}
-
-/// The HTTP status a response stands for to the app that called: for gRPC, the status its
-/// `grpc-status` maps to, in the headers (trailers-only) or the trailers, since a gRPC
-/// client reads both and the transport's 200 says nothing. Apps and the load generator
-/// judge responses by it; the proxies do not (see [`attempt_outcome`]).
+/// The HTTP status a response stands for to the app that called (the core's
+/// [`ResponseHead::app_status`](crate::sidecar::ResponseHead::app_status): for gRPC, its
+/// `grpc-status` in the headers or the trailers, mapped). Apps, health checks and the load
+/// generator judge responses by it; the proxies' routers do not.
 pub fn effective_status(resp: &Response<Payload>) -> u16 {
-    match grpc_status(resp.headers()).or_else(|| resp.body().trailers().and_then(grpc_status)) {
-        Some(g) => grpc_to_http(g),
-        None => resp.status().as_u16(),
-    }
-}
-
-/// Envoy's gRPC-to-HTTP status mapping (`Grpc::Utility::grpcToHttpStatus`).
-pub fn grpc_to_http(grpc: u8) -> u16 {
-    match grpc {
-        0 => 200,
-        1 => 499,
-        3 | 9 | 11 => 400,
-        4 => 504,
-        5 => 404,
-        6 | 10 => 409,
-        7 => 403,
-        8 => 429,
-        12 => 501,
-        14 => 503,
-        16 => 401,
-        _ => 500, // UNKNOWN, INTERNAL, DATA_LOSS and codes past the table
-    }
-}
-
-/// Envoy's HTTP-to-gRPC status mapping for local replies.
-pub fn http_to_grpc(status: u16) -> u8 {
-    match status {
-        400 => 13,
-        401 => 16,
-        403 => 7,
-        404 => 12,
-        429 | 502..=504 => 14,
-        _ => 2,
-    }
+    head::read(resp).app_status()
 }
 
 /// The answer to a stream whose idle timer fired, by the engine's rule
@@ -1178,55 +1114,4 @@ pub fn local_reply(status: u16, flag: ResponseFlag, grpc: bool) -> Response<Payl
             StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     }
     resp
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::retry::RetryEvent;
-
-    #[test]
-    fn an_upstream_pool_s_overflow_503_is_retried_by_the_caller() {
-        // The server-side Envoy's local reply: 503, x-envoy-overloaded, UO. Envoy >= 1.15
-        // retries it under App Mesh's default policy and under server-error/gateway-error.
-        let shed = local_reply(503, ResponseFlag::Overflow, false);
-        assert!(shed.headers().contains_key("x-envoy-overloaded"));
-        let outcome = attempt_outcome(&shed);
-        assert_eq!(
-            RetryRules::app_mesh_default().retriable(&outcome),
-            Some(RetryEvent::Default503)
-        );
-    }
-
-    #[test]
-    fn the_router_reads_grpc_status_from_the_headers_only() {
-        // Trailers-only: the status is in the headers, and UNAVAILABLE is retried.
-        let trailers_only = crate::app::grpc::answer(crate::app::respond(503, Payload::empty()));
-        let outcome = attempt_outcome(&trailers_only);
-        assert_eq!(
-            outcome,
-            AttemptOutcome::Response {
-                status: 200,
-                grpc_status: Some(14)
-            }
-        );
-        assert!(RetryRules::app_mesh_default().retriable(&outcome).is_some());
-        assert_eq!(router_status(outcome, &trailers_only), 503);
-        // The same status in trailers after a message: the router never sees it, so no retry
-        // and a success for outlier detection, though the calling app sees UNAVAILABLE.
-        let mut trailers = http::HeaderMap::new();
-        trailers.insert("grpc-status", HeaderValue::from_static("14"));
-        let mut after_message = Response::new(
-            Payload::new(bytes::Bytes::from_static(b"message")).with_trailers(trailers),
-        );
-        after_message.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/grpc"),
-        );
-        let outcome = attempt_outcome(&after_message);
-        assert_eq!(outcome, AttemptOutcome::status(200));
-        assert_eq!(RetryRules::app_mesh_default().retriable(&outcome), None);
-        assert_eq!(router_status(outcome, &after_message), 200);
-        assert_eq!(effective_status(&after_message), 503);
-    }
 }

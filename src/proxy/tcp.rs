@@ -36,7 +36,9 @@ use super::telemetry::{
 use super::wire;
 use crate::engine::SimTime;
 use crate::engine::breaker::Admission;
-use crate::engine::outlier::{LocalFailure, Outcome as OutlierOutcome};
+use crate::engine::outlier::Outcome as OutlierOutcome;
+use crate::engine::retry::ResetReason;
+use crate::sidecar::Answer;
 
 /// Size of the in-process pipe between an app and its sidecar: a socket buffer's worth.
 const PIPE_BYTES: usize = 64 * 1024;
@@ -202,15 +204,19 @@ impl Sidecar {
             Ok(s) => s,
             Err(_) => {
                 self.count_stat(Stat::Resets);
+                let judged = Answer::Reset(ResetReason::ConnectFailure).classify();
                 self.end_request(
                     &key,
                     &host.id,
                     wire::now(),
                     start,
-                    OutlierOutcome::LocalFailure(LocalFailure::ConnectFailure),
+                    judged.outlier.unwrap_or(OutlierOutcome::Success),
                     permit,
                 );
-                return Err(self.fail(log, ResponseFlag::ConnectFailure));
+                return Err(self.fail(
+                    log,
+                    judged.local_flag.unwrap_or(ResponseFlag::ConnectFailure),
+                ));
             }
         };
         let (app_end, proxy_end) = tokio::io::duplex(PIPE_BYTES);
@@ -224,10 +230,13 @@ impl Sidecar {
                     Some(ResponseFlag::StreamIdleTimeout),
                     OutlierOutcome::Success,
                 ),
-                Closed::Reset => (
-                    Some(ResponseFlag::UpstreamReset),
-                    OutlierOutcome::LocalFailure(LocalFailure::Reset),
-                ),
+                Closed::Reset => {
+                    let judged = Answer::Reset(ResetReason::Disconnect).classify();
+                    (
+                        judged.local_flag,
+                        judged.outlier.unwrap_or(OutlierOutcome::Success),
+                    )
+                }
             };
             if flag == Some(ResponseFlag::UpstreamReset) {
                 this.count_stat(Stat::Resets);

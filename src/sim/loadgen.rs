@@ -6,7 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use http::{HeaderValue, Request};
+use http::Request;
 use tokio::sync::Notify;
 
 use super::ledger::{UserLedger, UserOutcome};
@@ -17,8 +17,8 @@ use crate::model::workload::Workload;
 use crate::proxy::attempts::UserRequest;
 use crate::proxy::outbound::effective_status;
 use crate::proxy::pool::{HttpVersion, SendError, UpstreamPool};
-use crate::proxy::telemetry::{FLAGS_HEADER, TRACE_HEADER};
-use crate::proxy::{Payload, ResponseFlag, Sidecar, Telemetry, wire};
+use crate::proxy::telemetry::TRACE_HEADER;
+use crate::proxy::{Payload, Sidecar, Telemetry, wire};
 
 /// Where users' requests go.
 #[derive(Clone, Debug)]
@@ -189,11 +189,7 @@ impl LoadGen {
                 }
             }
         };
-        let flag = answer
-            .headers()
-            .get(FLAGS_HEADER)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-            .and_then(ResponseFlag::from_code);
+        let flag = crate::proxy::head::flag(answer.headers());
         // A gRPC answer is judged by its `grpc-status`, not the transport's 200.
         let status = effective_status(&answer);
         UserOutcome::Answered { status, flag }

@@ -299,7 +299,7 @@ impl Sampler {
                 Direction::Inbound => {
                     let p = self.pending.entry(l.node.clone()).or_default();
                     p.latencies_ms.push(l.duration.as_secs_f64() * 1000.0);
-                    if l.status == 0 || l.status >= 500 {
+                    if crate::sidecar::classify::is_error_status(l.status) {
                         p.errors += 1;
                     }
                     // The pool that shed a request is the node's own: its line has the `UO`.

@@ -1,0 +1,54 @@
+//! The sidecar core: what an Envoy-like sidecar decides about a hop, as sans-IO code that a
+//! driver feeds with what happened and asks what to do next.
+//!
+//! It sits between [`engine`](crate::engine)/[`model`](crate::model) and the drivers
+//! ([`proxy`](crate::proxy), the turmoil wire world today, and a discrete-event world later,
+//! issue 14), so that both drivers make the same decisions from the same code. Like the
+//! engine it imports no tokio, hyper, `http` or turmoil, and reads no clock: the caller passes
+//! the simulated time and the seeded RNG in (the layering test below keeps it so).
+//!
+//! Modules:
+//! - [`classify`]: one reading of an upstream's answer (a [`ResponseHead`] the project owns,
+//!   or a reset) into what the retry policy, outlier detection, failure accrual, the access
+//!   log and the calling app each judge it by.
+
+pub mod classify;
+
+pub use classify::{Answer, Classification, ResponseHead, grpc_to_http, http_to_grpc};
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_core_imports_no_driver_and_no_io() {
+        // Every file of the layer, its code ahead of its tests and without its comments: a
+        // driver's type or an I/O call there would tie the core to one backend.
+        let banned = [
+            "tokio",
+            "hyper",
+            "turmoil",
+            "http::",
+            "crate::proxy",
+            "crate::sim",
+            "crate::app",
+            "crate::rollout",
+            "crate::rehearse",
+            "Instant",
+            "std::net",
+            "std::fs",
+        ];
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/sidecar");
+        let mut files = 0;
+        for entry in std::fs::read_dir(&dir).expect("src/sidecar is readable") {
+            let path = entry.expect("a directory entry").path();
+            let text = std::fs::read_to_string(&path).expect("a source file");
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                for b in banned {
+                    assert!(!line.contains(b), "{}: `{b}` in {line}", path.display());
+                }
+            }
+            files += 1;
+        }
+        assert!(files >= 2, "found {files} files in {}", dir.display());
+    }
+}
