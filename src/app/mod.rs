@@ -147,7 +147,9 @@ impl App {
         let end = slowed(&started, effects.slowdown);
         let wake = time::dither(end, &mut *self.rounding.borrow_mut());
         wire::sleep_until(wake).await;
-        worker.local_end = Some(end);
+        // A request started from the queue at an exact instant in the tick just gone (its
+        // worker freed there) may already be past its end: it answers now.
+        worker.local_end = Some((end, wire::now()));
         let response = self
             .serve(&req, &matched, &method, &path, started, &effects)
             .await;
@@ -361,8 +363,12 @@ struct Worker {
     app: Rc<App>,
     id: RequestId,
     state: WorkerState,
-    /// The exact end of its local work, once reached (it may lie later in the current tick).
-    local_end: Option<SimTime>,
+    /// The exact end of its local work and the tick its answer was put on, once reached.
+    /// Answered on that tick (no backend call took time), the worker is free from the exact
+    /// end, which may lie in the tick before or after: freeing it at the tick instead would
+    /// lengthen every rounded-up service by the rest of the tick (a sixth of a tick on
+    /// average), which at 70 % load made an M/M/1 queue 4-5 % slower than Erlang C.
+    local_end: Option<(SimTime, SimTime)>,
 }
 
 enum WorkerState {
@@ -378,8 +384,11 @@ impl Drop for Worker {
             WorkerState::Queued => self.app.abandon(self.id),
             WorkerState::Busy => {
                 let now = wire::now();
-                self.app
-                    .release(self.id, self.local_end.map_or(now, |e| e.max(now)));
+                let at = match self.local_end {
+                    Some((end, woke)) if woke == now => end,
+                    _ => now,
+                };
+                self.app.release(self.id, at);
             }
         }
     }

@@ -337,6 +337,14 @@ mod tests {
         assert_eq!(e.complete(at(30_300), RequestId(3), &mut r), None);
         let fourth = started(e.arrive(ms(31), RequestId(4), &mut r));
         assert_eq!((fourth.started_at, fourth.waited), (ms(31), Duration::ZERO));
+        // Freed at 40.3 ms but reported at 41 ms, after a request arriving at 41 ms queued:
+        // it starts on arrival, not at 40.3 ms before it came.
+        assert_eq!(
+            e.arrive(ms(41), RequestId(5), &mut r),
+            Arrival::Queued { position: 0 }
+        );
+        let fifth = e.complete(at(40_300), RequestId(4), &mut r).expect("next");
+        assert_eq!((fifth.started_at, fifth.waited), (ms(41), Duration::ZERO));
     }
 
     #[test]

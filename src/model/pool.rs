@@ -240,7 +240,10 @@ impl Pool {
             return None;
         };
         self.queued.remove(&next.request);
-        Some(self.start(now, next.request, next.endpoint, next.arrived_at, rng))
+        // Freed at an exact instant that may lie before the caller's tick, where the next
+        // request arrived: it starts when both are there.
+        let at = now.max(next.arrived_at);
+        Some(self.start(at, next.request, next.endpoint, next.arrived_at, rng))
     }
 
     /// When an arrival at `now` gets a worker, one being idle: at `now` if some idle worker
