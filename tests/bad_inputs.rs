@@ -163,16 +163,32 @@ fn durations_past_a_day_are_refused_in_the_file_and_on_the_command_line() {
 }
 
 #[test]
-fn a_tick_as_long_as_the_run_is_refused() {
+fn a_tick_the_world_cannot_honour_is_refused() {
+    // Apps and sidecars sleep on tokio's millisecond timer: any other tick would put their
+    // clock out of step with the network's (a 10.3 ms service measured as 1.1 ms at 100 µs).
     let dir = scratch("tick");
     let text = baseline(
         &dir,
         "tick.yaml",
-        &[("latency: 1ms", "latency: 1ms\n  tick: 20m")],
+        &[("latency: 1ms", "latency: 1ms\n  tick: 100us")],
     );
     let o = meshsim_in(&dir, &["run", "tick.yaml", "--diagnostics", "short"]);
     let at = format!("tick.yaml:{}:9:", line_of(&text, "tick:"));
-    refused(&o, &at, "network.tick", &["single step"]);
+    refused(&o, &at, "network.tick", &["must be 1ms", "100µs"]);
+}
+
+#[test]
+fn a_latency_that_is_not_whole_ticks_is_refused() {
+    let dir = scratch("half-tick");
+    let text = baseline(&dir, "half.yaml", &[("latency: 1ms", "latency: 1500us")]);
+    let o = meshsim_in(&dir, &["run", "half.yaml", "--diagnostics", "short"]);
+    let at = format!("half.yaml:{}:", line_of(&text, "latency: 1500us"));
+    refused(
+        &o,
+        &at,
+        "network.latency",
+        &["whole number of ticks", "1.5ms"],
+    );
 }
 
 #[test]

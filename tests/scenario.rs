@@ -89,7 +89,7 @@ fn the_documented_example_loads_without_a_single_diagnostic() {
         (Duration::from_secs(60), Some(Duration::from_secs(240)))
     );
     assert_eq!(scenario.mesh.params["CanaryWeight"], "10");
-    assert_eq!(scenario.network.jitter, Duration::from_micros(500));
+    assert_eq!(scenario.network.jitter, Duration::from_millis(1));
     assert_eq!(scenario.ordering.catalog["sku-2"], 500);
     assert_eq!(scenario.services.len(), 4);
 }

@@ -21,7 +21,7 @@ pub use ordering::{Databases, OrderContext};
 
 use rand::Rng as _;
 
-use crate::engine::{SimTime, seed};
+use crate::engine::{SimTime, seed, time};
 use crate::model::calls::{CallOutcome, CallToMake, PlanNext};
 use crate::model::endpoint::{Arrival, Outcome, RequestId, Started};
 use crate::model::fault::HostEffects;
@@ -38,6 +38,9 @@ pub struct App {
     sidecar: Rc<Sidecar>,
     databases: Rc<RefCell<Databases>>,
     rng: RefCell<seed::Rng>,
+    /// Puts each end of local work on a tick ([`time::dither`]); a stream of its own, so the
+    /// decisions `rng` draws stay the same whatever the service times are.
+    rounding: RefCell<seed::Rng>,
     next_id: Cell<u64>,
     waiting: RefCell<BTreeMap<RequestId, oneshot::Sender<Started>>>,
     health_paths: Vec<String>,
@@ -62,12 +65,14 @@ impl App {
         health_paths: Vec<String>,
     ) -> App {
         let rng = seed::stream(seed, &format!("app/{}", sidecar.identity.task));
+        let rounding = seed::stream(seed, &format!("app/{}/rounding", sidecar.identity.task));
         App {
             kind: config.app,
             service: RefCell::new(service),
             sidecar,
             databases,
             rng: RefCell::new(rng),
+            rounding: RefCell::new(rounding),
             next_id: Cell::new(0),
             waiting: RefCell::new(BTreeMap::new()),
             health_paths,
@@ -119,6 +124,7 @@ impl App {
                     app: Rc::clone(&self),
                     id,
                     state: WorkerState::Queued,
+                    local_end: None,
                 };
                 let Ok(s) = rx.await else {
                     return respond(503, Payload::empty());
@@ -129,16 +135,26 @@ impl App {
             Arrival::Rejected { status } => return respond(status, Payload::empty()),
             Arrival::Duplicate => return respond(500, Payload::empty()),
         };
-        let _worker = Worker {
+        let mut worker = Worker {
             app: Rc::clone(&self),
             id,
             state: WorkerState::Busy,
+            local_end: None,
         };
-        wire::sleep_until(slowed(&started, effects.slowdown)).await;
+        // The work ends at an exact instant; the world can only wake on a tick, so the answer
+        // goes out on a neighbouring one, chosen so the mean is exact. The pool keeps the exact
+        // instant: the worker's next request starts from it, not from the tick.
+        let end = slowed(&started, effects.slowdown);
+        let wake = time::dither(end, &mut *self.rounding.borrow_mut());
+        wire::sleep_until(wake).await;
+        // A request started from the queue at an exact instant in the tick just gone (its
+        // worker freed there) may already be past its end: it answers now.
+        worker.local_end = Some((end, wire::now()));
         let response = self
             .serve(&req, &matched, &method, &path, started, &effects)
             .await;
         self.sidecar.served_request();
+        drop(worker);
         response
     }
 
@@ -295,15 +311,17 @@ impl App {
             let waiter = self.waiting.borrow_mut().remove(&request);
             if waiter.is_none_or(|tx| tx.send(s).is_err()) {
                 // Its caller left while it waited: free the worker again.
-                self.release(request);
+                self.release(request, wire::now());
             }
         }
     }
 
-    fn release(&self, id: RequestId) {
+    /// Frees `id`'s worker at `at` (now, or the exact end of its local work within this
+    /// tick), handing it to the oldest queued request whose caller still waits.
+    fn release(&self, id: RequestId, at: SimTime) {
         let next = {
             let mut service = self.service.borrow_mut();
-            service.complete(wire::now(), id, &mut *self.rng.borrow_mut())
+            service.complete(at, id, &mut *self.rng.borrow_mut())
         };
         let mut next = next;
         while let Some(started) = next {
@@ -312,9 +330,11 @@ impl App {
             match waiter {
                 Some(tx) => match tx.send(started) {
                     Ok(()) => return,
-                    Err(_) => {
+                    Err(s) => {
+                        // Its caller left while it waited: the worker is free again at once.
+                        let at = s.started_at;
                         let mut service = self.service.borrow_mut();
-                        next = service.complete(wire::now(), request, &mut *self.rng.borrow_mut());
+                        next = service.complete(at, request, &mut *self.rng.borrow_mut());
                     }
                 },
                 None => return,
@@ -343,6 +363,12 @@ struct Worker {
     app: Rc<App>,
     id: RequestId,
     state: WorkerState,
+    /// The exact end of its local work and the tick its answer was put on, once reached.
+    /// Answered on that tick (no backend call took time), the worker is free from the exact
+    /// end, which may lie in the tick before or after: freeing it at the tick instead would
+    /// lengthen every rounded-up service by the rest of the tick (a sixth of a tick on
+    /// average), which at 70 % load made an M/M/1 queue 4-5 % slower than Erlang C.
+    local_end: Option<(SimTime, SimTime)>,
 }
 
 enum WorkerState {
@@ -356,7 +382,14 @@ impl Drop for Worker {
         match self.state {
             WorkerState::Free => {}
             WorkerState::Queued => self.app.abandon(self.id),
-            WorkerState::Busy => self.app.release(self.id),
+            WorkerState::Busy => {
+                let now = wire::now();
+                let at = match self.local_end {
+                    Some((end, woke)) if woke == now => end,
+                    _ => now,
+                };
+                self.app.release(self.id, at);
+            }
         }
     }
 }

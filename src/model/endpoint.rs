@@ -195,7 +195,9 @@ impl Endpoint {
         self.pool.arrive(now, request, 0, rng)
     }
 
-    /// `request` is done at `now` (its response went out): its worker takes the oldest
+    /// `request` is done at `now` (its response went out; `now` may be an exact instant inside
+    /// the caller's current tick, which the worker's next request starts from): its worker
+    /// takes the oldest
     /// queued request, which is returned. A request not in service is ignored (`None`).
     pub fn complete(
         &mut self,
@@ -305,6 +307,44 @@ mod tests {
         // Completing the second frees its worker for the third.
         let next = e.complete(ms(11), RequestId(2), &mut r).expect("next");
         assert_eq!((next.request, next.finish_at), (RequestId(3), ms(21)));
+    }
+
+    #[test]
+    fn a_worker_freed_inside_the_tick_serves_the_next_arrival_from_that_instant() {
+        // Freed at 10.3 ms, reported while the world's clock reads 10 ms: a request arriving
+        // at 10 ms starts at 10.3 ms (its wait: 0.3 ms), and one arriving at 11 ms at once.
+        let at = |us: u64| SimTime::from_duration(Duration::from_micros(us));
+        let mut e = endpoint(1, None, 10);
+        let mut r = rng();
+        let first = started(e.arrive(at(300), RequestId(1), &mut r));
+        assert_eq!(first.finish_at, at(10_300));
+        assert_eq!(e.complete(at(10_300), RequestId(1), &mut r), None);
+        let second = started(e.arrive(ms(10), RequestId(2), &mut r));
+        assert_eq!(
+            (second.started_at, second.waited, second.finish_at),
+            (at(10_300), Duration::from_micros(300), at(20_300))
+        );
+        // Queued behind it, started by its exact completion.
+        assert_eq!(
+            e.arrive(ms(11), RequestId(3), &mut r),
+            Arrival::Queued { position: 0 }
+        );
+        let third = e.complete(at(20_300), RequestId(2), &mut r).expect("next");
+        assert_eq!(
+            (third.started_at, third.finish_at),
+            (at(20_300), at(30_300))
+        );
+        assert_eq!(e.complete(at(30_300), RequestId(3), &mut r), None);
+        let fourth = started(e.arrive(ms(31), RequestId(4), &mut r));
+        assert_eq!((fourth.started_at, fourth.waited), (ms(31), Duration::ZERO));
+        // Freed at 40.3 ms but reported at 41 ms, after a request arriving at 41 ms queued:
+        // it starts on arrival, not at 40.3 ms before it came.
+        assert_eq!(
+            e.arrive(ms(41), RequestId(5), &mut r),
+            Arrival::Queued { position: 0 }
+        );
+        let fifth = e.complete(at(40_300), RequestId(4), &mut r).expect("next");
+        assert_eq!((fifth.started_at, fifth.waited), (ms(41), Duration::ZERO));
     }
 
     #[test]

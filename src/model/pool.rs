@@ -104,6 +104,12 @@ pub(super) struct Pool {
     /// Oldest first.
     queue: VecDeque<Waiting>,
     queued: BTreeSet<RequestId>,
+    /// When idle workers became free, where that is later than the caller's clock may read:
+    /// the world reports a completion at its exact instant, which can fall inside the tick
+    /// the caller is in (see [`crate::engine::time::dither`]). A request arriving in that
+    /// tick starts when the worker really is free, not at the tick: starting it early would
+    /// shorten every busy period by up to a tick.
+    freed: Vec<SimTime>,
     stats: EndpointStats,
     /// Per behaviour, same indices.
     endpoint_stats: Vec<EndpointStats>,
@@ -128,6 +134,7 @@ impl Pool {
             in_service: BTreeMap::new(),
             queue: VecDeque::new(),
             queued: BTreeSet::new(),
+            freed: Vec::new(),
             stats: EndpointStats::default(),
         }
     }
@@ -194,7 +201,8 @@ impl Pool {
         // Completions start the next queued request at once, so a free worker means an
         // empty queue: nobody is overtaken.
         if self.busy() < self.usable() {
-            let started = self.start(now, request, endpoint, now, rng);
+            let at = self.free_worker(now);
+            let started = self.start(at, request, endpoint, now, rng);
             return Arrival::Started(Box::new(started));
         }
         let position = self.queue_len();
@@ -227,9 +235,36 @@ impl Pool {
             // A saturation fault took this worker away.
             return None;
         }
-        let next = self.queue.pop_front()?;
+        let Some(next) = self.queue.pop_front() else {
+            self.freed.push(now);
+            return None;
+        };
         self.queued.remove(&next.request);
-        Some(self.start(now, next.request, next.endpoint, next.arrived_at, rng))
+        // Freed at an exact instant that may lie before the caller's tick, where the next
+        // request arrived: it starts when both are there.
+        let at = now.max(next.arrived_at);
+        Some(self.start(at, next.request, next.endpoint, next.arrived_at, rng))
+    }
+
+    /// When an arrival at `now` gets a worker, one being idle: at `now` if some idle worker
+    /// was free by then, else when the first of them frees (within the caller's tick).
+    fn free_worker(&mut self, now: SimTime) -> SimTime {
+        self.freed.retain(|f| *f > now);
+        let idle = self.usable().saturating_sub(self.busy()) as usize;
+        if self.freed.len() < idle {
+            return now;
+        }
+        let Some((i, at)) = self
+            .freed
+            .iter()
+            .copied()
+            .enumerate()
+            .min_by_key(|(_, f)| *f)
+        else {
+            return now;
+        };
+        self.freed.swap_remove(i);
+        at
     }
 
     /// Workers usable now.
@@ -293,7 +328,7 @@ impl Pool {
             request,
             endpoint,
             started_at: now,
-            waited: now - arrived_at,
+            waited: now.saturating_since(arrived_at),
             finish_at: now + decision.service_time,
             decision,
         }

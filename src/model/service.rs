@@ -354,7 +354,9 @@ impl Service {
         self.pool.arrive(now, request, endpoint, rng)
     }
 
-    /// `request` is done at `now` (its response went out): its worker takes the oldest
+    /// `request` is done at `now` (its response went out; `now` may be an exact instant inside
+    /// the caller's current tick, which the worker's next request starts from): its worker
+    /// takes the oldest
     /// queued request, of whichever endpoint, which is returned. A request not in service is
     /// ignored (`None`).
     pub fn complete(

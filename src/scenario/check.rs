@@ -19,6 +19,7 @@ use crate::config::diagnostic::{Severity, suggest};
 use crate::config::model::Mesh;
 use crate::config::tree::{join_index, join_key};
 use crate::engine::SimTime;
+use crate::engine::time::TICK;
 use crate::model::calls::{CallConfig, StepConfig};
 use crate::model::duration::written;
 use crate::model::fault::random::RandomError;
@@ -43,12 +44,9 @@ pub(crate) fn check(
         "the users' timeout",
     );
     let end = RunEnd::of(parts, overrides);
-    positive(
-        sink,
-        "network.tick",
-        parts.network.as_ref().map(|n| n.tick),
-        "the network tick",
-    );
+    if let Some(network) = &parts.network {
+        whole_ticks(sink, network);
+    }
     positive(
         sink,
         "metrics.interval",
@@ -76,6 +74,7 @@ pub(crate) fn check(
     models(parts, sink);
     traffic(parts, end, sink);
     if let (Some(network), Some(end)) = (&parts.network, end)
+        && network.tick == TICK
         && network.tick >= end.at
     {
         sink.at_path(
@@ -87,7 +86,7 @@ pub(crate) fn check(
                 written(network.tick)
             ),
         )
-        .help = Some("leave `tick` at its default, 1ms, or make it finer than the latencies it should resolve".into());
+        .help = Some("run the scenario for longer than a millisecond".into());
     }
     faults(parts, mesh, end, sink);
     sidecars(parts, mesh, sink);
@@ -526,6 +525,49 @@ fn at_most(sink: &mut Sink<'_>, path: &str, value: Option<Duration>, what: &str)
             ),
         )
         .help = Some("a shorter duration, like `10m`, `2h` or `24h`".into());
+    }
+}
+
+/// The tick is the one the world can honour ([`TICK`]), and the link latency and jitter are
+/// whole ticks: turmoil delivers a message on the first tick at or after its latency, so a
+/// 1.5 ms latency would silently be 2 ms.
+fn whole_ticks(sink: &mut Sink<'_>, network: &crate::scenario::NetworkSpec) {
+    if network.tick != TICK {
+        sink.at_path(
+            Severity::Error,
+            "range",
+            "network.tick",
+            format!(
+                "the network tick must be {} (got {}): apps and sidecars sleep on tokio's timer, which counts whole milliseconds, so any other tick would put the apps' clock out of step with the network's",
+                written(TICK),
+                written(network.tick)
+            ),
+        )
+        .help = Some(format!("remove `tick` (it defaults to {})", written(TICK)));
+    }
+    for (field, value) in [
+        ("network.latency", network.latency),
+        ("network.jitter", network.jitter),
+    ] {
+        if value.as_nanos() % TICK.as_nanos() != 0 {
+            sink.at_path(
+                Severity::Error,
+                "range",
+                field,
+                format!(
+                    "{} must be a whole number of ticks ({}), got {}: a message is delivered on a tick, so the rest would be silently rounded up",
+                    field.trim_start_matches("network."),
+                    written(TICK),
+                    written(value)
+                ),
+            )
+            .help = Some(format!(
+                "write a whole number of milliseconds, such as {}",
+                written(Duration::from_millis(
+                    u64::try_from(value.as_millis()).unwrap_or(u64::MAX).max(1)
+                ))
+            ));
+        }
     }
 }
 

@@ -23,7 +23,7 @@ use std::time::Duration;
 use rand::Rng as _;
 
 use crate::engine::discovery::Registry;
-use crate::engine::{SimTime, seed};
+use crate::engine::{SimTime, seed, time};
 use crate::model::fault::plan::Reach;
 use crate::model::fault::{Effects, Fault, FaultKind, LinkVerdict, Plan, TaskRef};
 
@@ -79,6 +79,8 @@ pub(super) struct Chaos {
     base_latency: Duration,
     base_jitter: Duration,
     rng: seed::Rng,
+    /// Puts each step's extra latency on a tick ([`time::dither`]).
+    rounding: seed::Rng,
     next_update: SimTime,
     /// When each task last crashed: a deregistration fires only once its lag has run since
     /// the latest crash (one left over from an earlier crash must not cut a restart short).
@@ -122,6 +124,7 @@ impl Chaos {
             base_latency,
             base_jitter,
             rng: seed::stream(seed, "faults/network"),
+            rounding: seed::stream(seed, "faults/network/rounding"),
             next_update: SimTime::ZERO,
             last_crash: BTreeMap::new(),
             log: Vec::new(),
@@ -392,7 +395,10 @@ impl Chaos {
                 }
                 state.active = true;
             }
-            sim.set_link_latency(ia, ib, self.base_latency + extra);
+            // turmoil delivers on the first tick at or after the latency: put the extra on a
+            // tick without bias, as the apps' service times are.
+            let extra = time::dither(SimTime::from_duration(extra), &mut self.rounding);
+            sim.set_link_latency(ia, ib, self.base_latency + extra.since_start());
         }
     }
 
