@@ -44,4 +44,5 @@ pub mod report;
 pub mod rollout;
 pub mod scenario;
 pub mod sim;
+pub mod sweep;
 pub mod tui;
