@@ -104,12 +104,12 @@ impl Vary {
     /// The scenario text with the path's number set to each value, in order; the path is
     /// checked against the file first.
     pub fn texts(&self, name: &str, text: &str) -> Result<Vec<(String, String)>, VaryError> {
-        let (span, unit) = locate(name, text, &self.path)?;
+        let span = locate(name, text, &self.path)?;
         Ok(self
             .values()?
             .into_iter()
             .map(|v| {
-                let edited = format!("{}{v}{unit}{}", &text[..span.start], &text[span.end..]);
+                let edited = format!("{}{v}{}", &text[..span.start], &text[span.end..]);
                 (v, edited)
             })
             .collect())
@@ -158,8 +158,8 @@ fn steps(path: &str) -> Option<Vec<Step<'_>>> {
     (!out.is_empty()).then_some(out)
 }
 
-/// The span of the number at `path` and the unit written after it.
-fn locate(name: &str, text: &str, path: &str) -> Result<(Span, String), VaryError> {
+/// The span of the number at `path` (without the unit or quotes around it, which stay).
+fn locate(name: &str, text: &str, path: &str) -> Result<Span, VaryError> {
     let err = |problem: String| VaryError::Path {
         path: path.to_string(),
         problem,
@@ -253,10 +253,7 @@ fn locate(name: &str, text: &str, path: &str) -> Result<(Span, String), VaryErro
         )));
     }
     let start = node.span.start + offset;
-    Ok((
-        Span::new(start, start + digits),
-        inner[digits..].to_string(),
-    ))
+    Ok(Span::new(start, start + digits))
 }
 
 fn suggest(got: &str, known: &[&str]) -> String {
