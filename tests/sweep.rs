@@ -120,6 +120,7 @@ fn shards_run_as_separate_processes_merge_into_the_unsharded_sweep_byte_for_byte
                     "1",
                 ])
                 .args(["--shard", s, "--out", parts.to_str().unwrap()])
+                .stdout(std::process::Stdio::null())
                 .spawn()
                 .expect("starts")
         })
@@ -230,13 +231,26 @@ fn vary_draws_the_operating_characteristic_and_refuses_unknown_paths() {
 fn ctrl_c_stops_the_sweep_and_writes_what_finished_marked_partial() {
     let dir = scratch("interrupted");
     let mut child = Command::new(env!("CARGO_BIN_EXE_meshsim"))
-        .args(["sweep", FIXTURE, "-q", "--seeds", "200", "--jobs", "1", "--out", dir.to_str().unwrap()])
+        .args([
+            "sweep",
+            FIXTURE,
+            "-q",
+            "--seeds",
+            "200",
+            "--jobs",
+            "1",
+            "--out",
+            dir.to_str().unwrap(),
+        ])
         .spawn()
         .expect("starts");
     // Long enough for the scenario to load and the handler to be in place; far too short
     // for 200 runs.
     std::thread::sleep(std::time::Duration::from_secs(4));
-    let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(sent.success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "exits as interrupted");
