@@ -110,10 +110,12 @@ mod tests {
     fn under_the_null_it_falsely_detects_at_most_alpha_of_the_time_when_read_every_second() {
         let runs = 2000;
         let alarms = (0..runs).filter(|&s| canary(s, 0.5, 1.0, 0.05)).count();
+        println!("null: {alarms} false detections of {runs}");
         // Ville's bound is 5 % (100 of 2000); the binomial sd at 5 % is about 10 runs.
         assert!(alarms <= 120, "{alarms} false detections of {runs}");
         // And it is not vacuous: a threefold error rate is found nearly always.
         let found = (0..200).filter(|&s| canary(s, 0.5, 3.0, 0.05)).count();
+        println!("threefold: {found} of 200 found");
         assert!(found >= 190, "{found} of 200 threefold regressions found");
     }
 
@@ -139,6 +141,7 @@ mod tests {
                 }
             }
         }
+        println!("bernoulli null: {alarms} false detections of 500");
         assert!(alarms <= 35, "{alarms} false detections of 500");
     }
 
