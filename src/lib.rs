@@ -30,8 +30,10 @@
 //!   files; imports `config`, `engine`, `model` and `check`.
 //! - [`report`]: `report.json`, `summary.md`, `.hgrm` files, verdicts on expectations, JUnit
 //!   XML.
-//! - [`tui`]: `meshsim tui`, a rehearsal watched and steered live; the top layer, imported by
-//!   nothing.
+//! - [`sweep`]: `meshsim sweep`, one scenario over many seeds (and `--vary` values) with
+//!   shadow judges beside the rollout; imports `rehearse`, `report`, `rollout`, `scenario`.
+//! - [`tui`]: `meshsim tui`, a rehearsal watched and steered live; with `sweep`, the top
+//!   layer, imported by nothing.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -51,4 +53,5 @@ pub mod rollout;
 pub mod scenario;
 pub mod sidecar;
 pub mod sim;
+pub mod sweep;
 pub mod tui;

@@ -9,6 +9,7 @@ pub(crate) mod out;
 mod progress;
 mod run;
 mod show;
+mod sweep;
 mod tui;
 
 use std::collections::BTreeMap;
@@ -158,6 +159,22 @@ The pages are generated from this binary's own help, so they always match its fl
         #[arg(long, value_name = "DIR", conflicts_with = "command")]
         out: Option<PathBuf>,
     },
+    /// Run a scenario with many seeds and measure how often its rollout decides wrong.
+    #[command(after_help = "Examples:
+  meshsim sweep scenarios/canary-bad-errors.yaml --seeds 100 --jobs 2
+  meshsim sweep scenarios/canary-bad-errors.yaml --seeds 20 --vary 'faults[v2-returns-500s].percent=0..5/0.5'
+  meshsim sweep scenarios/canary.yaml --seeds 100 --shard 3/8 --out parts/
+  meshsim sweep merge parts/
+
+Writes sweep.json (schema in docs/sweep.schema.json), sweep.md and sweep.html to --out
+(default reports/<scenario>/sweep/): the rollout's decisions with Wilson 95 % intervals,
+time to decision, each expectation's share of runs held, the users' success rate and p99
+across runs, three judges on the same runs (the rollout's thresholds, a shadow Mann-Whitney
+judge and a shadow sequential test) and the worst runs' replay commands. Results are the
+same whatever --jobs. Ctrl-C stops and writes what finished, marked partial. See
+docs/SWEEPS.md. Exit code 0 when written, 2 for bad input, 3 if a run failed, 130 on
+Ctrl-C.")]
+    Sweep(sweep::SweepArgs),
 }
 
 /// Flags shared by every command that loads App Mesh files.
@@ -295,6 +312,7 @@ fn command() -> ExitCode {
         Command::Explain(args) => explain::explain_command(&args),
         Command::Completions { shell } => manual::completions(shell),
         Command::Man { command, out } => manual::man(command.as_deref(), out.as_deref()),
+        Command::Sweep(args) => sweep::sweep(&args),
         Command::Show { load, format } => {
             let loaded = load.load();
             diagnostics::print(&loaded, load.diagnostics);

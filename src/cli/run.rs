@@ -335,13 +335,13 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
 /// simulated second, the progress bar is taken off, and nothing is written, so the output folder
 /// keeps the previous run's report. A second signal ends the process at once, with 128 + the
 /// signal, as the default action would.
-struct Interrupt {
+pub(super) struct Interrupt {
     /// The number of the signal caught, 0 while none.
     caught: Arc<AtomicUsize>,
 }
 
 impl Interrupt {
-    fn watch() -> std::io::Result<Interrupt> {
+    pub(super) fn watch() -> std::io::Result<Interrupt> {
         use signal_hook::flag;
         let raised = Arc::new(AtomicBool::new(false));
         let caught = Arc::new(AtomicUsize::new(0));
@@ -355,7 +355,7 @@ impl Interrupt {
         Ok(Interrupt { caught })
     }
 
-    fn caught(&self) -> Option<i32> {
+    pub(super) fn caught(&self) -> Option<i32> {
         match self.caught.load(Ordering::Relaxed) {
             0 => None,
             n => i32::try_from(n).ok(),
@@ -375,7 +375,7 @@ impl Watcher for StopOnSignal<'_> {
     }
 }
 
-fn signal_name(signal: i32) -> &'static str {
+pub(super) fn signal_name(signal: i32) -> &'static str {
     match signal {
         SIGINT => "SIGINT",
         SIGTERM => "SIGTERM",
@@ -385,7 +385,7 @@ fn signal_name(signal: i32) -> &'static str {
 
 /// As a shell reports a command a signal ended (130 for SIGINT, 143 for SIGTERM), so scripts
 /// and CI see the run as interrupted, not passed or failed.
-fn exit_for(signal: i32) -> u8 {
+pub(super) fn exit_for(signal: i32) -> u8 {
     u8::try_from(128 + signal).unwrap_or(RUN_FAILED)
 }
 
@@ -404,7 +404,7 @@ pub(super) fn rerun_command(args: &RunArgs, seed: u64) -> String {
 /// without its spaces (`4m`, `1m30s`, `1s500ms`), which is the Go grammar the flag parses.
 /// From a day on humantime writes `days`, `months` and `years`, which that grammar lacks:
 /// such a duration is written in seconds (`90000s`), with humantime's form of the rest.
-fn duration_arg(d: Duration) -> String {
+pub(super) fn duration_arg(d: Duration) -> String {
     let compact = |d: Duration| -> String {
         humantime::format_duration(d)
             .to_string()
