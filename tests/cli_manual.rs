@@ -48,7 +48,7 @@ fn have(tool: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-const COMMANDS: [&str; 9] = [
+const COMMANDS: [&str; 10] = [
     "validate",
     "show",
     "init",
@@ -56,6 +56,7 @@ const COMMANDS: [&str; 9] = [
     "tui",
     "check",
     "explain",
+    "sweep",
     "completions",
     "man",
 ];
