@@ -4,14 +4,12 @@
 //! tmux is installed by `.ci/run`; outside CI a machine without it skips the terminal test
 //! with a message, in CI (`CI` set) its absence fails the test.
 
-// A terminal runs on the wall clock: the waits here are wall time.
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+mod support;
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+
+use support::tmux::{self, Tmux};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("meshsim-progress-{}-{name}", std::process::id()));
@@ -71,68 +69,13 @@ fn a_log_gets_one_final_line_and_quiet_gets_nothing() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A tmux server of our own (its own socket), killed when dropped.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .args(args)
-            .output()
-            .expect("tmux runs")
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned()
-    }
-
-    /// Waits until the screen satisfies `done`; fails with the screen after `secs`.
-    fn wait_for(&self, what: &str, secs: u64, done: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let screen = self.screen();
-            if done(&screen) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "waited {secs} s for {what}; the screen:\n{screen}"
-            );
-            sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-    }
-}
-
 #[test]
 fn a_terminal_gets_a_bar_with_percentage_and_eta_and_then_the_final_line() {
-    let tmux_here = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !tmux_here {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "tmux is missing in CI; .ci/run installs it"
-        );
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "\ncli_progress: the terminal test skipped: tmux is not installed"
-        );
+    if !tmux::available("cli_progress's terminal test") {
         return;
     }
     let dir = scratch("tmux");
-    let tmux = Tmux {
-        socket: format!("meshsim-progress-{}", std::process::id()),
-    };
+    let tmux = Tmux::new(format!("meshsim-progress-{}", std::process::id()));
     // Standard output to a file, standard error the terminal: the bar must go to the one and
     // nothing of it to the other. The run is long enough to be seen under way, and the pane
     // stays open after it.

@@ -9,74 +9,17 @@
 // A person's terminal runs on the wall clock: the waits here are wall time.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use support::tmux::{self, Tmux};
 
 /// The shell prompt (capture-pane drops the space after it).
 const PROMPT: &str = "READY>";
-
-/// A tmux server of our own (its own socket), killed when dropped.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .args(args)
-            .output()
-            .expect("tmux runs")
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "t"];
-        args.extend_from_slice(keys);
-        let o = self.cmd(&args);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned()
-    }
-
-    fn format(&self, f: &str) -> String {
-        String::from_utf8_lossy(&self.cmd(&["display-message", "-p", "-t", "t", f]).stdout)
-            .trim()
-            .to_string()
-    }
-
-    /// Waits until the screen satisfies `done`; fails with the screen after `secs`.
-    fn wait_for(&self, what: &str, secs: u64, done: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let screen = self.screen();
-            if done(&screen) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "waited {secs} s for {what}; the screen:\n{screen}"
-            );
-            sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-    }
-}
-
-fn tmux_available() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 /// The simulated second in the header (`t 12s / 40s`).
 fn clock(screen: &str) -> Option<u64> {
@@ -94,18 +37,11 @@ fn scratch(name: &str) -> PathBuf {
 /// A tmux server of our own with a `width`×`height` bash at the crate's root showing
 /// [`PROMPT`], and a scratch folder; `None` (after a message) when tmux is missing outside CI.
 fn shell_session(name: &str, width: u16, height: u16) -> Option<(Tmux, PathBuf)> {
-    if !tmux_available() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "tmux is missing in CI; .ci/run installs it"
-        );
-        eprintln!("skipping the tmux test: tmux is not installed on this machine");
+    if !tmux::available("the tmux test") {
         return None;
     }
     let dir = scratch(name);
-    let tmux = Tmux {
-        socket: format!("meshsim-test-{}-{name}", std::process::id()),
-    };
+    let tmux = Tmux::new(format!("meshsim-test-{}-{name}", std::process::id()));
     let shell = format!("env PS1='{PROMPT} ' TERM=xterm-256color bash --norc --noprofile");
     let o = tmux.cmd(&[
         "new-session",

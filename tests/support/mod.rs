@@ -5,6 +5,8 @@
 
 #![allow(dead_code)] // each test binary uses part of this
 
+pub mod tmux;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
