@@ -4,7 +4,7 @@
 //! tmux is installed by `.ci/run`; outside CI a machine without it skips the terminal test
 //! with a message, in CI (`CI` set) its absence fails the test.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

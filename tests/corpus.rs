@@ -3,7 +3,7 @@
 //! its placeholders and parameters. Without the corpus each test says it was skipped; with
 //! `MESHSIM_CORPUS` set (CI), a missing corpus fails them.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

@@ -6,7 +6,7 @@
 //! An hour of simulated time takes about a minute in a release build and far longer in a
 //! debug one, so these tests are `#[ignore]`d in the debug suite and drive the release
 //! binary: `.ci/run` runs them after its release build with
-//! `cargo test --locked --test fidelity -- --ignored` (the binary is `$MESHSIM_BIN`,
+//! `cargo test --locked --test suite -- --ignored fidelity::` (the binary is `$MESHSIM_BIN`,
 //! else `target/release/meshsim`). Figures: docs/PERFORMANCE.md, Fidelity.
 //!
 //! The queue is one task (`tests/fixtures/fidelity/mmc.yaml`) reached through the load

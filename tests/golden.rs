@@ -9,7 +9,7 @@
 //!
 //! ```sh
 //! cargo build --release --locked
-//! MESHSIM_BIN=target/release/meshsim cargo test --locked --test golden -- --ignored
+//! MESHSIM_BIN=target/release/meshsim cargo test --locked --test suite -- --ignored golden::
 //! ```
 //!
 //! With `MESHSIM_GOLDEN_UPDATE=1` it rewrites the file; without, a mismatch fails and prints

@@ -2,7 +2,7 @@
 //! runs with no edits (exit 0 or 1), the policy beside it checks, every route the scenario
 //! says it reaches shows up in the run's report, and the same input gives the same bytes.
 
-mod init_support;
+use crate::init_support;
 
 use init_support::{Case, init, meshsim, reached_in_report, run_and_check, scratch};
 

@@ -5,8 +5,8 @@
 //! is set (CI sets it) a missing corpus fails it. Each run is 5 simulated seconds, enough to
 //! send a request down every route the scenario claims.
 
-mod init_support;
-mod support;
+use crate::init_support;
+use crate::support;
 
 use init_support::{Case, init, meshsim, reached_in_report, run_and_check, scratch};
 

@@ -1,6 +1,6 @@
 //! What a newcomer tripped over in their first hour (issue 18, section 3), one test each.
 
-mod init_support;
+use crate::init_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

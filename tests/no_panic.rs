@@ -2,7 +2,7 @@
 //! project's own, and the external corpus's when it is there).
 //! A panic is a bug; bad input must come back as diagnostics.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;

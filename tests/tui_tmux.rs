@@ -9,7 +9,7 @@
 // A person's terminal runs on the wall clock: the waits here are wall time.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,8 +1,6 @@
 //! What the `meshsim init` suites share: running init, the scenario and the policy it wrote,
 //! and reading back which routes the run reached.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

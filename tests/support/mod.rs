@@ -3,8 +3,6 @@
 //! clone does not have. Only the suites about the corpus itself read it; tests of meshsim's
 //! own behaviour use the copies under `tests/fixtures/`.
 
-#![allow(dead_code)] // each test binary uses part of this
-
 pub mod tmux;
 
 use std::io::Write as _;
@@ -18,10 +16,10 @@ pub const CORPUS_VAR: &str = "MESHSIM_CORPUS";
 /// Where the corpus is looked for when [`CORPUS_VAR`] is not set.
 pub const DEFAULT_CORPUS: &str = "../shared/corpus";
 
-/// The corpus directory, or `None` (after saying so on the terminal, once per test file) when
-/// it is absent and nothing asked for it. With [`CORPUS_VAR`] set, an absent corpus fails
-/// the test: in CI a missing corpus must not pass for a tested one. `test` names the caller
-/// in the failure message.
+/// The corpus directory, or `None` (after saying so on the terminal, once per run of the test
+/// binary) when it is absent and nothing asked for it. With [`CORPUS_VAR`] set, an absent
+/// corpus fails the test: in CI a missing corpus must not pass for a tested one. `test` names
+/// the caller in the failure message.
 #[track_caller]
 pub fn corpus(test: &str) -> Option<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
