@@ -1,5 +1,7 @@
 //! `meshsim run`'s progress: a bar with percentage and ETA in a terminal (tmux), taken off the
 //! screen at the end; one final line in a log; nothing with `-q`; never on standard output.
+//! `meshsim sweep`'s: a bar of runs with ETA in a terminal, which Ctrl-C takes off as it stops
+//! the sweep; nothing in a log.
 //!
 //! tmux is installed by `.ci/run`; outside CI a machine without it skips the terminal test
 //! with a message, in CI (`CI` set) its absence fails the test.
@@ -122,6 +124,108 @@ fn a_terminal_gets_a_bar_with_percentage_and_eta_and_then_the_final_line() {
     assert!(end.contains("real time"), "{end}");
     let stdout = std::fs::read_to_string(dir.join("stdout.txt")).expect("stdout");
     assert!(stdout.contains("report:"), "{stdout}");
+    assert!(
+        !stdout.contains("ETA") && !stdout.contains('\r') && !stdout.contains('\x1b'),
+        "{stdout:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `meshsim sweep` on the sweep tests' fixture (decides within 25 simulated seconds).
+fn sweep_command(out: &std::path::Path, seeds: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_meshsim"));
+    c.args([
+        "sweep",
+        "tests/fixtures/sweep/canary.yaml",
+        "--duration",
+        "25s",
+        "--seeds",
+        seeds,
+        "--jobs",
+        "1",
+    ])
+    .arg("--out")
+    .arg(out)
+    .current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+#[test]
+fn a_sweep_in_a_log_draws_no_progress() {
+    let dir = scratch("sweep-log");
+    let o = sweep_command(&dir, "1").output().expect("run meshsim");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{err}");
+    // The hand-written `\r` line the sweep had before went to a log too; the bar does not.
+    assert!(!has_progress(&err) && !err.contains("runs"), "{err:?}");
+    assert!(!has_progress(&out), "{out:?}");
+    assert!(out.contains("sweep.json"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_sweep_in_a_terminal_gets_a_bar_of_runs_with_eta_and_ctrl_c_still_stops_it_cleanly() {
+    if !tmux::available("cli_progress's sweep terminal test") {
+        return;
+    }
+    let dir = scratch("sweep-tmux");
+    let tmux = Tmux::new(format!("meshsim-sweep-progress-{}", std::process::id()));
+    let command = format!(
+        "{} sweep tests/fixtures/sweep/canary.yaml --duration 25s --seeds 50 --jobs 1 --out {} > {}; echo EXIT=$?; sleep 60",
+        env!("CARGO_BIN_EXE_meshsim"),
+        dir.join("out").display(),
+        dir.join("stdout.txt").display()
+    );
+    let o = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "100",
+        "-y",
+        "10",
+        "-c",
+        env!("CARGO_MANIFEST_DIR"),
+        "bash",
+        "--norc",
+        "--noprofile",
+        "-c",
+        &command,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The bar is there from the start (0/50), and counts runs as they finish.
+    let first = tmux.wait_for("the sweep's bar", 60, |s| {
+        s.contains("/50 runs ETA") || s.contains("EXIT=")
+    });
+    let bar = first
+        .lines()
+        .find(|l| l.contains("/50 runs ETA"))
+        .unwrap_or_else(|| panic!("the sweep ended before a bar was seen:\n{first}"));
+    assert!(bar.contains("| promoted "), "{bar}");
+    let counted = tmux.wait_for("a finished run on the bar", 240, |s| {
+        s.lines()
+            .any(|l| l.contains("/50 runs ETA") && !l.contains(" 0/50 runs"))
+            || s.contains("EXIT=")
+    });
+    let bar = counted
+        .lines()
+        .find(|l| l.contains("/50 runs ETA"))
+        .unwrap_or_else(|| panic!("the sweep ended early:\n{counted}"));
+    assert!(bar.contains("rolled back"), "{bar}");
+    assert!(bar.contains('#') || bar.contains('>'), "{bar}");
+    // Ctrl-C: the runs in flight stop, the files are written marked partial, exit 130, and
+    // the bar is taken off the screen.
+    tmux.keys(&["C-c"]);
+    let end = tmux.wait_for("the end of the sweep", 120, |s| s.contains("EXIT="));
+    assert!(end.contains("EXIT=130"), "{end}");
+    assert!(!end.contains("runs ETA"), "{end}");
+    assert!(end.contains("stopped by SIGINT"), "{end}");
+    let json = std::fs::read_to_string(dir.join("out").join("sweep.json")).expect("sweep.json");
+    assert!(json.contains("\"partial\": true"), "{json}");
+    let stdout = std::fs::read_to_string(dir.join("stdout.txt")).expect("stdout");
+    assert!(stdout.contains("sweep.json"), "{stdout}");
     assert!(
         !stdout.contains("ETA") && !stdout.contains('\r') && !stdout.contains('\x1b'),
         "{stdout:?}"
