@@ -74,8 +74,11 @@ impl RunProgress {
 /// runs planned, indicatif's ETA from the pace so far, and a line of what they found. Drawn on
 /// standard error when it is a terminal and `quiet` is not set; hidden otherwise, so a log or
 /// a pipe gets nothing of it.
-/// `[####>---] 3/20 runs ETA 2m | promoted 0, rolled back 3`.
-const RUNS_TEMPLATE: &str = "{wide_bar} {pos}/{len} runs ETA {eta:<4} | {msg}";
+/// `####>------ 3/20 runs ETA 2m   | promoted 0, rolled back 3`, in under 80 columns. The bar
+/// has a fixed width, not the terminal's: a line that fills the terminal leaves the cursor in
+/// its last column, where the `^C` the terminal echoes on Ctrl-C wraps to a new line, and
+/// clearing the bar then clears that line and leaves the bar on the screen.
+const RUNS_TEMPLATE: &str = "{bar:24} {pos}/{len} runs ETA {eta:<4} | {msg}";
 
 /// The bar of a command's runs; hidden where nothing is to be drawn.
 pub(super) struct RunsProgress {
