@@ -244,48 +244,25 @@ pub struct Candidate {
     pub text: String,
 }
 
-/// One kind of reduction: its name, and the candidates it makes of a text, in order.
-#[derive(Debug)]
-pub struct Step {
-    /// For people.
-    pub name: &'static str,
-    /// The candidates, in the order they are tried.
-    pub candidates: fn(&str) -> Vec<Candidate>,
-}
+/// One kind of reduction: the candidates it makes of a text, in the order they are tried.
+pub type Step = fn(&str) -> Vec<Candidate>;
 
 /// The reductions, in the order they are tried: whole faults first (the largest cut), then
 /// fault windows, the run's duration (with the rollout's times), the workload's rate,
 /// replicas, and the requests and tasks the scenario names.
 pub const STEPS: [Step; 6] = [
-    Step {
-        name: "faults",
-        candidates: drop_faults,
-    },
-    Step {
-        name: "fault windows",
-        candidates: shorten_windows,
-    },
-    Step {
-        name: "duration",
-        candidates: shorten_duration,
-    },
-    Step {
-        name: "rate",
-        candidates: lower_rate,
-    },
-    Step {
-        name: "replicas",
-        candidates: fewer_replicas,
-    },
-    Step {
-        name: "routes",
-        candidates: fewer_routes,
-    },
+    drop_faults,
+    shorten_windows,
+    shorten_duration,
+    lower_rate,
+    fewer_replicas,
+    fewer_routes,
 ];
 
-/// Every candidate of every step, in order (for tests and `--explain`-like listings).
-pub fn all_candidates(text: &str) -> Vec<Candidate> {
-    STEPS.iter().flat_map(|s| (s.candidates)(text)).collect()
+/// Every candidate of every step, in order.
+#[cfg(test)]
+fn all_candidates(text: &str) -> Vec<Candidate> {
+    STEPS.iter().flat_map(|step| step(text)).collect()
 }
 
 /// How a search ended.
@@ -337,7 +314,7 @@ pub fn search(
         let mut progress = false;
         for step in &STEPS {
             loop {
-                let candidates: Vec<Candidate> = (step.candidates)(&current)
+                let candidates: Vec<Candidate> = step(&current)
                     .into_iter()
                     .filter(|c| c.text != current)
                     .collect();
