@@ -9,6 +9,7 @@ pub(crate) mod out;
 mod progress;
 mod run;
 mod show;
+mod shrink;
 mod sweep;
 mod tui;
 
@@ -175,6 +176,25 @@ same whatever --jobs. Ctrl-C stops and writes what finished, marked partial. See
 docs/SWEEPS.md. Exit code 0 when written, 2 for bad input, 3 if a run failed, 130 on
 Ctrl-C.")]
     Sweep(sweep::SweepArgs),
+    /// Find a smaller scenario whose run with the same seed still fails the same expectation.
+    #[command(after_help = "Examples:
+  meshsim shrink my-scenario.yaml --seed 7
+  meshsim shrink my-canary.yaml --seed 3 --expect 'rollout rolled_back' --out /tmp/min.yaml
+
+Runs the scenario with the seed and takes the first expectation that fails (or the one
+--expect names, as the summary prints its name). Then tries smaller scenarios in a fixed
+order, each an ordinary run with the same seed: each fault removed, fault windows
+shortened, the run (and the rollout's times) shortened, the workload's rate lowered, fewer
+replicas, fewer requests in the mix, fewer tasks. A reduction is kept when the same
+expectation still fails the same way: a number still on the failing side, or the same
+outcome, and no new reason among the users' failures. The file is edited as text, so
+comments and layout stay. Writes the smallest scenario found (default
+reports/<scenario>/shrink/<file stem>-seed-<S>.yaml), prints what was removed or reduced
+and the command that replays it. The result is the same whatever --jobs. See
+docs/SWEEPS.md. Exit code 0 when written (also when nothing could be removed: it says
+so), 1 when the seed does not fail the expectation, 2 for bad input, 3 if a run failed,
+130 on Ctrl-C (the smallest scenario found so far is written).")]
+    Shrink(shrink::ShrinkArgs),
 }
 
 /// Flags shared by every command that loads App Mesh files.
@@ -313,6 +333,7 @@ fn command() -> ExitCode {
         Command::Completions { shell } => manual::completions(shell),
         Command::Man { command, out } => manual::man(command.as_deref(), out.as_deref()),
         Command::Sweep(args) => sweep::sweep(&args),
+        Command::Shrink(args) => shrink::shrink(&args),
         Command::Show { load, format } => {
             let loaded = load.load();
             diagnostics::print(&loaded, load.diagnostics);

@@ -70,6 +70,60 @@ impl RunProgress {
     }
 }
 
+/// A bar of runs, for the commands that make many (`sweep`, `shrink`): runs done of the
+/// runs planned, indicatif's ETA from the pace so far, and a line of what they found. Drawn on
+/// standard error when it is a terminal and `quiet` is not set; hidden otherwise, so a log or
+/// a pipe gets nothing of it.
+/// `####>------ 3/20 runs ETA 2m   | promoted 0, rolled back 3`, in under 80 columns. The bar
+/// has a fixed width, not the terminal's: a line that fills the terminal leaves the cursor in
+/// its last column, where the `^C` the terminal echoes on Ctrl-C wraps to a new line, and
+/// clearing the bar then clears that line and leaves the bar on the screen.
+const RUNS_TEMPLATE: &str = "{bar:24} {pos}/{len} runs ETA {eta:<4} | {msg}";
+
+/// The bar of a command's runs; hidden where nothing is to be drawn.
+pub(super) struct RunsProgress {
+    bar: ProgressBar,
+}
+
+impl RunsProgress {
+    /// `total` runs, on standard error if that is a terminal and `quiet` is not set.
+    pub(super) fn on_stderr(total: u64, quiet: bool) -> RunsProgress {
+        if quiet || !std::io::stderr().is_terminal() {
+            RunsProgress::new(ProgressDrawTarget::hidden(), total)
+        } else {
+            RunsProgress::new(ProgressDrawTarget::stderr(), total)
+        }
+    }
+
+    /// A bar drawn to `target`.
+    pub(super) fn new(target: ProgressDrawTarget, total: u64) -> RunsProgress {
+        let style = ProgressStyle::with_template(RUNS_TEMPLATE)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("#>-");
+        let bar = ProgressBar::with_draw_target(Some(total), target).with_style(style);
+        if !bar.is_hidden() {
+            // A run takes seconds to minutes: redraw between them, so the bar is there from
+            // the start and its ETA moves.
+            bar.enable_steady_tick(std::time::Duration::from_millis(500));
+        }
+        RunsProgress { bar }
+    }
+
+    /// `done` runs finished; `found` says what they showed.
+    pub(super) fn set(&self, done: u64, found: String) {
+        if self.bar.is_hidden() {
+            return;
+        }
+        self.bar.set_position(done);
+        self.bar.set_message(found);
+    }
+
+    /// Takes the bar off the screen, before the lines that follow it.
+    pub(super) fn clear(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
 fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -164,6 +218,26 @@ mod tests {
         let after = screen.text();
         assert!(after[before..].contains("<clear>"), "{after}");
         assert!(!after[before..].contains('%'), "{after}");
+    }
+
+    #[test]
+    fn runs_get_a_bar_with_counts_and_eta_then_nothing() {
+        let screen = Screen::default();
+        let progress =
+            RunsProgress::new(ProgressDrawTarget::term_like(Box::new(screen.clone())), 20);
+        progress.set(3, "promoted 0, rolled back 3".into());
+        progress.bar.force_draw();
+        let drawn = screen.text();
+        assert!(drawn.contains(" 3/20 runs ETA "), "{drawn}");
+        assert!(drawn.contains("| promoted 0, rolled back 3"), "{drawn}");
+        let before = screen.text().len();
+        progress.clear();
+        let after = screen.text();
+        assert!(!after[before..].contains("runs ETA"), "{after}");
+        let hidden = RunsProgress::on_stderr(20, true);
+        assert!(hidden.bar.is_hidden());
+        hidden.set(1, String::new());
+        hidden.clear();
     }
 
     #[test]

@@ -2,20 +2,18 @@
 //! sweep.json, sweep.md and sweep.html; `--shard I/N` writes one share as a partial result,
 //! and `meshsim sweep merge` combines the shares into the unsharded sweep's very files.
 
-#![allow(clippy::disallowed_methods, clippy::disallowed_types)] // wall time for progress only
-
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use meshsim::report::output::prepare_dir;
 use meshsim::scenario::{self, Overrides, ScenarioLoad};
 use meshsim::sweep::vary::Vary;
 use meshsim::sweep::{self, Part, Plan, SeedRun, VaryPlan};
 
+use super::progress::RunsProgress;
 use super::run::{Interrupt, RUN_FAILED, duration, duration_arg, exit_for, signal_name};
 use super::{BAD_INPUT, DiagnosticStyle, OK, diagnostics};
 
@@ -73,7 +71,7 @@ struct SweepRunArgs {
     /// keys joined by `.` with list items as `[0]` or `[name]` (docs/SWEEPS.md).
     #[arg(long, value_name = "PATH=A..B/STEP", value_parser = vary)]
     vary: Option<Vary>,
-    /// No progress line on stderr.
+    /// No progress bar on stderr (there is none unless stderr is a terminal).
     #[arg(long, short)]
     quiet: bool,
     /// How to print diagnostics.
@@ -342,27 +340,23 @@ fn run_all(
     }
 }
 
-/// The progress line on stderr: runs done, the rollout's decisions so far, elapsed and ETA.
+/// The sweep's bar (terminal only, see [`RunsProgress`]) and the decisions so far.
 struct Progress {
-    total: usize,
-    done: usize,
-    promoted: usize,
-    rolled_back: usize,
-    quiet: bool,
-    started: Instant,
-    last: Option<Instant>,
+    bar: RunsProgress,
+    done: u64,
+    promoted: u64,
+    rolled_back: u64,
 }
 
 impl Progress {
     fn new(total: usize, quiet: bool) -> Progress {
+        let bar = RunsProgress::on_stderr(total as u64, quiet);
+        bar.set(0, "promoted 0, rolled back 0".into());
         Progress {
-            total,
+            bar,
             done: 0,
             promoted: 0,
             rolled_back: 0,
-            quiet,
-            started: Instant::now(),
-            last: None,
         }
     }
 
@@ -373,28 +367,17 @@ impl Progress {
             sweep::Decision::RolledBack => self.rolled_back += 1,
             sweep::Decision::Undecided => {}
         }
-        if self.quiet
-            || self
-                .last
-                .is_some_and(|l| l.elapsed() < Duration::from_millis(200))
-                && self.done < self.total
-        {
-            return;
-        }
-        self.last = Some(Instant::now());
-        let elapsed = self.started.elapsed().as_secs_f64();
-        let eta = elapsed / self.done as f64 * (self.total - self.done) as f64;
-        eprint!(
-            "\r  sweep: {}/{} runs  promoted {}  rolled back {}  elapsed {elapsed:.0}s  ETA {eta:.0}s  ",
-            self.done, self.total, self.promoted, self.rolled_back
+        self.bar.set(
+            self.done,
+            format!(
+                "promoted {}, rolled back {}",
+                self.promoted, self.rolled_back
+            ),
         );
-        let _ = std::io::stderr().flush();
     }
 
     fn end(&self) {
-        if !self.quiet && self.done > 0 {
-            eprintln!();
-        }
+        self.bar.clear();
     }
 }
 

@@ -12,6 +12,7 @@
 
 pub mod render;
 pub mod sequential;
+pub mod shrink;
 pub mod stats;
 pub mod vary;
 
