@@ -48,7 +48,7 @@ fn have(tool: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-const COMMANDS: [&str; 10] = [
+const COMMANDS: [&str; 11] = [
     "validate",
     "show",
     "init",
@@ -57,6 +57,7 @@ const COMMANDS: [&str; 10] = [
     "check",
     "explain",
     "sweep",
+    "translate",
     "completions",
     "man",
 ];

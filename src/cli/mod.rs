@@ -10,6 +10,7 @@ mod progress;
 mod run;
 mod show;
 mod sweep;
+mod translate;
 mod tui;
 
 use std::collections::BTreeMap;
@@ -175,6 +176,21 @@ same whatever --jobs. Ctrl-C stops and writes what finished, marked partial. See
 docs/SWEEPS.md. Exit code 0 when written, 2 for bad input, 3 if a run failed, 130 on
 Ctrl-C.")]
     Sweep(sweep::SweepArgs),
+    /// Write an App Mesh mesh as Istio, Gateway API, ECS Service Connect or VPC Lattice
+    /// configuration, with a report of what the target loses.
+    #[command(after_help = "Examples:
+  meshsim translate scenarios/ordering/mesh.cfn.yaml --to lattice
+  meshsim translate mesh/*.json --to istio --out istio/
+  meshsim translate stack.yaml --param ProjectName=shop --to service-connect --out sc/
+
+Writes the target's files (istio: virtual-services.yaml, destination-rules.yaml;
+gateway-api: httproutes.yaml; service-connect: service-connect/<node>.json; lattice:
+lattice.cfn.yaml) and loss.md and loss.json: every App Mesh field or hidden default the
+target cannot carry, what changes because of it, its source, and a line to rehearse it.
+Refused and lost entries are also printed. Output is the same bytes for the same files.
+See docs/MIGRATION.md. Exit code 0 when written, 2 for bad input, 3 if a file cannot be
+written.")]
+    Translate(translate::TranslateArgs),
 }
 
 /// Flags shared by every command that loads App Mesh files.
@@ -313,6 +329,7 @@ fn command() -> ExitCode {
         Command::Completions { shell } => manual::completions(shell),
         Command::Man { command, out } => manual::man(command.as_deref(), out.as_deref()),
         Command::Sweep(args) => sweep::sweep(&args),
+        Command::Translate(args) => translate::translate(&args),
         Command::Show { load, format } => {
             let loaded = load.load();
             diagnostics::print(&loaded, load.diagnostics);
