@@ -61,7 +61,7 @@ pub(crate) fn write(
         let mut tcp = Vec::new();
         for r in &s.routes {
             route_losses(r, losses);
-            let route = map([("route", Value::List(destinations(r, &destination)))]);
+            let route = map([("route", Value::List(destinations(mesh, r, &destination)))]);
             if r.protocol == Protocol::Tcp {
                 let mut t = Value::new_map();
                 if let Some(port) = r.kind().and_then(RouteKind::match_port) {
@@ -151,7 +151,14 @@ pub(crate) fn write(
     ]
 }
 
-fn destinations(r: &RouteView<'_>, destination: &impl Fn(&str) -> Destination) -> Vec<Value> {
+/// The route's targets as destinations, each with its port: the target's, else the node's
+/// first listener's (Istio needs it when the Service has several ports, and a reader of these
+/// files learns the port from it).
+fn destinations(
+    mesh: &Mesh,
+    r: &RouteView<'_>,
+    destination: &impl Fn(&str) -> Destination,
+) -> Vec<Value> {
     let single = r.targets.len() == 1;
     r.targets
         .iter()
@@ -159,7 +166,13 @@ fn destinations(r: &RouteView<'_>, destination: &impl Fn(&str) -> Destination) -
             let d = destination(&t.node);
             let mut dest = map([("host", d.host.into())]);
             dest.push_some("subset", d.subset);
-            if let Some(port) = t.port {
+            let port = t.port.or_else(|| {
+                mesh.virtual_nodes
+                    .get(&t.node)
+                    .and_then(|n| n.spec.listeners.first())
+                    .map(|l| l.port_mapping.port)
+            });
+            if let Some(port) = port {
                 dest.push("port", map([("number", port.into())]));
             }
             let mut v = map([("destination", dest)]);

@@ -6,6 +6,8 @@
 //! - [`translate`]: an App Mesh mesh (as `config` loads it, routes ordered as the `engine`
 //!   tries them) written as Istio, Gateway API, ECS Service Connect or VPC Lattice
 //!   configuration, with a loss report ([`loss`]) of what each field becomes.
+//! - [`istio_load`]: Istio's own VirtualService and DestinationRule files read into App Mesh's
+//!   model, the engine's input, with the differences said at the field.
 //!
 //! Imports `config` and `engine` only. Nothing here runs a simulation: the behaviour
 //! comparison (`meshsim diff`, issue 24) does not exist yet.
@@ -14,6 +16,7 @@ mod common;
 pub mod emit;
 mod gateway_api;
 mod istio;
+pub mod istio_load;
 mod lattice;
 pub mod loss;
 pub mod profile;
