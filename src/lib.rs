@@ -28,6 +28,9 @@
 //!   `config`, `engine` and `scenario::de` only.
 //! - [`init`]: `meshsim init`, a runnable scenario and a `check` policy written from the mesh
 //!   files; imports `config`, `engine`, `model` and `check`.
+//! - [`migrate`]: leaving App Mesh: target profiles (Istio, Gateway API, Service Connect,
+//!   Lattice, Linkerd, App Mesh before and after 2020-07-29) with each value's source, and
+//!   `meshsim translate` with its loss report; imports `config` and `engine` only.
 //! - [`report`]: `report.json`, `summary.md`, `.hgrm` files, verdicts on expectations, JUnit
 //!   XML.
 //! - [`sweep`]: `meshsim sweep`, one scenario over many seeds (and `--vary` values) with
@@ -45,6 +48,7 @@ pub mod config;
 pub mod engine;
 pub mod init;
 pub mod metrics;
+pub mod migrate;
 pub mod model;
 pub mod proxy;
 pub mod rehearse;

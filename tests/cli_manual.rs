@@ -48,7 +48,7 @@ fn have(tool: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-const COMMANDS: [&str; 11] = [
+const COMMANDS: [&str; 12] = [
     "validate",
     "show",
     "init",
@@ -58,6 +58,7 @@ const COMMANDS: [&str; 11] = [
     "explain",
     "sweep",
     "shrink",
+    "translate",
     "completions",
     "man",
 ];

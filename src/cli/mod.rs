@@ -11,6 +11,7 @@ mod run;
 mod show;
 mod shrink;
 mod sweep;
+mod translate;
 mod tui;
 
 use std::collections::BTreeMap;
@@ -195,6 +196,21 @@ docs/SWEEPS.md. Exit code 0 when written (also when nothing could be removed: it
 so), 1 when the seed does not fail the expectation, 2 for bad input, 3 if a run failed,
 130 on Ctrl-C (the smallest scenario found so far is written).")]
     Shrink(shrink::ShrinkArgs),
+    /// Write an App Mesh mesh as Istio, Gateway API, ECS Service Connect or VPC Lattice
+    /// configuration, with a report of what the target loses.
+    #[command(after_help = "Examples:
+  meshsim translate scenarios/ordering/mesh.cfn.yaml --to lattice
+  meshsim translate mesh/*.json --to istio --out istio/
+  meshsim translate stack.yaml --param ProjectName=shop --to service-connect --out sc/
+
+Writes the target's files (istio: virtual-services.yaml, destination-rules.yaml;
+gateway-api: httproutes.yaml; service-connect: service-connect/<node>.json; lattice:
+lattice.cfn.yaml) and loss.md and loss.json: every App Mesh field or hidden default the
+target cannot carry, what changes because of it, its source, and a line to rehearse it.
+Refused and lost entries are also printed. Output is the same bytes for the same files.
+See docs/MIGRATION.md. Exit code 0 when written, 2 for bad input, 3 if a file cannot be
+written.")]
+    Translate(translate::TranslateArgs),
 }
 
 /// Flags shared by every command that loads App Mesh files.
@@ -334,6 +350,7 @@ fn command() -> ExitCode {
         Command::Man { command, out } => manual::man(command.as_deref(), out.as_deref()),
         Command::Sweep(args) => sweep::sweep(&args),
         Command::Shrink(args) => shrink::shrink(&args),
+        Command::Translate(args) => translate::translate(&args),
         Command::Show { load, format } => {
             let loaded = load.load();
             diagnostics::print(&loaded, load.diagnostics);
