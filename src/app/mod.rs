@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use tokio::sync::{mpsc, oneshot};
 
 pub use ordering::{Databases, OrderContext};
@@ -25,6 +25,7 @@ use crate::engine::{SimTime, seed, time};
 use crate::model::calls::{CallOutcome, CallToMake, PlanNext};
 use crate::model::endpoint::{Arrival, Outcome, RequestId, Started};
 use crate::model::fault::HostEffects;
+use crate::model::request::AppRequest;
 use crate::model::service::{AppKind, Service, ServiceConfig};
 use crate::proxy::outbound::effective_status;
 use crate::proxy::telemetry::TRACE_HEADER;
@@ -88,21 +89,22 @@ impl App {
         }
     }
 
-    /// The handler the sidecar's inbound listener calls.
+    /// The handler the sidecar's inbound listener calls: the wire request is read once into
+    /// the app's [`AppRequest`] here, at the boundary, and the app's logic sees only that.
     pub fn handler(self: &Rc<Self>) -> Handler {
         let app = Rc::clone(self);
         Rc::new(move |req| {
             let app = Rc::clone(&app);
+            let req = app_request(&req);
             Box::pin(async move { app.handle(req).await })
         })
     }
 
-    async fn handle(self: Rc<Self>, req: Request<Payload>) -> Response<Payload> {
-        let method = req.method().as_str().to_string();
-        let path = req.uri().path().to_string();
-        let matched = self.service.borrow().match_endpoint(&method, &path);
+    async fn handle(self: Rc<Self>, req: AppRequest) -> Response<Payload> {
+        let (method, path) = (req.method.as_str(), req.path.as_str());
+        let matched = self.service.borrow().match_endpoint(method, path);
         let Some(matched) = matched else {
-            if self.health_paths.iter().any(|p| p == &path) {
+            if self.health_paths.iter().any(|p| p == path) {
                 return respond(200, Payload::empty());
             }
             return respond(404, Payload::empty());
@@ -150,9 +152,7 @@ impl App {
         // A request started from the queue at an exact instant in the tick just gone (its
         // worker freed there) may already be past its end: it answers now.
         worker.local_end = Some((end, wire::now()));
-        let response = self
-            .serve(&req, &matched, &method, &path, started, &effects)
-            .await;
+        let response = self.serve(&req, &matched, started, &effects).await;
         self.sidecar.served_request();
         drop(worker);
         response
@@ -162,10 +162,8 @@ impl App {
     /// error, or the calls and the Ordering logic.
     async fn serve(
         &self,
-        req: &Request<Payload>,
+        req: &AppRequest,
         matched: &crate::model::EndpointMatch,
-        method: &str,
-        path: &str,
         started: Started,
         effects: &HostEffects,
     ) -> Response<Payload> {
@@ -183,7 +181,7 @@ impl App {
                 calls,
             } => {
                 let ctx = OrderContext::of(req, &matched.params, &self.databases);
-                let endpoint = ordering::Endpoint::of(self.kind, method, path);
+                let endpoint = ordering::Endpoint::of(self.kind, &req.method, &req.path);
                 if let Some(resp) = ordering::before_calls(endpoint, &ctx, &self.databases) {
                     return resp;
                 }
@@ -204,16 +202,20 @@ impl App {
     /// Runs the call plan; returns the first required call that failed, and its status.
     async fn run_calls(
         &self,
-        incoming: &Request<Payload>,
+        incoming: &AppRequest,
         ctx: &OrderContext,
         endpoint: ordering::Endpoint,
         mut plan: crate::model::calls::CallPlan,
     ) -> ordering::CallsResult {
-        let trace = incoming.headers().get(TRACE_HEADER).cloned();
-        let carried: Vec<(http::HeaderName, HeaderValue)> = self
+        let trace = incoming.header(TRACE_HEADER).map(str::to_string);
+        let carried: Vec<(http::HeaderName, String)> = self
             .propagate
             .iter()
-            .filter_map(|h| incoming.headers().get(h).map(|v| (h.clone(), v.clone())))
+            .filter_map(|h| {
+                incoming
+                    .header(h.as_str())
+                    .map(|v| (h.clone(), v.to_string()))
+            })
             .collect();
         let (tx, mut rx) = mpsc::unbounded_channel::<CallResult>();
         let mut next = plan.start(wire::now());
@@ -243,8 +245,8 @@ impl App {
     fn spawn_call(
         &self,
         call: CallToMake,
-        trace: Option<HeaderValue>,
-        carried: &[(http::HeaderName, HeaderValue)],
+        trace: Option<String>,
+        carried: &[(http::HeaderName, String)],
         ctx: &OrderContext,
         endpoint: ordering::Endpoint,
         tx: mpsc::UnboundedSender<CallResult>,
@@ -257,7 +259,7 @@ impl App {
             builder = builder.header(TRACE_HEADER, t);
         }
         for (name, value) in carried {
-            builder = builder.header(name, value);
+            builder = builder.header(name, value.as_str());
         }
         for (name, value) in ctx.headers() {
             builder = builder.header(name, value);
@@ -348,6 +350,23 @@ impl App {
     }
 }
 
+/// The app's reading of a wire request: method, path and headers (each value as text; a
+/// header value's bytes are kept, read as UTF-8, so an app that passes it on sends the same).
+fn app_request(req: &Request<Payload>) -> AppRequest {
+    AppRequest {
+        method: req.method().as_str().to_string(),
+        path: req.uri().path().to_string(),
+        headers: req
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                (n.as_str().to_string(), value)
+            })
+            .collect(),
+    }
+}
+
 /// When a request's local work ends under a slowdown `factor` (1: unchanged).
 fn slowed(started: &Started, factor: f64) -> SimTime {
     if factor == 1.0 {
@@ -407,4 +426,41 @@ pub fn respond_text(status: u16, text: &str) -> Response<Payload> {
         status,
         Payload::new(Bytes::copy_from_slice(text.as_bytes())),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wire_request_is_read_once_into_the_app_s_request() {
+        let req = Request::builder()
+            .method("M-SEARCH")
+            .uri("/items/sku-1?verbose=1")
+            .header("X-Order-Id", "ord-1")
+            .header("x-order-id", "ord-2")
+            .header(
+                "x-note",
+                http::HeaderValue::from_bytes("café".as_bytes()).expect("obs-text"),
+            )
+            .body(Payload::empty())
+            .expect("a request");
+        let head = app_request(&req);
+        assert_eq!(head.method, "M-SEARCH", "custom methods pass as sent");
+        assert_eq!(head.path, "/items/sku-1", "the path without the query");
+        assert_eq!(
+            head.headers,
+            vec![
+                ("x-order-id".to_string(), "ord-1".to_string()),
+                ("x-order-id".to_string(), "ord-2".to_string()),
+                ("x-note".to_string(), "café".to_string()),
+            ]
+        );
+        // Passed on, a value goes out as the bytes that came in.
+        let value = http::HeaderValue::try_from(head.header("x-note").unwrap_or_default());
+        assert_eq!(
+            value.ok().map(|v| v.as_bytes().to_vec()),
+            Some("café".as_bytes().to_vec())
+        );
+    }
 }

@@ -11,11 +11,10 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use http::Request;
-
 use super::{respond, respond_text};
 use crate::model::calls::{CallOutcome, CallToMake};
 use crate::model::ordering::{Inventory, Orders};
+use crate::model::request::AppRequest;
 use crate::model::service::AppKind;
 use crate::proxy::telemetry::{TRACE_HEADER, TraceContext};
 use crate::proxy::{Payload, wire};
@@ -88,16 +87,11 @@ pub struct OrderContext {
 impl OrderContext {
     /// The identifiers of `req`.
     pub fn of(
-        req: &Request<Payload>,
+        req: &AppRequest,
         params: &BTreeMap<String, String>,
         databases: &RefCell<Databases>,
     ) -> OrderContext {
-        let header = |name: &str| {
-            req.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
+        let header = |name: &str| req.text_header(name).map(str::to_string);
         let order = header("x-order-id").unwrap_or_else(|| {
             let root = header(TRACE_HEADER)
                 .and_then(|t| TraceContext::parse(&t))
@@ -242,5 +236,37 @@ mod tests {
         for name in ["idempotency-key", TRACE_HEADER] {
             assert!(known.contains(&name), "{name}");
         }
+    }
+
+    #[test]
+    fn the_order_and_sku_come_from_the_request_s_headers_else_its_trace_and_path() {
+        let db = RefCell::new(Databases::new(&BTreeMap::from([
+            ("sku-1".to_string(), 5),
+            ("sku-2".to_string(), 5),
+        ])));
+        let none = BTreeMap::new();
+        let named = AppRequest::new("POST", "/orders")
+            .with_header("x-order-id", "ord-7")
+            .with_header("x-sku", "sku-2")
+            .with_header("idempotency-key", "ord-7/inventory/reserve");
+        let ctx = OrderContext::of(&named, &none, &db);
+        assert_eq!(
+            (ctx.order.as_str(), ctx.sku.as_str(), ctx.key.as_deref()),
+            ("ord-7", "sku-2", Some("ord-7/inventory/reserve"))
+        );
+        // No order id: the trace root's, so every retry of one checkout shares it; the SKU
+        // from the path parameter.
+        let traced = AppRequest::new("GET", "/items/sku-1")
+            .with_header(TRACE_HEADER, "Root=1-abc;Parent=00000000000000aa;Sampled=1");
+        let root = TraceContext::parse("Root=1-abc;Parent=00000000000000aa;Sampled=1")
+            .map(|t| t.root)
+            .expect("a trace header");
+        let params = BTreeMap::from([("sku".to_string(), "sku-1".to_string())]);
+        let ctx = OrderContext::of(&traced, &params, &db);
+        assert_eq!(ctx.order, format!("ord-{root}"));
+        assert_eq!((ctx.sku.as_str(), ctx.key), ("sku-1", None));
+        // An order id that is not text an HTTP library hands over is not read.
+        let odd = AppRequest::new("GET", "/").with_header("x-order-id", "ordé");
+        assert_eq!(OrderContext::of(&odd, &none, &db).order, "ord-untraced");
     }
 }

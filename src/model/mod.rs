@@ -45,6 +45,7 @@
 //! - [`pool`]: workers and the FIFO queue, shared by a service's endpoints; rejection.
 //! - [`service`]: a service's endpoints over one pool; its config.
 //! - [`route`]: method and path patterns (`/items/{sku}`, `/static/*`).
+//! - [`request`]: a request's head as the app reads it (method, path, headers).
 //! - [`endpoint`]: a single-behaviour pool, and the request id.
 //! - [`calls`]: backend calls in sequence or in parallel, per-call timeouts, idempotency keys.
 //! - [`ordering`]: the Ordering app's stock and orders, and its invariants.
@@ -62,6 +63,7 @@ pub mod error;
 pub mod fault;
 pub mod ordering;
 pub mod pool;
+pub mod request;
 pub mod route;
 pub mod service;
 pub mod service_time;
@@ -74,6 +76,7 @@ pub use endpoint::{Endpoint, EndpointConfig, RequestId};
 pub use error::ConfigError;
 pub use ordering::{Invariant, Inventory, Orders, Reserve, check_invariants};
 pub use pool::{Arrival, EndpointStats, Started};
+pub use request::AppRequest;
 pub use route::{MethodMatch, PathPattern, Route};
 pub use service::{AppKind, EndpointMatch, PathConfig, Service, ServiceConfig, ServiceError};
 pub use service_time::{ServiceTime, ServiceTimeConfig};

@@ -1,6 +1,8 @@
-//! The sidecar's inbound side: a listener on the task's port that applies the virtual node
-//! listener's limits (the connection pool's circuit breaker, the listener's per-request
-//! timeout) and hands each request to the local app in-process.
+//! The sidecar's inbound side on the wire: a listener on the task's port whose requests go
+//! through the core's inbound chain ([`InboundRequest`]: local rate limit, the listener
+//! pool's circuit breaker, the fault filter, the per-request and idle timeouts), and are
+//! handed to the local app in-process. This module is the `await` loop around that machine:
+//! hyper and turmoil connections, the queue's wake-ups, the app's task, the local replies.
 //!
 //! The app runs each request as its own task, so a caller that goes away (a timeout
 //! upstream, a closed connection) does not stop the app's work: real apps finish what they
@@ -26,19 +28,18 @@ use super::body::Payload;
 use super::faults::{self, ListenerFaults};
 use super::head;
 use super::notes::envoy_fields;
-use super::outbound::{
-    RouterFlags, Sidecar, idle_timeout_reply, idle_timeout_text, local_reply, request_head,
-};
+use super::outbound::{RouterFlags, Sidecar, local_reply, request_head};
 use super::telemetry::{
-    AccessLogEntry, Direction, HEALTH_CHECK_AGENT, ResponseFlag, Stat, TRACE_HEADER, TraceContext,
+    AccessLogEntry, Direction, HEALTH_CHECK_AGENT, ResponseFlag, ResponseFlags, Stat, TRACE_HEADER,
+    TraceContext,
 };
 use super::toxics::ToxicStream;
 use super::wire;
 use crate::config::model::Protocol;
-use crate::engine::breaker::{Admission, ListenerPool, Ticket};
-use crate::engine::listener::IdleTimer;
-use crate::engine::ratelimit::{LocalRateLimiter, RateDecision};
+use crate::engine::breaker::{ListenerPool, Ticket};
+use crate::engine::ratelimit::LocalRateLimiter;
 use crate::engine::{SimTime, seed};
+use crate::sidecar::inbound::{Action, Counted, Event, InboundRequest, Listener, NoteKind, Reply};
 
 /// What handles a request behind the listener: the local app, or a gateway's routing.
 pub type Handler = Rc<dyn Fn(Request<Payload>) -> Pin<Box<dyn Future<Output = Response<Payload>>>>>;
@@ -120,15 +121,6 @@ impl Inbound {
         self
     }
 
-    /// The rate limit filter's decision; `None` when there is no filter to ask.
-    /// Health checks pass untouched: they are the mesh's own traffic, and limiting them
-    /// would make the allowed rate depend on how many callers check this task and how often.
-    fn rate_limit(&self, now: SimTime, health_check: bool) -> Option<RateDecision> {
-        let limiter = self.rate_limit.as_ref().filter(|_| !health_check)?;
-        let (limiter, rng) = &mut *limiter.borrow_mut();
-        Some(limiter.try_acquire(now, rng))
-    }
-
     /// Accepts connections until the host goes down.
     pub async fn serve(self: Rc<Self>) -> std::io::Result<()> {
         let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, self.port));
@@ -177,6 +169,8 @@ impl Inbound {
         }
     }
 
+    /// One request: the core's inbound chain ([`InboundRequest`]) decides, this loop does
+    /// what it asks on the wire and tells it what happened.
     async fn handle(self: Rc<Self>, req: Request<Incoming>) -> Response<Payload> {
         let start = wire::now();
         let span = self.sidecar.next_span();
@@ -204,170 +198,155 @@ impl Inbound {
         if self.sidecar.wants_envoy_fields(log.detail.is_some()) {
             log.envoy = Some(Box::new(envoy_fields(&req)));
         }
-        // Envoy runs its HTTP filters before the router takes a connection-pool slot, so a
-        // refused request never queues.
-        let decision = self.rate_limit(start, log.health_check);
-        if let (Some(d), Some(decision)) = (log.detail.as_deref_mut(), decision) {
-            d.event(
-                start,
-                EventKind::RateLimit,
-                format!("local rate limit: {decision}"),
-            );
-        }
-        if let Some(RateDecision::Limited { status, .. }) = decision {
-            self.count(Stat::RateLimited);
-            return self.finish(log, local_reply(status, ResponseFlag::RateLimited, grpc));
-        }
-        // The listener's stream idle timer, from the request's arrival: nothing more passes
-        // on the stream until the answer goes back, so it bounds the queueing, a fault
-        // delay and the app's work alike.
-        let idle = IdleTimer::new(start, self.idle);
-        let mut slot = Slot {
+        let mut chain = Chain {
             inbound: Rc::clone(&self),
-            state: SlotState::Free,
+            machine: InboundRequest::new(
+                start,
+                self.timeout,
+                self.idle,
+                log.health_check,
+                log.detail.is_some(),
+            ),
         };
-        if let Some(pool) = &self.pool {
-            let admission = pool.borrow_mut().admit(start);
-            match admission {
-                Admission::Dispatch { .. } => slot.state = SlotState::Active,
-                Admission::Queued { ticket, .. } => {
+        chain.step(Event::Arrived, start);
+        let mut req = Some(req);
+        let mut answer = None;
+        loop {
+            let Some(action) = chain.machine.poll() else {
+                // The machine always ends with `Finish`; a slip here is answered, not hung.
+                return self.finish(
+                    log,
+                    ResponseFlags::of(ResponseFlag::UpstreamReset),
+                    local_reply(503, ResponseFlag::UpstreamReset, grpc),
+                );
+            };
+            let event = match action {
+                Action::Count(c) => {
+                    self.count(stat(c));
+                    continue;
+                }
+                Action::Note(n) => {
+                    if let Some(d) = log.detail.as_deref_mut() {
+                        d.event(n.at, event_kind(n.kind), n.text);
+                    }
+                    continue;
+                }
+                Action::Wake(ticket) => {
+                    self.wake(ticket);
+                    continue;
+                }
+                Action::AwaitAdmission(ticket) => {
                     let (tx, rx) = oneshot::channel();
                     self.waiters.borrow_mut().insert(ticket.get(), tx);
-                    slot.state = SlotState::Queued(ticket);
-                    let Some(waited) = wire::until(idle.deadline(), rx).await else {
-                        return self.idle_expired(log);
-                    };
-                    if let Some(d) = log.detail.as_deref_mut() {
-                        let wait = wire::now().saturating_since(start);
-                        let then = if waited.is_ok() {
-                            format!("dispatched after {wait:?}")
-                        } else {
-                            format!("dropped from the queue after {wait:?}: 503 UO")
-                        };
-                        d.event(
-                            start,
-                            EventKind::Queued,
-                            format!("listener connection pool: {admission}; {then}"),
-                        );
+                    match wire::until(chain.machine.poll_timeout(), rx).await {
+                        None => {
+                            self.waiters.borrow_mut().remove(&ticket.get());
+                            Event::Timeout
+                        }
+                        Some(Ok(())) => Event::Admitted,
+                        Some(Err(_)) => Event::Dropped,
                     }
-                    if waited.is_err() {
-                        return self.finish(log, local_reply(503, ResponseFlag::Overflow, grpc));
+                }
+                Action::AskFaultFilter { at } => {
+                    let head = req.as_ref().map(|r| request_head("", self.port, r));
+                    let decision = head.and_then(|h| self.sidecar.http_fault(&self.faults, &h, at));
+                    Event::FaultFilter(decision)
+                }
+                Action::Wait { until } => {
+                    let delay = tokio::time::sleep(until.saturating_since(wire::now()));
+                    match wire::until(chain.machine.poll_timeout(), delay).await {
+                        Some(()) => Event::DelayElapsed,
+                        None => Event::Timeout,
                     }
-                    slot.state = SlotState::Active;
                 }
-                Admission::Rejected(_) => {
-                    self.count(Stat::Overflows);
-                    if let Some(d) = log.detail.as_deref_mut() {
-                        d.event(
-                            start,
-                            EventKind::Overflow,
-                            format!("listener connection pool (circuit breaker): {admission}"),
-                        );
-                    }
-                    return self.finish(log, local_reply(503, ResponseFlag::Overflow, grpc));
-                }
-            }
-        }
-        // Given back when the request is over, however it ends (Envoy's `active_faults`).
-        let mut fault_held = FaultHeld(None);
-        if let Some(decision) =
-            self.sidecar
-                .http_fault(&self.faults, &request_head("", self.port, &req), start)
-        {
-            if decision.is_fault() {
-                fault_held.0 = Some(Rc::clone(&self));
-            }
-            if let Some(d) = log.detail.as_deref_mut() {
-                let (kind, what) = match (decision.delay, decision.abort) {
-                    (Some(delay), _) => (EventKind::FaultDelay, format!("delay {delay:?} (DI)")),
-                    (None, Some(abort)) => (EventKind::FaultAbort, format!("abort {abort} (FI)")),
-                    (None, None) => (EventKind::FaultSpared, "no fault".to_string()),
-                };
-                d.event(
-                    start,
-                    kind,
-                    format!("fault filter: {what}: {}", decision.reason),
-                );
-                if let (Some(_), Some(abort)) = (decision.delay, decision.abort) {
-                    d.event(
-                        decision.resume_at,
-                        EventKind::FaultAbort,
-                        format!("fault filter: abort {abort} (FI) after the delay"),
-                    );
-                }
-            }
-            if let Some(delay) = decision.delay {
-                self.count(Stat::FaultsInjected);
-                log.flags.insert(ResponseFlag::DelayInjected);
-                if wire::until(idle.deadline(), tokio::time::sleep(delay))
+                Action::HandToApp => {
+                    let deadline = chain.machine.poll_timeout();
+                    self.to_app(
+                        req.take(),
+                        deadline,
+                        trace.as_ref(),
+                        &span,
+                        &mut log,
+                        &mut answer,
+                    )
                     .await
-                    .is_none()
-                {
-                    return self.idle_expired(log);
                 }
-            }
-            if let Some(abort) = decision.abort {
-                if decision.delay.is_none() {
-                    self.count(Stat::FaultsInjected);
+                Action::Finish(ending) => {
+                    let response = reply(ending.reply, grpc, answer.take());
+                    return self.finish(log, ending.flags, response);
                 }
-                return self.finish(log, faults::abort_reply(abort, grpc));
-            }
+            };
+            chain.step(event, wire::now());
         }
+    }
+
+    /// Hands the request to the app and waits for its answer until `deadline` at most; the
+    /// app's work goes on detached if the deadline comes first.
+    async fn to_app(
+        &self,
+        req: Option<Request<Incoming>>,
+        deadline: Option<SimTime>,
+        trace: Option<&TraceContext>,
+        span: &str,
+        log: &mut AccessLogEntry,
+        answer: &mut Option<Response<Payload>>,
+    ) -> Event {
+        let Some(req) = req else {
+            return Event::Reset;
+        };
         let (parts, body) = req.into_parts();
         let Ok(body) = Payload::collect(body).await else {
-            return self.finish(log, local_reply(503, ResponseFlag::UpstreamReset, grpc));
+            return Event::Reset;
         };
         if let Some(e) = log.envoy.as_deref_mut() {
             e.bytes_received = body.data().len() as u64;
             e.upstream_host = Some(format!("127.0.0.1:{}", self.port));
         }
         let mut req = Request::from_parts(parts, body);
-        if let Some(t) = &trace
-            && let Ok(v) = HeaderValue::from_str(&t.header_from(&span))
+        if let Some(t) = trace
+            && let Ok(v) = HeaderValue::from_str(&t.header_from(span))
         {
             req.headers_mut().insert(TRACE_HEADER, v);
         }
         let app = tokio::task::spawn_local((self.handler)(req));
-        let deadline = self.timeout.map(|t| start + t);
         let handed = wire::now();
-        let response = match wire::until(idle.bound(deadline), app).await {
-            None if idle.fires_before(deadline) => return self.idle_expired(log),
-            None => {
-                self.count(Stat::Timeouts);
-                if let Some(d) = log.detail.as_deref_mut() {
-                    let t = self.timeout.unwrap_or_default();
-                    d.event(
-                        wire::now(),
-                        EventKind::ListenerTimeout,
-                        format!("listener timeout (perRequest {t:?}) fired before the app answered: 504 UT"),
-                    );
-                }
-                local_reply(504, ResponseFlag::UpstreamTimeout, grpc)
-            }
+        match wire::until(deadline, app).await {
+            None => Event::Timeout,
             Some(Ok(resp)) => {
                 if let Some(e) = log.envoy.as_deref_mut() {
                     e.upstream_service_time = Some(wire::now().saturating_since(handed));
                 }
-                resp
+                let event = Event::Answered {
+                    head: head::read(&resp),
+                    router: resp.extensions().get::<RouterFlags>().map(|r| r.0),
+                };
+                *answer = Some(resp);
+                event
             }
-            Some(Err(_)) => local_reply(503, ResponseFlag::UpstreamReset, grpc),
-        };
-        drop(slot);
-        self.finish(log, response)
+            Some(Err(_)) => Event::Reset,
+        }
     }
 
-    /// The listener's idle timer fired before the app answered: 504 `SI` (the engine's
-    /// rule, [`idle_timeout_reply`]); the app's work, if it started, goes on detached.
-    fn idle_expired(&self, mut log: AccessLogEntry) -> Response<Payload> {
-        self.count(Stat::Timeouts);
-        if let Some(d) = log.detail.as_deref_mut() {
-            d.event(
-                wire::now(),
-                EventKind::IdleTimeout,
-                idle_timeout_text("listener", self.idle),
-            );
+    /// Tells a request queued at the pool that its turn came; one that went away hands its
+    /// slot straight on.
+    fn wake(&self, ticket: Ticket) {
+        let tx = self.waiters.borrow_mut().remove(&ticket.get());
+        if tx.is_none_or(|tx| tx.send(()).is_err()) {
+            self.release();
         }
-        self.finish(log, idle_timeout_reply(self.protocol == Protocol::Grpc))
+    }
+
+    /// Lends the listener's state to a request's machine for one step.
+    fn with_listener<T>(&self, f: impl FnOnce(&mut Listener<'_>) -> T) -> T {
+        let mut pool = self.pool.as_ref().map(RefCell::borrow_mut);
+        let mut rate_limit = self.rate_limit.as_ref().map(RefCell::borrow_mut);
+        let mut faults = self.faults.borrow_mut();
+        let mut listener = Listener {
+            pool: pool.as_deref_mut(),
+            rate_limit: rate_limit.as_deref_mut().map(|(l, r)| (l, r)),
+            faults: &mut faults,
+        };
+        f(&mut listener)
     }
 
     pub(super) fn count(&self, stat: Stat) {
@@ -376,25 +355,17 @@ impl Inbound {
             .count(&self.sidecar.identity.node, stat, 1);
     }
 
-    fn finish(&self, mut log: AccessLogEntry, response: Response<Payload>) -> Response<Payload> {
+    /// Writes the request's line (its flags are the machine's: what the listener noted and
+    /// its own reply's flag, or those of the answer it passed on) and sends `response`.
+    fn finish(
+        &self,
+        mut log: AccessLogEntry,
+        flags: ResponseFlags,
+        response: Response<Payload>,
+    ) -> Response<Payload> {
         log.duration = wire::now().saturating_since(log.start);
         log.status = response.status().as_u16();
-        // A reply of this listener's own (`RL`, `UO`, `FI`, `UT`, `UC`) carries its flag;
-        // beside what the listener noted on the way (`DI`). Behind a virtual gateway the
-        // answer comes from the gateway's router, whose flags are this Envoy's own too; an
-        // app's answer, or an upstream's passed on, adds none.
-        match response.extensions().get::<RouterFlags>() {
-            Some(RouterFlags(router)) => {
-                for f in router.iter() {
-                    log.flags.insert(f);
-                }
-            }
-            None => {
-                if let Some(own) = head::flag(response.headers()) {
-                    log.flags.insert(own);
-                }
-            }
-        }
+        log.flags = flags;
         if let Some(e) = log.envoy.as_deref_mut() {
             e.bytes_sent = response.body().data().len() as u64;
         }
@@ -421,28 +392,76 @@ impl Inbound {
             }
         }
     }
+}
 
-    fn withdraw(&self, ticket: Ticket) {
-        if let Some(pool) = &self.pool {
-            pool.borrow_mut().cancel(ticket);
-        }
-        self.waiters.borrow_mut().remove(&ticket.get());
+/// A request's machine in the listener's hands: dropped midway (its host went down, its
+/// task with it), it gives back what it holds, once.
+struct Chain {
+    inbound: Rc<Inbound>,
+    machine: InboundRequest,
+}
+
+impl Chain {
+    fn step(&mut self, event: Event, now: SimTime) {
+        let machine = &mut self.machine;
+        self.inbound
+            .with_listener(|l| machine.handle(event, now, l));
     }
 }
 
-/// A request with a fault in progress at its listener's fault filter, ended exactly once.
-struct FaultHeld(Option<Rc<Inbound>>);
-
-impl Drop for FaultHeld {
+impl Drop for Chain {
     fn drop(&mut self) {
-        if let Some(inbound) = self.0.take() {
-            inbound.faults.borrow_mut().on_fault_end();
+        if self.machine.is_done() {
+            return;
+        }
+        if let Some(ticket) = self.machine.queued() {
+            self.inbound.waiters.borrow_mut().remove(&ticket.get());
+        }
+        let machine = &mut self.machine;
+        self.inbound
+            .with_listener(|l| machine.abandon(wire::now(), l));
+    }
+}
+
+/// The response for the machine's reply: a local reply of the listener's own (for a gRPC
+/// listener, as the gRPC status it maps to), the fault filter's abort, or the app's answer.
+fn reply(reply: Reply, grpc: bool, answer: Option<Response<Payload>>) -> Response<Payload> {
+    match reply {
+        Reply::Local { status, flag } => local_reply(status, flag, grpc),
+        Reply::Abort(abort) => faults::abort_reply(abort, grpc),
+        // Forwarded only after an answer came: a missing one would be the driver's slip.
+        Reply::Forward => {
+            answer.unwrap_or_else(|| local_reply(503, ResponseFlag::UpstreamReset, grpc))
         }
     }
 }
 
-/// A request's (or a TCP connection's) place in the listener's pool, given back exactly
-/// once however it ends (answered, timed out, or dropped with its connection).
+/// The telemetry counter for a count of the core's.
+fn stat(counted: Counted) -> Stat {
+    match counted {
+        Counted::RateLimited => Stat::RateLimited,
+        Counted::Overflow => Stat::Overflows,
+        Counted::FaultInjected => Stat::FaultsInjected,
+        Counted::Timeout => Stat::Timeouts,
+    }
+}
+
+/// The trace detail's kind for a note of the core's.
+fn event_kind(kind: NoteKind) -> EventKind {
+    match kind {
+        NoteKind::RateLimit => EventKind::RateLimit,
+        NoteKind::Queued => EventKind::Queued,
+        NoteKind::Overflow => EventKind::Overflow,
+        NoteKind::FaultDelay => EventKind::FaultDelay,
+        NoteKind::FaultAbort => EventKind::FaultAbort,
+        NoteKind::FaultSpared => EventKind::FaultSpared,
+        NoteKind::ListenerTimeout => EventKind::ListenerTimeout,
+        NoteKind::IdleTimeout => EventKind::IdleTimeout,
+    }
+}
+
+/// A TCP connection's slot in the listener's pool, given back exactly once however it ends
+/// (an HTTP request's is its machine's, [`InboundRequest`]).
 pub(super) struct Slot {
     inbound: Rc<Inbound>,
     state: SlotState,
@@ -465,7 +484,6 @@ impl Slot {
 
 enum SlotState {
     Free,
-    Queued(Ticket),
     Active,
 }
 
@@ -473,8 +491,50 @@ impl Drop for Slot {
     fn drop(&mut self) {
         match std::mem::replace(&mut self.state, SlotState::Free) {
             SlotState::Free => {}
-            SlotState::Queued(t) => self.inbound.withdraw(t),
             SlotState::Active => self.inbound.release(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::fault::Abort;
+    use crate::proxy::telemetry::FLAGS_HEADER;
+
+    #[test]
+    fn the_machine_s_replies_go_out_as_envoy_s_local_replies() {
+        let limited = Reply::Local {
+            status: 429,
+            flag: ResponseFlag::RateLimited,
+        };
+        let r = reply(limited, false, None);
+        assert_eq!(r.status(), 429);
+        assert_eq!(r.headers()[FLAGS_HEADER], "RL");
+        assert_eq!(r.headers()["x-envoy-ratelimited"], "true");
+        let overflow = Reply::Local {
+            status: 503,
+            flag: ResponseFlag::Overflow,
+        };
+        let r = reply(overflow, false, None);
+        assert_eq!(r.headers()["x-envoy-overloaded"], "true");
+        // On a gRPC listener the status goes as the gRPC status it maps to.
+        let r = reply(overflow, true, None);
+        assert_eq!(
+            (
+                r.status().as_u16(),
+                r.headers()["grpc-status"].to_str().ok()
+            ),
+            (200, Some("14"))
+        );
+        let r = reply(Reply::Abort(Abort::Http(500)), false, None);
+        assert_eq!(
+            (r.status().as_u16(), r.headers()[FLAGS_HEADER].to_str().ok()),
+            (500, Some("FI"))
+        );
+        let mut app = Response::new(Payload::empty());
+        *app.status_mut() = http::StatusCode::CREATED;
+        assert_eq!(reply(Reply::Forward, false, Some(app)).status(), 201);
+        assert_eq!(reply(Reply::Forward, false, None).status(), 503);
     }
 }

@@ -13,6 +13,7 @@
 //!   log and the calling app each judge it by.
 
 pub mod classify;
+pub mod inbound;
 
 pub use classify::{Answer, Classification, ResponseHead, grpc_to_http, http_to_grpc};
 

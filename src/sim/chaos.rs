@@ -1,13 +1,12 @@
 //! Applying a fault [`Plan`] to the running world, between turmoil steps.
 //!
-//! - Links: `partition` and `hold` use turmoil's own link states (a cut link refuses new
-//!   connections at once and leaves open ones hanging, as a black-holed route does; a held link
-//!   delivers everything when released). `latency` and `loss` set the link's message latency
-//!   each step while in force: the added delay, a jitter draw correlated with the previous one
-//!   (netem's `correlation`), and for a lost segment the time TCP takes to resend it (Linux's
-//!   200 ms minimum RTO, doubling while the resend is lost too). turmoil's TCP has no
-//!   retransmission of its own, so loss is modelled by its effect at the receiver, a late
-//!   segment, per link per tick.
+//! - Links: what the plan does to a link at a moment is decided in
+//!   [`model::fault::link`](crate::model::fault::link); this module carries it out on turmoil.
+//!   `partition` and `hold` become turmoil's own link states (a cut link refuses new
+//!   connections at once and leaves open ones hanging, as a black-holed route does; a held
+//!   link delivers everything when released). `latency` and `loss` set the link's message
+//!   latency each step while in force (turmoil's TCP has no retransmission of its own, so a
+//!   lost segment shows as the late one its resend would be).
 //! - Tasks: crashes, restarts and rolling restarts through turmoil (`crash`, `bounce`); Cloud
 //!   Map keeps a dead task registered for the fault's `deregistration_lag`, and a restarted
 //!   task registers itself again as it starts.
@@ -15,20 +14,16 @@
 //!   that apps and sidecars read.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use rand::Rng as _;
-
 use crate::engine::discovery::Registry;
-use crate::engine::{SimTime, seed, time};
+use crate::engine::{SimTime, seed};
+use crate::model::fault::link::{Latency, LinkState, Links, Shaper};
 use crate::model::fault::plan::Reach;
-use crate::model::fault::{Effects, Fault, FaultKind, LinkVerdict, Plan, TaskRef};
-
-/// Linux's minimum retransmission timeout.
-const MIN_RTO: Duration = Duration::from_millis(200);
+use crate::model::fault::{Effects, Fault, FaultKind, Plan, TaskRef};
 /// How often effects are recomputed while a fault ramps.
 const RAMP_STEP: Duration = Duration::from_millis(100);
 
@@ -50,21 +45,6 @@ enum HostAction {
     Restart,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum LinkState {
-    Normal,
-    Cut { oneway: bool, forward: bool },
-    Held,
-}
-
-/// Correlated draws of one shaped link.
-#[derive(Clone, Debug, Default)]
-struct Shaping {
-    jitter: f64,
-    loss: f64,
-    active: bool,
-}
-
 /// The fault plan applied to a world.
 pub(super) struct Chaos {
     plan: Plan,
@@ -72,9 +52,10 @@ pub(super) struct Chaos {
     pub effects: Rc<RefCell<Effects>>,
     boundaries: Vec<Duration>,
     host_actions: Vec<(SimTime, HostAction, String, usize)>,
-    links: BTreeMap<(String, String), (LinkState, usize)>,
-    cut_pairs: Vec<(String, String)>,
-    shaped: BTreeMap<(String, String), Shaping>,
+    /// The links a partition or hold may touch, and their states.
+    links: Links,
+    /// The links a latency or loss fault may touch, and their draws.
+    shaper: Shaper,
     addrs: BTreeMap<String, IpAddr>,
     base_latency: Duration,
     base_jitter: Duration,
@@ -99,27 +80,22 @@ impl Chaos {
         base_jitter: Duration,
     ) -> Chaos {
         let mut host_actions = Vec::new();
-        let mut cut_pairs = BTreeSet::new();
         for i in 0..plan.faults.len() {
-            schedule(&plan, i, &mut host_actions, &mut cut_pairs);
+            schedule(&plan, i, &mut host_actions);
         }
         host_actions.sort();
         host_actions.reverse();
         let mut boundaries = plan.boundaries();
         boundaries.reverse();
-        let shaped = plan
-            .shaped_pairs()
-            .into_iter()
-            .map(|p| (p, Shaping::default()))
-            .collect();
+        let links = Links::new(&plan);
+        let shaper = Shaper::new(&plan);
         Chaos {
             plan,
             effects,
             boundaries,
             host_actions,
-            links: BTreeMap::new(),
-            cut_pairs: cut_pairs.into_iter().collect(),
-            shaped,
+            links,
+            shaper,
             addrs: BTreeMap::new(),
             base_latency,
             base_jitter,
@@ -160,11 +136,10 @@ impl Chaos {
                 .join("; ")
         })?;
         let i = plan.faults.len() - 1;
-        let mut cut: BTreeSet<(String, String)> = self.cut_pairs.iter().cloned().collect();
-        schedule(&plan, i, &mut self.host_actions, &mut cut);
+        schedule(&plan, i, &mut self.host_actions);
         self.host_actions.sort();
         self.host_actions.reverse();
-        self.cut_pairs = cut.into_iter().collect();
+        self.links.extend(&plan);
         let mut boundaries: Vec<Duration> = plan
             .boundaries()
             .into_iter()
@@ -172,9 +147,7 @@ impl Chaos {
             .collect();
         boundaries.reverse();
         self.boundaries = boundaries;
-        for pair in plan.shaped_pairs() {
-            self.shaped.entry(pair).or_default();
-        }
+        self.shaper.extend(&plan);
         self.plan = plan;
         Ok(())
     }
@@ -237,36 +210,15 @@ impl Chaos {
         }
     }
 
+    /// Carries out the link states the plan wants now: each change undoes the state the
+    /// link leaves, then enters the new one.
     fn update_links(&mut self, sim: &mut turmoil::Sim<'_>, now: SimTime) {
-        let since = now.since_start();
-        let pairs = self.cut_pairs.clone();
-        for (a, b) in pairs {
-            let want = match self.plan.link_verdict(&a, &b, since) {
-                LinkVerdict::Cut { fault } => match self.plan.faults[fault].kind {
-                    FaultKind::Partition { oneway } => {
-                        // One-way: only messages from `from`'s side are lost.
-                        let forward = match &self.plan.reach[fault] {
-                            Reach::Link(p) => p.contains(&(a.clone(), b.clone())),
-                            Reach::Hosts(_) => true,
-                        };
-                        (LinkState::Cut { oneway, forward }, fault)
-                    }
-                    _ => (LinkState::Normal, fault),
-                },
-                LinkVerdict::Hold { fault } => (LinkState::Held, fault),
-                _ => (LinkState::Normal, usize::MAX),
-            };
-            let key = (a.clone(), b.clone());
-            let (have, cause) = self
-                .links
-                .get(&key)
-                .copied()
-                .unwrap_or((LinkState::Normal, usize::MAX));
-            if have == want.0 {
-                continue;
-            }
-            let (ia, ib) = (self.addr(sim, &a), self.addr(sim, &b));
-            match have {
+        for change in self.links.update(&self.plan, now.since_start()) {
+            let (ia, ib) = (
+                self.addr(sim, &change.pair.0),
+                self.addr(sim, &change.pair.1),
+            );
+            match change.from {
                 LinkState::Cut {
                     oneway: true,
                     forward,
@@ -278,127 +230,41 @@ impl Chaos {
                 LinkState::Held => sim.release(ia, ib),
                 LinkState::Normal => {}
             }
-            match have {
-                LinkState::Cut {
-                    oneway: true,
-                    forward,
-                } => {
-                    let (from, to) = if forward { (&a, &b) } else { (&b, &a) };
-                    self.note(now, format!("repair {from} → {to}"), cause);
-                }
-                LinkState::Cut { .. } => {
-                    let (x, y) = self.as_written(cause, &a, &b);
-                    self.note(now, format!("repair {x} ↔ {y}"), cause);
-                }
-                LinkState::Held => {
-                    let (x, y) = self.as_written(cause, &a, &b);
-                    self.note(now, format!("release {x} ↔ {y}"), cause);
-                }
-                LinkState::Normal => {}
-            }
-            match want.0 {
+            match change.to {
                 LinkState::Cut {
                     oneway: true,
                     forward,
                 } => {
                     let (x, y) = if forward { (ia, ib) } else { (ib, ia) };
                     sim.partition_oneway(x, y);
-                    let (from, to) = if forward { (&a, &b) } else { (&b, &a) };
-                    self.note(now, format!("partition {from} → {to} (one-way)"), want.1);
                 }
-                LinkState::Cut { .. } => {
-                    sim.partition(ia, ib);
-                    let (x, y) = self.as_written(want.1, &a, &b);
-                    self.note(now, format!("partition {x} ↔ {y}"), want.1);
-                }
-                LinkState::Held => {
-                    sim.hold(ia, ib);
-                    let (x, y) = self.as_written(want.1, &a, &b);
-                    self.note(now, format!("hold {x} ↔ {y}"), want.1);
-                }
+                LinkState::Cut { .. } => sim.partition(ia, ib),
+                LinkState::Held => sim.hold(ia, ib),
                 LinkState::Normal => {}
             }
-            self.links.insert(key, want);
-        }
-    }
-
-    /// The two ends of a link in the order fault `fault` names them (`from` first).
-    fn as_written(&self, fault: usize, a: &str, b: &str) -> (String, String) {
-        let forward = match self.plan.reach.get(fault) {
-            Some(Reach::Link(pairs)) => pairs.iter().any(|(x, y)| x == a && y == b),
-            _ => true,
-        };
-        if forward {
-            (a.to_string(), b.to_string())
-        } else {
-            (b.to_string(), a.to_string())
+            for (what, fault) in change.notes {
+                self.note(now, what, fault);
+            }
         }
     }
 
     /// Sets the latency of every shaped link for messages sent in the coming step.
     fn shape(&mut self, sim: &mut turmoil::Sim<'_>, since: Duration) {
-        if self.shaped.is_empty() {
+        if self.shaper.is_empty() {
             return;
         }
-        let keys: Vec<(String, String)> = self.shaped.keys().cloned().collect();
-        for key in keys {
-            let verdict = self.plan.link_verdict(&key.0, &key.1, since);
-            let (ia, ib) = (self.addr(sim, &key.0), self.addr(sim, &key.1));
-            let LinkVerdict::Shape { faults } = verdict else {
-                let was_active = self.shaped.get(&key).is_some_and(|s| s.active);
-                if was_active {
+        let latencies = self
+            .shaper
+            .shape(&self.plan, since, &mut self.rng, &mut self.rounding);
+        for ((a, b), latency) in latencies {
+            let (ia, ib) = (self.addr(sim, &a), self.addr(sim, &b));
+            match latency {
+                Latency::Base => {
                     sim.set_link_latency(ia, ib, self.base_latency);
                     sim.set_link_max_message_latency(ia, ib, self.base_latency + self.base_jitter);
-                    if let Some(s) = self.shaped.get_mut(&key) {
-                        *s = Shaping::default();
-                    }
                 }
-                continue;
-            };
-            let mut extra = Duration::ZERO;
-            for i in faults {
-                let fault = &self.plan.faults[i];
-                let intensity = fault.window.intensity(since);
-                let Some(state) = self.shaped.get_mut(&key) else {
-                    continue;
-                };
-                match fault.kind {
-                    FaultKind::Latency {
-                        latency,
-                        jitter,
-                        correlation,
-                    } => {
-                        let fresh: f64 = self.rng.random_range(-1.0..=1.0);
-                        state.jitter = correlation * state.jitter + (1.0 - correlation) * fresh;
-                        let ms = latency.as_secs_f64() * 1000.0
-                            + state.jitter * jitter.as_secs_f64() * 1000.0;
-                        extra += Duration::from_secs_f64((ms * intensity).max(0.0) / 1000.0);
-                    }
-                    FaultKind::Loss { share, correlation } => {
-                        let fresh: f64 = self.rng.random_range(0.0..1.0);
-                        state.loss = correlation * state.loss + (1.0 - correlation) * fresh;
-                        let p = share * intensity;
-                        if state.loss < p {
-                            // The resend is lost again with the same odds; each loss doubles
-                            // the RTO.
-                            let mut rto = MIN_RTO;
-                            extra += rto;
-                            while self.rng.random_bool(p.clamp(0.0, 0.999))
-                                && rto < Duration::from_secs(60)
-                            {
-                                rto *= 2;
-                                extra += rto;
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-                state.active = true;
+                Latency::Extra(extra) => sim.set_link_latency(ia, ib, self.base_latency + extra),
             }
-            // turmoil delivers on the first tick at or after the latency: put the extra on a
-            // tick without bias, as the apps' service times are.
-            let extra = time::dither(SimTime::from_duration(extra), &mut self.rounding);
-            sim.set_link_latency(ia, ib, self.base_latency + extra.since_start());
         }
     }
 
@@ -489,13 +355,8 @@ impl Chaos {
     }
 }
 
-/// What fault `i` of `plan` puts on the host-action queue and the list of links it may cut.
-fn schedule(
-    plan: &Plan,
-    i: usize,
-    host_actions: &mut Vec<(SimTime, HostAction, String, usize)>,
-    cut_pairs: &mut BTreeSet<(String, String)>,
-) {
+/// What fault `i` of `plan` puts on the host-action queue.
+fn schedule(plan: &Plan, i: usize, host_actions: &mut Vec<(SimTime, HostAction, String, usize)>) {
     let (Some(f), Some(r)) = (plan.faults.get(i), plan.reach.get(i)) else {
         return;
     };
@@ -543,16 +404,6 @@ fn schedule(
                 }
                 host_actions.push((at(start + *downtime), HostAction::Restart, h.clone(), i));
             }
-        }
-        (FaultKind::Partition { .. } | FaultKind::Hold, Reach::Link(pairs)) => {
-            // Undirected: two faults naming one link either way round are one link.
-            cut_pairs.extend(pairs.iter().map(|(a, b)| {
-                if a <= b {
-                    (a.clone(), b.clone())
-                } else {
-                    (b.clone(), a.clone())
-                }
-            }));
         }
         _ => {}
     }

@@ -5,6 +5,9 @@
 //! - [`plan`]: faults resolved against the run's tasks into a [`Plan`]: which hosts and which
 //!   links each one touches, checked for contradictions, and the ordered rule chain that
 //!   decides a link's fate at any moment (the first fault that has a verdict wins).
+//! - [`link`]: what the plan does to a link's messages at a moment, as decisions a driver
+//!   carries out: link states to change (cut, one-way cut, hold, repair, release) and each
+//!   shaped link's latency for the next step (delay, correlated jitter, loss as TCP resends).
 //! - [`effects`]: what is in force at a task right now (slowdown, errors, fewer workers,
 //!   hung calls, a leak, HTTP faults), read by its app and sidecar on every request.
 //! - [`random`]: a schedule drawn from the seed within bounds (swarm testing).
@@ -25,6 +28,7 @@
 //!   `limit-data`, each with a `stream` direction and a per-connection `toxicity`.
 
 pub mod effects;
+pub mod link;
 pub mod plan;
 pub mod random;
 pub mod spec;
