@@ -23,6 +23,7 @@
 //! faults, rollout, metrics, reports); docs/ARCHITECTURE.md lists what remains.
 
 pub mod app;
+mod closed_form;
 pub mod net;
 pub mod queue;
 
