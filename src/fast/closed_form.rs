@@ -192,6 +192,32 @@ mod tests {
         );
     }
 
+    /// The app on events alone, for docs/PERFORMANCE.md (a release build; ignored in the
+    /// debug suite): an hour of the M/M/1 queue (about 252,000 requests, each an arrival, a
+    /// wake and an answer), wall time and simulated seconds per wall second. No network, no
+    /// sidecar: a floor under a world's cost, not a world's speed.
+    /// `cargo test --release --locked --lib fast::closed_form::tests::speed -- --ignored --nocapture`
+    #[test]
+    #[ignore = "a measurement: run in a release build"]
+    #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
+    fn speed() {
+        let q = Queue {
+            rate: 70.0,
+            mean_ms: 10.0,
+            workers: 1,
+        };
+        for _ in 0..3 {
+            let start = std::time::Instant::now();
+            let n = run(q, 17, 60).len();
+            let wall = start.elapsed();
+            eprintln!(
+                "M/M/1, 60 simulated minutes, {n} requests: {wall:?} wall, {:.0}x real time, {:.2} M requests/s",
+                3600.0 / wall.as_secs_f64(),
+                n as f64 / wall.as_secs_f64() / 1e6
+            );
+        }
+    }
+
     #[test]
     fn the_same_seed_gives_the_same_times_and_another_seed_others() {
         let q = Queue {

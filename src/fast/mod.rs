@@ -15,6 +15,9 @@
 //! - [`net`], links (latency, jitter, partitions, holds, in-order delivery per connection)
 //!   and connections (set-up, Envoy-like reuse, HTTP/1.1 one request at a time, HTTP/2
 //!   streams), as sans-IO state a driver feeds with the time and a seeded RNG.
+//! - [`transport`], one upstream HTTP exchange over those links and pools (connect within
+//!   the connect timeout, request, response, or a named failure), as a state machine the
+//!   hop adapter will drive beside the sidecar core.
 //! - [`app`], one task's app ([`Service`](crate::model::service::Service) workers and
 //!   queue, service times, the call plan) driven by events, with the wire app's random
 //!   streams drawn in the same order.
@@ -26,6 +29,7 @@ pub mod app;
 mod closed_form;
 pub mod net;
 pub mod queue;
+pub mod transport;
 
 pub use queue::{EventQueue, TimerKey};
 

@@ -380,13 +380,24 @@ impl Network {
     }
 
     /// A message's delivery event came: it leaves the network. A SYN's arrival opens its
-    /// connection. Returns its connection and direction (`None` if it was lost meanwhile:
-    /// the driver cancelled too late, a caller bug).
+    /// connection. Returns its connection and direction; `None` if it is not delivered: its
+    /// receiver went down while it was on the way (a request or response is lost and its
+    /// connection stalls; a SYN is never answered, so only the connect timeout ends it), or
+    /// it was lost meanwhile (the driver cancelled too late, a caller bug).
     pub fn delivered(&mut self, message: MessageId) -> Option<(ConnId, Direction)> {
         let m = self.in_flight.remove(&message)?;
-        if let Some(c) = self.conns.get_mut(&m.conn)
-            && c.state == ConnState::Connecting
-        {
+        let c = self.conns.get_mut(&m.conn)?;
+        let to = match m.direction {
+            Direction::Up => &c.server,
+            Direction::Down => &c.client,
+        };
+        if self.down.contains(to) {
+            if c.state == ConnState::Open {
+                c.state = ConnState::Stalled;
+            }
+            return None;
+        }
+        if c.state == ConnState::Connecting {
             c.state = ConnState::Open;
         }
         Some((m.conn, m.direction))
@@ -852,7 +863,13 @@ mod tests {
         let mut rng = seed::stream(8, "net");
         let mut n = net(2, 0, Handshake::RoundTrip);
         let (c, t) = open(&mut n, &mut rng);
+        // A request on the way when it crashes is not delivered.
+        let Delivery::At(m, _) = n.send(t, c, Direction::Up, &mut rng) else {
+            panic!()
+        };
         n.crash("b");
+        assert_eq!(n.delivered(m), None);
+        assert_eq!(n.conn_state(c), ConnState::Stalled);
         assert!(matches!(
             n.connect(t, "a", "b", &mut rng).1,
             Delivery::Held(_)

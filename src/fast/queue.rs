@@ -268,6 +268,43 @@ mod tests {
         assert_eq!(q.now(), ms(10));
     }
 
+    /// Throughput of the queue alone, for docs/PERFORMANCE.md (a release build; ignored in
+    /// the debug suite): the hold model, 10,000 events pending, each event taken schedules
+    /// one more at a uniformly drawn offset of up to 10 ms, and one in eight is cancelled
+    /// before it fires (a timeout that an answer beat).
+    /// `cargo test --release --locked --lib fast::queue::tests::throughput -- --ignored --nocapture`
+    #[test]
+    #[ignore = "a measurement: run in a release build"]
+    #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
+    fn throughput() {
+        use rand::Rng as _;
+        let mut rng = crate::engine::seed::stream(1, "bench");
+        let mut q = EventQueue::new();
+        for _ in 0..10_000 {
+            q.schedule_in(Duration::from_nanos(rng.random_range(0..10_000_000)), 0u64);
+        }
+        let n = 10_000_000u64;
+        let start = std::time::Instant::now();
+        let mut sum = 0u64;
+        for i in 0..n {
+            let Some((at, e)) = q.pop() else { break };
+            sum = sum.wrapping_add(at.as_nanos() ^ e);
+            let key = q.schedule_in(Duration::from_nanos(rng.random_range(0..10_000_000)), i);
+            if i % 8 == 0 {
+                q.cancel(key);
+                q.schedule_in(Duration::from_nanos(rng.random_range(0..10_000_000)), i);
+            }
+        }
+        let wall = start.elapsed();
+        eprintln!(
+            "{n} events taken (and {} cancelled) in {wall:?}: {:.1} M events/s, {:.1} ns per event (checksum {sum:x}, pending {})",
+            n / 8,
+            n as f64 / wall.as_secs_f64() / 1e6,
+            wall.as_secs_f64() * 1e9 / n as f64,
+            q.len()
+        );
+    }
+
     #[derive(Clone, Debug)]
     enum Op {
         Schedule(u64),
