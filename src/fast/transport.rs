@@ -20,13 +20,13 @@
 //! - A request on a connection to a task that restarted since gets a reset one round trip
 //!   later.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use rand::Rng;
 
 use super::net::{
-    Checkout, ConnId, ConnState, Delivery, Direction, Fates, LinkState, MessageId, Network,
-    PoolKey, Pools,
+    Checkout, ConnId, ConnState, Delivery, Direction, Fates, HttpVersion, LinkState, MessageId,
+    Network, PoolKey, Pools,
 };
 use crate::engine::SimTime;
 use crate::engine::endpoints::CONNECT_TIMEOUT;
@@ -95,6 +95,7 @@ enum Phase {
 
 #[derive(Clone, Debug)]
 struct Exchange {
+    version: HttpVersion,
     phase: Phase,
     /// The caller gave up: nothing more is reported to it.
     abandoned: bool,
@@ -117,7 +118,7 @@ pub struct Transport {
     /// the pool's).
     openers: BTreeMap<ConnId, ExchangeId>,
     messages: BTreeMap<MessageId, Carried>,
-    steps: Vec<Step>,
+    steps: VecDeque<Step>,
     next: u64,
 }
 
@@ -130,7 +131,7 @@ impl Transport {
             exchanges: BTreeMap::new(),
             openers: BTreeMap::new(),
             messages: BTreeMap::new(),
-            steps: Vec::new(),
+            steps: VecDeque::new(),
             next: 0,
         }
     }
@@ -147,10 +148,7 @@ impl Transport {
 
     /// The next step, in the order decided.
     pub fn poll_step(&mut self) -> Option<Step> {
-        if self.steps.is_empty() {
-            return None;
-        }
-        Some(self.steps.remove(0))
+        self.steps.pop_front()
     }
 
     /// Sends a request to `key`'s host (the task `key.host`) at `now`.
@@ -171,6 +169,7 @@ impl Transport {
                 self.exchanges.insert(
                     id,
                     Exchange {
+                        version: key.version,
                         phase: Phase::Request(conn),
                         abandoned: false,
                     },
@@ -181,6 +180,7 @@ impl Transport {
                 self.exchanges.insert(
                     id,
                     Exchange {
+                        version: key.version,
                         phase: Phase::Connecting(conn),
                         abandoned: false,
                     },
@@ -192,6 +192,7 @@ impl Transport {
                 self.exchanges.insert(
                     id,
                     Exchange {
+                        version: key.version,
                         phase: Phase::Connecting(conn),
                         abandoned: false,
                     },
@@ -200,15 +201,15 @@ impl Transport {
                 match syn {
                     Delivery::At(m, at) => {
                         self.messages.insert(m, Carried::Syn(conn));
-                        self.steps.push(Step::Deliver { message: m, at });
-                        self.steps.push(Step::ArmConnectTimeout {
+                        self.steps.push_back(Step::Deliver { message: m, at });
+                        self.steps.push_back(Step::ArmConnectTimeout {
                             conn,
                             at: now + CONNECT_TIMEOUT,
                         });
                     }
                     Delivery::Held(m) => {
                         self.messages.insert(m, Carried::Syn(conn));
-                        self.steps.push(Step::ArmConnectTimeout {
+                        self.steps.push_back(Step::ArmConnectTimeout {
                             conn,
                             at: now + CONNECT_TIMEOUT,
                         });
@@ -234,7 +235,7 @@ impl Transport {
         match net.send(now, conn, Direction::Up, rng) {
             Delivery::At(m, at) => {
                 self.messages.insert(m, Carried::Request(id));
-                self.steps.push(Step::Deliver { message: m, at });
+                self.steps.push_back(Step::Deliver { message: m, at });
             }
             Delivery::Held(m) => {
                 self.messages.insert(m, Carried::Request(id));
@@ -243,7 +244,8 @@ impl Transport {
             Delivery::Lost => {}
             Delivery::Reset(at) => {
                 self.pools.fail(conn);
-                self.steps.push(Step::DeliverReset { exchange: id, at });
+                self.steps
+                    .push_back(Step::DeliverReset { exchange: id, at });
             }
         }
     }
@@ -251,7 +253,7 @@ impl Transport {
     fn connect_failed(&mut self, net: &mut Network, conn: ConnId) {
         for m in net.close(conn) {
             self.messages.remove(&m);
-            self.steps.push(Step::Undeliver(m));
+            self.steps.push_back(Step::Undeliver(m));
         }
         let mut failed: Vec<ExchangeId> = self.openers.remove(&conn).into_iter().collect();
         failed.extend(self.pools.fail(conn).into_iter().map(ExchangeId));
@@ -259,7 +261,7 @@ impl Transport {
             if let Some(e) = self.exchanges.remove(&id)
                 && !e.abandoned
             {
-                self.steps.push(Step::Failed(id, Failure::Connect));
+                self.steps.push_back(Step::Failed(id, Failure::Connect));
             }
         }
     }
@@ -282,7 +284,7 @@ impl Transport {
         }
         match carried {
             Carried::Syn(conn) => {
-                self.steps.push(Step::DisarmConnectTimeout(conn));
+                self.steps.push_back(Step::DisarmConnectTimeout(conn));
                 let mut ready: Vec<ExchangeId> = self.openers.remove(&conn).into_iter().collect();
                 ready.extend(self.pools.connected(conn).into_iter().map(ExchangeId));
                 for id in ready {
@@ -305,7 +307,7 @@ impl Transport {
                     e.phase = Phase::Serving(conn);
                 }
                 // Even if its caller left: the server still does the work.
-                self.steps.push(Step::AtServer(id));
+                self.steps.push_back(Step::AtServer(id));
             }
             Carried::Response(id) => {
                 let Some(e) = self.exchanges.remove(&id) else {
@@ -315,14 +317,18 @@ impl Transport {
                     return;
                 };
                 if e.abandoned {
-                    // Its connection left the pool when the caller gave up.
-                    for m in net.close(conn) {
-                        self.messages.remove(&m);
-                        self.steps.push(Step::Undeliver(m));
+                    // The answer nobody reads: an HTTP/1.1 connection, out of its pool since
+                    // the caller gave up, closes now; an HTTP/2 stream was reset and its
+                    // connection carries on.
+                    if e.version == HttpVersion::Http1 {
+                        for m in net.close(conn) {
+                            self.messages.remove(&m);
+                            self.steps.push_back(Step::Undeliver(m));
+                        }
                     }
                 } else {
                     self.pools.release(conn);
-                    self.steps.push(Step::Answered(id));
+                    self.steps.push_back(Step::Answered(id));
                 }
             }
         }
@@ -346,12 +352,17 @@ impl Transport {
         match net.send(now, conn, Direction::Down, rng) {
             Delivery::At(m, at) => {
                 self.messages.insert(m, Carried::Response(exchange));
-                self.steps.push(Step::Deliver { message: m, at });
+                self.steps.push_back(Step::Deliver { message: m, at });
             }
             Delivery::Held(m) => {
                 self.messages.insert(m, Carried::Response(exchange));
             }
-            Delivery::Lost | Delivery::Reset(_) => {}
+            Delivery::Lost | Delivery::Reset(_) => {
+                // Lost: the caller's timeout ends it; if the caller already left, it is over.
+                if self.exchanges.get(&exchange).is_some_and(|e| e.abandoned) {
+                    self.exchanges.remove(&exchange);
+                }
+            }
         }
     }
 
@@ -367,7 +378,7 @@ impl Transport {
         if let Some(e) = self.exchanges.remove(&exchange)
             && !e.abandoned
         {
-            self.steps.push(Step::Failed(exchange, Failure::Reset));
+            self.steps.push_back(Step::Failed(exchange, Failure::Reset));
         }
     }
 
@@ -418,18 +429,18 @@ impl Transport {
         } = net.set_state(a, b, state);
         for m in lost {
             let carried = self.messages.remove(&m);
-            self.steps.push(Step::Undeliver(m));
+            self.steps.push_back(Step::Undeliver(m));
             if let Some(Carried::Syn(conn)) = carried {
                 // turmoil drops the SYN and its reply channel: refused at once.
-                self.steps.push(Step::DisarmConnectTimeout(conn));
+                self.steps.push_back(Step::DisarmConnectTimeout(conn));
                 self.connect_failed(net, conn);
             }
         }
         for m in held {
-            self.steps.push(Step::Undeliver(m));
+            self.steps.push_back(Step::Undeliver(m));
         }
         for m in released {
-            self.steps.push(Step::Deliver {
+            self.steps.push_back(Step::Deliver {
                 message: m,
                 at: now,
             });
@@ -628,6 +639,25 @@ mod tests {
         assert_eq!(r.t.pools().opened(), 2);
         assert_eq!(r.seen, vec![(at(220), Step::Answered(second))]);
         assert_eq!(r.t.open_exchanges(), 0);
+    }
+
+    #[test]
+    fn an_abandoned_http2_stream_leaves_its_connection_in_use() {
+        let mut r = Rig::new(5);
+        r.answer = false;
+        let first = r.start(HttpVersion::Http2);
+        r.run_until(12);
+        r.t.abandon(first);
+        r.run_until(100);
+        r.t.respond(r.q.now(), &mut r.net, first, &mut r.rng);
+        r.steps();
+        r.answer = true;
+        let second = r.start(HttpVersion::Http2);
+        r.run_until(300);
+        assert_eq!(r.t.pools().opened(), 1);
+        assert_eq!(r.seen, vec![(at(110), Step::Answered(second))]);
+        assert_eq!(r.t.open_exchanges(), 0);
+        assert_eq!(r.net.in_flight(), 0);
     }
 
     #[test]
