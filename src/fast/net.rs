@@ -439,8 +439,10 @@ impl Network {
         }
     }
 
-    /// Puts the link between `a` and `b` in `state` at `now`; returns what that does to the
-    /// messages on it, which the driver carries out on its queue.
+    /// Puts the link between `a` and `b` in `state`; returns what that does to the messages on
+    /// it, which the driver carries out on its queue. The old state is undone first, as the
+    /// fault layer changes a link (`model::fault::link::LinkChange`: release, then cut): a
+    /// hold that ends in a cut delivers what it held now, except what the cut loses.
     pub fn set_state(&mut self, a: &str, b: &str, state: LinkState) -> Fates {
         let key = pair(a, b);
         let before = self.states.get(&key).copied().unwrap_or_default();
@@ -479,20 +481,20 @@ impl Network {
                     self.stall(m.conn);
                 }
                 fates.lost.push(id);
-            } else if state == LinkState::Held && !held {
-                if let Some(m) = self.in_flight.get_mut(&id) {
-                    m.held = true;
-                }
-                fates.held.push(id);
-            } else if before == LinkState::Held && state != LinkState::Held && held {
-                // turmoil's repair after a hold does not release (`explicit_repair`); only a
-                // return to normal does (`release`).
-                if state == LinkState::Normal {
+            } else if state == LinkState::Held {
+                if !held {
                     if let Some(m) = self.in_flight.get_mut(&id) {
-                        m.held = false;
+                        m.held = true;
                     }
-                    fates.released.push(id);
+                    fates.held.push(id);
                 }
+            } else if held && before == LinkState::Held {
+                // Leaving a hold releases first (the fault layer undoes the old state before
+                // it makes the new one): what the new state does not lose arrives now.
+                if let Some(m) = self.in_flight.get_mut(&id) {
+                    m.held = false;
+                }
+                fates.released.push(id);
             }
         }
         fates

@@ -280,6 +280,7 @@ impl Transport {
         if net.delivered(message).is_none() {
             // Its receiver is down: a request or response is lost (the exchange hangs), a
             // SYN unanswered (the connect timer ends it).
+            self.forget_if_abandoned(carried);
             return;
         }
         match carried {
@@ -413,6 +414,16 @@ impl Transport {
         }
     }
 
+    /// A request or response was lost: an exchange whose caller already left has nothing
+    /// more to wait for (one whose caller still waits hangs until it gives up).
+    fn forget_if_abandoned(&mut self, carried: Carried) {
+        if let Carried::Request(id) | Carried::Response(id) = carried
+            && self.exchanges.get(&id).is_some_and(|e| e.abandoned)
+        {
+            self.exchanges.remove(&id);
+        }
+    }
+
     /// Puts the link between `a` and `b` in `state` (a fault began or ended).
     pub fn set_link(
         &mut self,
@@ -430,10 +441,14 @@ impl Transport {
         for m in lost {
             let carried = self.messages.remove(&m);
             self.steps.push_back(Step::Undeliver(m));
-            if let Some(Carried::Syn(conn)) = carried {
-                // turmoil drops the SYN and its reply channel: refused at once.
-                self.steps.push_back(Step::DisarmConnectTimeout(conn));
-                self.connect_failed(net, conn);
+            match carried {
+                Some(Carried::Syn(conn)) => {
+                    // turmoil drops the SYN and its reply channel: refused at once.
+                    self.steps.push_back(Step::DisarmConnectTimeout(conn));
+                    self.connect_failed(net, conn);
+                }
+                Some(c) => self.forget_if_abandoned(c),
+                None => {}
             }
         }
         for m in held {
@@ -460,6 +475,8 @@ mod tests {
         Message(MessageId),
         ConnectTimeout(ConnId),
         Reset(ExchangeId),
+        /// The caller's own deadline for an exchange (the proptest's caller).
+        GiveUp(ExchangeId),
     }
 
     /// A caller proxy on "a", a server on "b" that answers after `serve`, and the queue that
@@ -474,6 +491,7 @@ mod tests {
         seen: Vec<(SimTime, Step)>,
         served: Vec<(SimTime, ExchangeId)>,
         answer: bool,
+        abandoned: Vec<ExchangeId>,
     }
 
     impl Rig {
@@ -494,6 +512,7 @@ mod tests {
                 seen: Vec::new(),
                 served: Vec::new(),
                 answer: true,
+                abandoned: Vec::new(),
             }
         }
 
@@ -559,6 +578,15 @@ mod tests {
                         self.t.connect_timed_out(&mut self.net, c);
                     }
                     Ev::Reset(id) => self.t.reset_arrived(id),
+                    Ev::GiveUp(id) => {
+                        let ended = self.seen.iter().any(|(_, s)| {
+                            matches!(s, Step::Answered(x) | Step::Failed(x, _) if *x == id)
+                        });
+                        if !ended {
+                            self.t.abandon(id);
+                            self.abandoned.push(id);
+                        }
+                    }
                 }
                 self.steps();
             }
@@ -695,5 +723,83 @@ mod tests {
         let third = r.start(HttpVersion::Http1);
         r.run_until(40);
         assert_eq!(r.seen[2], (at(24), Step::Answered(third)));
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Start(bool),
+        Advance(u64),
+        Link(u8),
+        Crash,
+        Restart,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => any::<bool>().prop_map(Op::Start),
+            4 => (0u64..30).prop_map(Op::Advance),
+            2 => (0u8..4).prop_map(Op::Link),
+            1 => Just(Op::Crash),
+            1 => Just(Op::Restart),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Nothing lost: whatever the links and the server do, every exchange ends exactly
+        /// once (answered, failed, or abandoned by its caller's deadline), nothing is
+        /// reported after its caller left, and once the faults are gone nothing is left
+        /// inside the transport or on the network.
+        #[test]
+        fn every_exchange_ends_exactly_once(ops in proptest::collection::vec(op(), 0..120)) {
+            let mut r = Rig::new(2);
+            let mut started = Vec::new();
+            for op in ops {
+                let now = r.q.now();
+                match op {
+                    Op::Start(h2) => {
+                        let v = if h2 { HttpVersion::Http2 } else { HttpVersion::Http1 };
+                        let id = r.start(v);
+                        r.q.schedule_at(now + Duration::from_millis(50), Ev::GiveUp(id));
+                        started.push(id);
+                    }
+                    Op::Advance(ms) => {
+                        r.run_until(now.as_nanos() / 1_000_000 + ms);
+                    }
+                    Op::Link(k) => {
+                        let state = match k {
+                            0 => LinkState::Normal,
+                            1 => LinkState::Held,
+                            2 => LinkState::Cut { oneway: false, forward: true },
+                            _ => LinkState::Cut { oneway: true, forward: k % 2 == 0 },
+                        };
+                        r.t.set_link(now, &mut r.net, "a", "b", state);
+                        r.steps();
+                    }
+                    Op::Crash => r.net.crash("b"),
+                    Op::Restart => r.net.restart("b"),
+                }
+            }
+            r.t.set_link(r.q.now(), &mut r.net, "a", "b", LinkState::Normal);
+            r.net.restart("b");
+            r.steps();
+            let end = r.q.now().as_nanos() / 1_000_000 + 10_000;
+            r.run_until(end);
+            for id in &started {
+                let reported = r
+                    .seen
+                    .iter()
+                    .filter(|(_, s)| matches!(s, Step::Answered(x) | Step::Failed(x, _) if x == id))
+                    .count();
+                let abandoned = r.abandoned.iter().filter(|x| *x == id).count();
+                proptest::prop_assert_eq!(reported + abandoned, 1, "{:?}: {:?}", id, r.seen);
+                // An answer comes from a server that got the request, once.
+                let answered = r.seen.iter().any(|(_, s)| *s == Step::Answered(*id));
+                let served = r.served.iter().filter(|(_, x)| x == id).count();
+                proptest::prop_assert!(served <= 1 && (!answered || served == 1));
+            }
+            proptest::prop_assert_eq!(r.t.open_exchanges(), 0);
+            proptest::prop_assert_eq!(r.net.in_flight(), 0);
+        }
     }
 }
