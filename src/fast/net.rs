@@ -861,6 +861,34 @@ mod tests {
     }
 
     #[test]
+    fn a_hold_that_ends_in_a_cut_releases_what_the_cut_does_not_lose() {
+        let mut rng = seed::stream(10, "net");
+        let mut n = net(5, 0, Handshake::RoundTrip);
+        let (c, t) = open(&mut n, &mut rng);
+        n.set_state("a", "b", LinkState::Held);
+        let Delivery::Held(up) = n.send(t, c, Direction::Up, &mut rng) else {
+            panic!()
+        };
+        let Delivery::Held(down) = n.send(t, c, Direction::Down, &mut rng) else {
+            panic!()
+        };
+        // One-way cut of "a"'s side (the pair's first): its request is lost, the response
+        // arrives now.
+        let fates = n.set_state(
+            "a",
+            "b",
+            LinkState::Cut {
+                oneway: true,
+                forward: true,
+            },
+        );
+        assert_eq!(fates.lost, vec![up]);
+        assert_eq!(fates.released, vec![down]);
+        assert!(fates.held.is_empty());
+        assert_eq!(n.in_flight(), 1);
+    }
+
+    #[test]
     fn a_crashed_task_answers_nothing_and_its_restart_resets_old_connections() {
         let mut rng = seed::stream(8, "net");
         let mut n = net(2, 0, Handshake::RoundTrip);
