@@ -20,6 +20,9 @@
 //! - [`proxy`]: the wire driver: the Envoy-like sidecar and gateway on hyper over turmoil,
 //!   deciding through `sidecar` and `engine`.
 //! - [`app`]: the apps behind the sidecars.
+//! - [`fast`]: the fast backend's discrete-event driver (issue 21, in progress): an event
+//!   queue on exact time, links and connections, the app on events; beside `proxy`/`app` as
+//!   a driver, importing only `config`, `engine`, `model`, `metrics` and `sidecar`.
 //! - [`sim`]: the world, the load generator, the run loop.
 //! - [`rehearse`]: a scenario run with its rollout at the controls, through `sim`'s
 //!   `Controller` seam; a `Watcher` (the TUI, the CLI's signal handling) beside it.
@@ -46,6 +49,7 @@ pub mod app;
 pub mod check;
 pub mod config;
 pub mod engine;
+pub mod fast;
 pub mod init;
 pub mod metrics;
 pub mod migrate;
