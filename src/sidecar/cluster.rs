@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::detail::{EventKind, HopDetail};
 use super::mesh::MeshView;
 use super::stat::Stat;
-use crate::config::model::{Protocol, ServiceDiscovery};
+use crate::config::model::{HealthCheck, Protocol, ServiceDiscovery};
 use crate::engine::SimTime;
 use crate::engine::balancer::BalancerConfig;
 use crate::engine::breaker::{ListenerPool, Ticket, UNLIMITED};
@@ -31,6 +31,7 @@ use crate::engine::endpoints::Endpoints;
 use crate::engine::failure_accrual::{
     BreakerState, HostBreakers, Outcome as AccrualOutcome, Permit, Transition,
 };
+use crate::engine::health::CheckResult;
 use crate::engine::outlier::{EjectionDecision, Outcome as OutlierOutcome};
 use crate::engine::retry_breaker::RetryGate;
 use crate::engine::seed::Rng;
@@ -199,6 +200,18 @@ impl Cluster {
             self.endpoints.set_host_count(now, self.hosts.len());
         }
     }
+}
+
+/// The longest a cluster's health-check loop sleeps, so that new hosts are checked soon.
+const HEALTH_ROUND_AT_MOST: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What a cluster's health-check loop does now ([`Cluster::health_round`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HealthRound {
+    /// The checks to run now: each host with the check to run on it.
+    pub due: Vec<(UpstreamHost, HealthCheck)>,
+    /// When to run the next round.
+    pub wake: SimTime,
 }
 
 /// A cluster's key in its sidecar: the virtual node and its listener port.
@@ -423,6 +436,32 @@ impl Cluster {
             }
         }
         None
+    }
+
+    /// One round of the cluster's active health checks at `now`: the checks due (each host
+    /// with its check), and when the driver should come back. It comes back at the next due
+    /// check or outlier sweep, and within a second at most so that hosts discovery adds are
+    /// checked too. The driver runs each check (with the check's own timeout) and reports it
+    /// with [`Cluster::on_check_result`].
+    pub fn health_round(&mut self, now: SimTime, registry: &RefCell<Registry>) -> HealthRound {
+        self.refresh(now, registry);
+        let due = self.endpoints.due_checks(now);
+        let config = self.endpoints.health().map(|h| h.config().clone());
+        let due = due
+            .into_iter()
+            .filter_map(|i| self.hosts.get(i).cloned())
+            .filter_map(|h| config.clone().map(|c| (h, c)))
+            .collect();
+        let wake = self.endpoints.next_event().min(now + HEALTH_ROUND_AT_MOST);
+        HealthRound { due, wake }
+    }
+
+    /// A health check of host `id` ended with `result` (a host discovery has since dropped
+    /// is forgotten).
+    pub fn on_check_result(&mut self, now: SimTime, id: &str, result: CheckResult) {
+        if let Some(i) = self.hosts.iter().position(|h| h.id == id) {
+            self.endpoints.on_check_result(now, i, result);
+        }
     }
 
     /// Withdraws a hop's ticket from the cluster's pending queue.
