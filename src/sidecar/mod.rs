@@ -14,6 +14,8 @@
 //!   breaker (queueing as an action), host pick, attempts under their deadlines, retries
 //!   after back-off under the retry breaker, the local replies, counters, and what the
 //!   access-log line and the trace detail are written from;
+//! - [`tcp`]: the outbound side of TCP pass-through per connection (route, target, cluster,
+//!   host, one connect, the end judged for outlier detection and failure accrual, the flags);
 //! - [`cluster`]: one upstream cluster of a sidecar (hosts from service discovery, the
 //!   engine's endpoint state, failure accrual, the caller's breakers) and the host pick;
 //! - [`classify`]: one reading of an upstream's answer (a [`ResponseHead`] the project owns,
@@ -31,6 +33,7 @@ pub mod mesh;
 pub mod notes;
 pub mod outbound;
 pub mod stat;
+pub mod tcp;
 
 pub use classify::{Answer, Classification, ResponseHead, grpc_to_http, http_to_grpc};
 pub use stat::Stat;

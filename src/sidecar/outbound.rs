@@ -955,7 +955,7 @@ impl Hop {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! Every decision path of the hop, in-process: a small mesh, upstream answers scripted
     //! by the test, and the exact actions the hop asks for.
 
@@ -990,6 +990,31 @@ mod tests {
                 r#"{"meshName": "m", "virtualNodeName": "g", "spec": {
                     "listeners": [{"portMapping": {"port": 9090, "protocol": "grpc"}}],
                     "serviceDiscovery": {"awsCloudMap": {"namespaceName": "ns", "serviceName": "g"}}}}"#,
+            ),
+            (
+                "h-vn.json",
+                r#"{"meshName": "m", "virtualNodeName": "h", "spec": {
+                    "listeners": [{"portMapping": {"port": 7070, "protocol": "http"},
+                        "healthCheck": {"protocol": "http", "path": "/ping",
+                            "healthyThreshold": 2, "unhealthyThreshold": 2,
+                            "timeoutMillis": 2000, "intervalMillis": 5000}}],
+                    "serviceDiscovery": {"awsCloudMap": {"namespaceName": "ns", "serviceName": "h"}}}}"#,
+            ),
+            (
+                "h-vs.json",
+                r#"{"meshName": "m", "virtualServiceName": "h.local", "spec": {
+                    "provider": {"virtualNode": {"virtualNodeName": "h"}}}}"#,
+            ),
+            (
+                "t-vn.json",
+                r#"{"meshName": "m", "virtualNodeName": "t", "spec": {
+                    "listeners": [{"portMapping": {"port": 5000, "protocol": "tcp"}}],
+                    "serviceDiscovery": {"awsCloudMap": {"namespaceName": "ns", "serviceName": "t"}}}}"#,
+            ),
+            (
+                "t-vs.json",
+                r#"{"meshName": "m", "virtualServiceName": "t.local", "spec": {
+                    "provider": {"virtualNode": {"virtualNodeName": "t"}}}}"#,
             ),
             (
                 "r-vr.json",
@@ -1060,16 +1085,16 @@ mod tests {
 
     /// A proxy's world for the core: the mesh, discovery with `hosts` tasks of `b` and one of
     /// `g`, its clusters, its RNG and the control plane's route changes.
-    struct World {
+    pub(crate) struct World {
         mesh: MeshView,
         registry: RefCell<Registry>,
-        clusters: BTreeMap<ClusterKey, Cluster>,
+        pub(crate) clusters: BTreeMap<ClusterKey, Cluster>,
         rng: Rng,
         control: ControlPlane,
     }
 
     impl World {
-        fn new(defaults: EnvoyDefaults, hosts: usize) -> World {
+        pub(crate) fn new(defaults: EnvoyDefaults, hosts: usize) -> World {
             let loaded = load_texts(&mesh_texts(), &LoadOptions::default());
             assert!(loaded.is_valid(), "{:?}", loaded.diagnostics);
             let mesh = MeshView::new(&loaded.meshes["m"], defaults);
@@ -1093,6 +1118,8 @@ mod tests {
                 register(format!("b-{i}"), "b", 8080);
             }
             register("g-1".into(), "g", 9090);
+            register("h-1".into(), "h", 7070);
+            register("t-1".into(), "t", 5000);
             World {
                 mesh,
                 registry: RefCell::new(registry),
@@ -1102,13 +1129,29 @@ mod tests {
             }
         }
 
-        fn env(&mut self) -> Env<'_> {
+        pub(crate) fn env(&mut self) -> Env<'_> {
             Env {
                 mesh: &self.mesh,
                 registry: &self.registry,
                 clusters: &mut self.clusters,
                 rng: &mut self.rng,
             }
+        }
+
+        /// The plan for a request for `path` on `service` at `at` ms.
+        pub(crate) fn plan(&mut self, service: &str, path: &str, at: u64) -> Option<Plan> {
+            let port = self.mesh.service_port(service).0;
+            let head = RequestHead::get(service, port, path);
+            plan(
+                &self.mesh.engine.borrow(),
+                &self.control,
+                "a-1",
+                service,
+                &head,
+                false,
+                ms(at),
+                &mut self.rng,
+            )
         }
 
         /// A hop of a request for `path` on `service`, planned and started at `at` ms.
@@ -1133,7 +1176,7 @@ mod tests {
         }
     }
 
-    fn ms(n: u64) -> SimTime {
+    pub(crate) fn ms(n: u64) -> SimTime {
         SimTime::from_millis(n)
     }
 
@@ -1640,5 +1683,34 @@ mod tests {
                 d.events
             );
         }
+    }
+
+    #[test]
+    fn health_checks_are_timers_the_cluster_asks_for() {
+        use crate::engine::health::{CheckFailure, CheckResult};
+        let mut w = World::new(EnvoyDefaults::AppMesh, 0);
+        // The first hop makes the cluster and asks the driver to start its checks, first.
+        let mut hop = w.hop("h.local", "/", 0, false);
+        assert_eq!(drain(&mut hop)[..2], ["health checks h", "count Attempts"]);
+        let round = |at: u64, w: &mut World| {
+            let round = w
+                .clusters
+                .get_mut(&("h".to_string(), 7070))
+                .expect("made")
+                .health_round(ms(at), &w.registry);
+            let due: Vec<String> = round.due.iter().map(|(h, _)| h.id.clone()).collect();
+            (due, round.wake)
+        };
+        // Due at once; the loop comes back within a second at most, to see new hosts.
+        assert_eq!(round(0, &mut w), (vec!["h-1".to_string()], ms(1000)));
+        assert_eq!(round(10, &mut w), (vec![], ms(1010)));
+        // The next check is due an interval (5 s) after the last one ended.
+        w.clusters
+            .get_mut(&("h".to_string(), 7070))
+            .expect("made")
+            .on_check_result(ms(5), "h-1", CheckResult::Failed(CheckFailure::NotServing));
+        assert_eq!(round(4004, &mut w), (vec![], ms(5004)));
+        assert_eq!(round(5004, &mut w), (vec![], ms(5005)));
+        assert_eq!(round(5005, &mut w), (vec!["h-1".to_string()], ms(6005)));
     }
 }
