@@ -20,32 +20,27 @@ use super::pool::{self, HttpVersion, SendError, UpstreamPool};
 use super::telemetry::{HEALTH_CHECK_AGENT, Stat};
 use super::wire;
 use crate::config::model::{HealthCheck, Protocol};
-use crate::engine::SimTime;
 use crate::engine::health::{CheckFailure, CheckResult};
 
 /// The path of the gRPC health-checking protocol's `Check` method.
 pub const GRPC_HEALTH_CHECK_PATH: &str = "/grpc.health.v1.Health/Check";
 
 impl Sidecar {
-    /// Runs a cluster's active health checks for as long as the sidecar lives.
+    /// Runs a cluster's active health checks for as long as the sidecar lives: the core's
+    /// [`Cluster::health_round`](crate::sidecar::cluster::Cluster::health_round) says which
+    /// are due and when to come back; this loop runs them over the wire.
     pub(super) async fn health_checks(self: Rc<Self>, key: (String, u16)) {
         let pool = Rc::new(UpstreamPool::new());
         loop {
             let now = wire::now();
-            let due = {
+            let round = {
                 let mut clusters = self.clusters.borrow_mut();
                 let Some(cluster) = clusters.get_mut(&key) else {
                     return;
                 };
-                cluster.refresh(now, &self.shared.registry);
-                let due = cluster.endpoints.due_checks(now);
-                let config = cluster.endpoints.health().map(|h| h.config().clone());
-                due.into_iter()
-                    .filter_map(|i| cluster.hosts.get(i).cloned())
-                    .filter_map(|h| config.clone().map(|c| (h, c)))
-                    .collect::<Vec<_>>()
+                cluster.health_round(now, &self.shared.registry)
             };
-            for (host, config) in due {
+            for (host, config) in round.due {
                 let this = Rc::clone(&self);
                 let pool = Rc::clone(&pool);
                 let key = key.clone();
@@ -59,23 +54,12 @@ impl Sidecar {
                     if !result.passed() {
                         this.count(Stat::HealthCheckFailures, 1);
                     }
-                    let mut clusters = this.clusters.borrow_mut();
-                    if let Some(cluster) = clusters.get_mut(&key)
-                        && let Some(i) = cluster.hosts.iter().position(|h| h.id == host.id)
-                    {
-                        cluster.endpoints.on_check_result(wire::now(), i, result);
+                    if let Some(cluster) = this.clusters.borrow_mut().get_mut(&key) {
+                        cluster.on_check_result(wire::now(), &host.id, result);
                     }
                 });
             }
-            let next = {
-                let clusters = self.clusters.borrow();
-                clusters
-                    .get(&key)
-                    .map_or(SimTime::NEVER, |c| c.endpoints.next_event())
-            };
-            // Wake at the next due check, or within a second to pick up new hosts.
-            let wake = next.min(wire::now() + std::time::Duration::from_secs(1));
-            wire::sleep_until(wake).await;
+            wire::sleep_until(round.wake).await;
         }
     }
 }

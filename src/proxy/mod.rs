@@ -14,8 +14,8 @@
 //! What a proxy does on each side:
 //! - outbound ([`outbound`]): route, weighted target, host pick from service discovery,
 //!   attempts with per-try and route timeouts, retries with back-off, outlier detection,
-//!   the caller's own breakers on each cluster (`breakers`: concurrent retries, and under
-//!   Envoy's defaults connections and requests);
+//!   the caller's own breakers on each cluster: the decisions are the sans-IO core's
+//!   [`crate::sidecar::outbound::Hop`], this driver carries them out on the wire;
 //! - inbound ([`inbound`]): the listener's connection-pool circuit breaker and per-request
 //!   timeout, then the app;
 //! - gateway ([`gateway`]): gateway routes and rewrites, then outbound;
@@ -32,7 +32,6 @@
 
 pub mod attempts;
 pub mod body;
-mod breakers;
 pub mod cluster;
 pub mod control;
 pub mod faults;

@@ -21,14 +21,7 @@ use super::body::Payload;
 use super::wire::LocalExec;
 use crate::engine::endpoints::CONNECT_TIMEOUT;
 
-/// Which HTTP version a pool speaks upstream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum HttpVersion {
-    /// HTTP/1.1, one request per connection at a time.
-    Http1,
-    /// HTTP/2 (also gRPC), streams multiplexed on one connection.
-    Http2,
-}
+pub use crate::sidecar::cluster::HttpVersion;
 
 /// Why an upstream request got no response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use super::attempts::{Authority, EnvoyFields};
 use super::body::Payload;
 use super::inbound::Inbound;
-use super::outbound::{Picked, Sidecar, local_reply};
+use super::outbound::{Sidecar, local_reply};
 use super::pool;
 use super::telemetry::{
     AccessLogEntry, Direction, ResponseFlag, ResponseFlags, Stat, TcpBytes, TraceContext,
@@ -36,23 +36,12 @@ use super::telemetry::{
 use super::wire;
 use crate::engine::SimTime;
 use crate::engine::breaker::Admission;
-use crate::engine::outlier::Outcome as OutlierOutcome;
-use crate::engine::retry::ResetReason;
-use crate::sidecar::Answer;
+use crate::sidecar::tcp::{Connection, TcpAction};
 
 /// Size of the in-process pipe between an app and its sidecar: a socket buffer's worth.
 const PIPE_BYTES: usize = 64 * 1024;
 
-/// How a pass-through connection ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Closed {
-    /// Both sides closed their half.
-    Normally,
-    /// No byte moved for the idle timeout.
-    IdleTimeout,
-    /// A side broke off (a reset, a crashed host).
-    Reset,
-}
+pub use crate::sidecar::tcp::Closed;
 
 /// Bytes moved by [`pump`] and how it ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,24 +163,27 @@ impl Sidecar {
             ..self.log_entry(Direction::Outbound, start, span, trace.as_ref())
         };
         let head = crate::engine::RequestHead::get(service, port, "/");
-        let Some(mut plan) = self.plan(service, &head, log.detail.is_some()) else {
-            self.count_stat(Stat::NoRoute);
-            return Err(self.fail(log, ResponseFlag::NoRoute));
-        };
-        log.route = Some(plan.route.clone());
-        log.upstream_node = Some(plan.node.clone());
-        if let (Some(d), Some(notes)) = (log.detail.as_deref_mut(), plan.notes.take()) {
-            *d = *notes;
-        }
-        let Some(key) = self.ensure_cluster(&plan, start) else {
-            return Err(self.fail(log, ResponseFlag::NoHealthyUpstream));
-        };
-        self.count_stat(Stat::Attempts);
-        log.attempts = 1;
-        let Some(Picked { host, permit, .. }) =
-            self.pick(&key, start, &[], log.detail.as_deref_mut())
-        else {
-            return Err(self.fail(log, ResponseFlag::NoHealthyUpstream));
+        let plan = self.plan(service, &head, log.detail.is_some());
+        let plan_idle = plan.as_ref().and_then(|p| p.idle);
+        let mut conn = Connection::new(start, log.detail.take());
+        self.core(|env| conn.start(start, env, plan));
+        log.route = conn.route.take();
+        log.upstream_node = conn.upstream_node.take();
+        log.attempts = conn.attempts;
+        log.detail = conn.detail.take();
+        let host = loop {
+            match conn.poll() {
+                Some(TcpAction::Count(stat)) => self.count_stat(stat),
+                Some(TcpAction::StartHealthChecks(key)) => {
+                    tokio::task::spawn_local(Rc::clone(self).health_checks(key));
+                }
+                Some(TcpAction::Connect(host)) => break host,
+                Some(TcpAction::Finish(f)) => {
+                    return Err(self.fail(log, f.flag.unwrap_or(ResponseFlag::UpstreamReset)));
+                }
+                // Not reached: a connection starts with a connect or a refusal.
+                None => return Err(self.fail(log, ResponseFlag::UpstreamReset)),
+            }
         };
         if self.wants_envoy_fields(log.detail.is_some()) {
             log.envoy = Some(Box::new(EnvoyFields {
@@ -203,46 +195,36 @@ impl Sidecar {
         let upstream = match pool::connect(&host.address, host.port).await {
             Ok(s) => s,
             Err(_) => {
-                self.count_stat(Stat::Resets);
-                let judged = Answer::Reset(ResetReason::ConnectFailure).classify();
-                self.end_request(
-                    &key,
-                    &host.id,
-                    wire::now(),
-                    start,
-                    judged.outlier.unwrap_or(OutlierOutcome::Success),
-                    permit,
-                );
-                return Err(self.fail(
-                    log,
-                    judged.local_flag.unwrap_or(ResponseFlag::ConnectFailure),
-                ));
+                let now = wire::now();
+                self.core(|env| conn.on_connect_failed(now, env));
+                let mut flag = ResponseFlag::ConnectFailure;
+                while let Some(action) = conn.poll() {
+                    match action {
+                        TcpAction::Count(stat) => self.count_stat(stat),
+                        TcpAction::Finish(f) => flag = f.flag.unwrap_or(flag),
+                        TcpAction::StartHealthChecks(_) | TcpAction::Connect(_) => {}
+                    }
+                }
+                return Err(self.fail(log, flag));
             }
         };
+        conn.on_connected();
         let (app_end, proxy_end) = tokio::io::duplex(PIPE_BYTES);
         let this = Rc::clone(self);
-        let idle = plan.idle;
+        let idle = plan_idle;
         tokio::task::spawn_local(async move {
             let pumped = pump(proxy_end, upstream, idle).await;
-            let (flag, outcome) = match pumped.closed {
-                Closed::Normally => (None, OutlierOutcome::Success),
-                Closed::IdleTimeout => (
-                    Some(ResponseFlag::StreamIdleTimeout),
-                    OutlierOutcome::Success,
-                ),
-                Closed::Reset => {
-                    let judged = Answer::Reset(ResetReason::Disconnect).classify();
-                    (
-                        judged.local_flag,
-                        judged.outlier.unwrap_or(OutlierOutcome::Success),
-                    )
+            let now = wire::now();
+            this.core(|env| conn.on_closed(now, pumped.closed, env));
+            while let Some(action) = conn.poll() {
+                match action {
+                    TcpAction::Count(stat) => this.count_stat(stat),
+                    TcpAction::Finish(f) => {
+                        log.flags = f.flag.map(ResponseFlags::of).unwrap_or_default();
+                    }
+                    TcpAction::StartHealthChecks(_) | TcpAction::Connect(_) => {}
                 }
-            };
-            if flag == Some(ResponseFlag::UpstreamReset) {
-                this.count_stat(Stat::Resets);
             }
-            this.end_request(&key, &host.id, wire::now(), start, outcome, permit);
-            log.flags = flag.map(ResponseFlags::of).unwrap_or_default();
             log.duration = wire::now().saturating_since(log.start);
             log.tcp = Some(TcpBytes {
                 sent: pumped.sent,

@@ -143,32 +143,7 @@ pub struct TcpBytes {
     pub sent: u64,
 }
 
-/// Envoy-style counters (`upstream_rq_retry`, `upstream_rq_timeout`, …), per proxy node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Stat {
-    /// Upstream attempts sent.
-    Attempts,
-    /// Retries.
-    Retries,
-    /// Per-try or route timeouts.
-    Timeouts,
-    /// Outlier ejections.
-    Ejections,
-    /// Circuit-breaker overflows.
-    Overflows,
-    /// No route (404 NR).
-    NoRoute,
-    /// Upstream resets and connect failures.
-    Resets,
-    /// Health checks that failed.
-    HealthCheckFailures,
-    /// Requests the fault filter delayed or aborted.
-    FaultsInjected,
-    /// Requests the local rate limit refused (Envoy's `local_rate_limit.enforced`).
-    RateLimited,
-    /// Times a failure-accrual breaker opened on an upstream host.
-    BreakerTrips,
-}
+pub use crate::sidecar::Stat;
 
 /// The telemetry sink shared by all proxies of a world.
 #[derive(Debug, Default)]

@@ -8,14 +8,38 @@
 //! the simulated time and the seeded RNG in (the layering test below keeps it so).
 //!
 //! Modules:
+//! - [`outbound`]: the outbound hop as a state machine in quinn-proto's shape (events in
+//!   with `now`, [`outbound::Action`]s out, the next timer): plan (route, weighted target or
+//!   the control plane's steering, the mirroring draw), cluster, the caller's cluster
+//!   breaker (queueing as an action), host pick, attempts under their deadlines, retries
+//!   after back-off under the retry breaker, the local replies, counters, and what the
+//!   access-log line and the trace detail are written from;
+//! - [`tcp`]: the outbound side of TCP pass-through per connection (route, target, cluster,
+//!   host, one connect, the end judged for outlier detection and failure accrual, the flags);
+//! - [`cluster`]: one upstream cluster of a sidecar (hosts from service discovery, the
+//!   engine's endpoint state, failure accrual, the caller's breakers) and the host pick;
 //! - [`classify`]: one reading of an upstream's answer (a [`ResponseHead`] the project owns,
 //!   or a reset) into what the retry policy, outlier detection, failure accrual, the access
-//!   log and the calling app each judge it by.
+//!   log and the calling app each judge it by;
+//! - [`inbound`]: the listener's inbound chain as a state machine (local rate limit, the
+//!   listener pool's ticket, the fault filter, the app under the listener's deadlines);
+//! - [`detail`] and [`notes`]: a sampled request's hop record and the decisions in words;
+//! - [`mesh`] (the mesh as proxies use it), [`control`] (route changes the control plane
+//!   sent each proxy), [`stat`] (the counters).
 
 pub mod classify;
+pub mod cluster;
+pub mod control;
+pub mod detail;
 pub mod inbound;
+pub mod mesh;
+pub mod notes;
+pub mod outbound;
+pub mod stat;
+pub mod tcp;
 
 pub use classify::{Answer, Classification, ResponseHead, grpc_to_http, http_to_grpc};
+pub use stat::Stat;
 
 #[cfg(test)]
 mod tests {
