@@ -14,7 +14,7 @@
 //! tables are chosen so the statuses the models use (200, 404, 409, 429, 500, 503, 504)
 //! survive the round trip.
 
-use http::{HeaderMap, HeaderValue, Request, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
 
 use crate::proxy::{Handler, Payload};
 
@@ -68,17 +68,6 @@ pub fn answer(resp: http::Response<Payload>) -> http::Response<Payload> {
     let mut trailers = HeaderMap::new();
     trailers.insert("grpc-status", status);
     http::Response::from_parts(parts, body.with_trailers(trailers))
-}
-
-/// Makes `req` a gRPC call: POST, `content-type: application/grpc`, `te: trailers`.
-pub fn as_call(req: &mut Request<Payload>) {
-    *req.method_mut() = http::Method::POST;
-    let headers = req.headers_mut();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/grpc"),
-    );
-    headers.insert("te", HeaderValue::from_static("trailers"));
 }
 
 #[cfg(test)]

@@ -18,14 +18,12 @@
 //! - [`transport`], one upstream HTTP exchange over those links and pools (connect within
 //!   the connect timeout, request, response, or a named failure), as a state machine the
 //!   hop adapter will drive beside the sidecar core.
-//! - [`app`], one task's app ([`Service`](crate::model::service::Service) workers and
-//!   queue, service times, the call plan) driven by events, with the wire app's random
-//!   streams drawn in the same order.
+//! - The app has no module here: [`model::app::AppCore`](crate::model::app::AppCore) is the
+//!   one core both backends drive (`closed_form` drives it on events).
 //!
 //! Not yet here: the world that joins them (load generator, sidecar hops through the core,
 //! faults, rollout, metrics, reports); docs/ARCHITECTURE.md lists what remains.
 
-pub mod app;
 mod closed_form;
 pub mod net;
 pub mod queue;

@@ -38,6 +38,9 @@
 //! booking, leaked stock).
 //!
 //! Modules:
+//! - [`app`]: one task's app as a sans-IO core, every decision of a request's life in it
+//!   (the steps above, gray failures, the Ordering logic, the calls' heads, the answer), which
+//!   the wire backend's `app` and the fast backend drive alike.
 //! - [`service_time`]: distributions (constant, uniform, normal, lognormal, exponential,
 //!   Pareto, empirical) of service times and response sizes.
 //! - [`behaviour`]: what an endpoint does with a request: error roll, service time, size,
@@ -48,13 +51,15 @@
 //! - [`request`]: a request's head as the app reads it (method, path, headers).
 //! - [`endpoint`]: a single-behaviour pool, and the request id.
 //! - [`calls`]: backend calls in sequence or in parallel, per-call timeouts, idempotency keys.
-//! - [`ordering`]: the Ordering app's stock and orders, and its invariants.
+//! - [`ordering`]: the Ordering app's stock and orders, its invariants, and its business
+//!   logic over plain values (order ids from headers and the trace, reservations, orders).
 //! - [`workload`]: the open-loop workload's config.
 //! - [`fault`]: faults (network, host, gray failure, L7), their plan and rule chain, what is
 //!   in force at each task, and randomised schedules.
 //! - [`duration`]: the `"1.5s"` duration syntax.
 //! - [`error`]: configuration problems with field paths.
 
+pub mod app;
 pub mod behaviour;
 pub mod calls;
 pub mod duration;

@@ -1,5 +1,5 @@
-//! The Ordering app's state: Inventory's stock ledger and Order's orders, and the invariants
-//! checked at the end of every run.
+//! The Ordering app's state and logic: Inventory's stock ledger and Order's orders, the invariants
+//! checked at the end of every run, and the business logic over plain values (`logic`).
 //!
 //! The app: the UI's `POST /checkout` places an order through Order; Order's `POST /orders`
 //! creates the order, reserves stock at Inventory's `POST /reserve`, then confirms the order
@@ -30,12 +30,14 @@
 //!   an order that then failed stays taken, and `no-orphan-reservations` reports it.
 
 mod invariants;
+mod logic;
 
 use std::collections::BTreeMap;
 
 use crate::engine::SimTime;
 
 pub use invariants::{INVARIANT_NAMES, Invariant, check_invariants};
+pub use logic::{Databases, Endpoint, OrderContext, after_calls, before_calls, idempotency_key};
 
 /// One applied reservation, as the stock table's log records it.
 #[derive(Clone, Debug, PartialEq, Eq)]

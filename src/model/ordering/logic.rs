@@ -1,6 +1,6 @@
-//! The Ordering app's business logic on top of the generic service model: UI checkout and
-//! browse, Order's `POST /orders`, Inventory's items and reservations, against the shared
-//! databases in [`model::ordering`](crate::model::ordering).
+//! The Ordering app's business logic on top of the generic service model, over plain values:
+//! UI checkout and browse, Order's `POST /orders`, Inventory's items and reservations, against
+//! the shared [`Databases`]. Both backends run it through [`AppCore`](crate::model::app::AppCore).
 //!
 //! **Order ids come from the user request's trace root**, so every retry of one checkout, at
 //! any hop, carries the same order id; an idempotency key derived from it (`<order>/reserve`)
@@ -8,16 +8,13 @@
 //! `POST /reserve` by Order's sidecar. A key per request (the model's `req-<id>/<call>`)
 //! would not survive the first kind of retry, and double booking would slip through.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use super::{respond, respond_text};
+use super::{Inventory, Orders};
+use crate::engine::SimTime;
 use crate::model::calls::{CallOutcome, CallToMake};
-use crate::model::ordering::{Inventory, Orders};
-use crate::model::request::AppRequest;
+use crate::model::request::{AppRequest, Body, TRACE_HEADER, trace_root};
 use crate::model::service::AppKind;
-use crate::proxy::telemetry::{TRACE_HEADER, TraceContext};
-use crate::proxy::{Payload, wire};
 
 /// The Ordering app's databases, shared by every replica of a service (one stock table, one
 /// orders table), as the app's real databases would be.
@@ -85,29 +82,33 @@ pub struct OrderContext {
 }
 
 impl OrderContext {
-    /// The identifiers of `req`.
+    /// The identifiers of `req`, whose matched endpoint captured `params`.
     pub fn of(
         req: &AppRequest,
         params: &BTreeMap<String, String>,
-        databases: &RefCell<Databases>,
+        databases: &Databases,
     ) -> OrderContext {
         let header = |name: &str| req.text_header(name).map(str::to_string);
         let order = header("x-order-id").unwrap_or_else(|| {
-            let root = header(TRACE_HEADER)
-                .and_then(|t| TraceContext::parse(&t))
-                .map_or_else(|| "untraced".to_string(), |t| t.root);
+            let root = req
+                .text_header(TRACE_HEADER)
+                .and_then(trace_root)
+                .unwrap_or("untraced");
             format!("ord-{root}")
         });
         let sku = header("x-sku")
             .or_else(|| params.get("sku").cloned())
             .unwrap_or_else(|| {
-                let db = databases.borrow();
-                let n = db.catalog.len().max(1);
+                let n = databases.catalog.len().max(1);
                 let h = order.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
                     (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
                 });
                 let i = usize::try_from(h % n as u64).unwrap_or(0);
-                db.catalog.get(i).cloned().unwrap_or_else(|| "sku-1".into())
+                databases
+                    .catalog
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| "sku-1".into())
             });
         OrderContext {
             order,
@@ -148,102 +149,86 @@ pub fn idempotency_key(
     }
 }
 
-/// Logic that runs before the calls; `Some` answers the request at once.
+/// Logic that runs at `now`, before the calls; `Some` answers the request at once (status and
+/// body).
 pub fn before_calls(
     endpoint: Endpoint,
     ctx: &OrderContext,
-    databases: &RefCell<Databases>,
-) -> Option<http::Response<Payload>> {
-    let mut db = databases.borrow_mut();
+    databases: &mut Databases,
+    now: SimTime,
+) -> Option<(u16, Body)> {
     match endpoint {
-        Endpoint::GetItem => Some(match db.inventory.item(&ctx.sku) {
-            Some(stock) => respond_text(200, &stock.to_string()),
-            None => respond(404, Payload::empty()),
+        Endpoint::GetItem => Some(match databases.inventory.item(&ctx.sku) {
+            Some(stock) => (200, Body::Text(stock.to_string())),
+            None => (404, Body::Empty),
         }),
         Endpoint::Reserve => {
             let outcome =
-                db.inventory
-                    .reserve(wire::now(), &ctx.order, &ctx.sku, 1, ctx.key.as_deref());
+                databases
+                    .inventory
+                    .reserve(now, &ctx.order, &ctx.sku, 1, ctx.key.as_deref());
             // A replay answers what the first call was answered.
             Some(match outcome.status() {
-                200 => respond(200, Payload::empty()),
-                409 => respond_text(409, "out of stock"),
-                status => respond(status, Payload::empty()),
+                409 => (409, Body::Text("out of stock".into())),
+                status => (status, Body::Empty),
             })
         }
         Endpoint::CreateOrder => {
-            db.orders.create(&ctx.order);
+            databases.orders.create(&ctx.order);
             None
         }
         Endpoint::Generic | Endpoint::Browse | Endpoint::Checkout => None,
     }
 }
 
-/// What the calls came to.
-#[derive(Debug)]
-pub struct CallsResult {
-    /// How the first required call to fail failed.
-    pub failed: Option<CallOutcome>,
-}
-
-/// Logic that runs after the calls, and the answer.
+/// Logic that runs at `now`, after the calls (`failed`: how the first required call to fail
+/// failed), and the answer: the endpoint's `status` and `response_bytes` of filler, or its
+/// `failure_status`, or an out-of-stock conflict passed on.
+#[allow(clippy::too_many_arguments)]
 pub fn after_calls(
     endpoint: Endpoint,
     ctx: &OrderContext,
-    databases: &RefCell<Databases>,
-    results: CallsResult,
+    databases: &mut Databases,
+    now: SimTime,
+    failed: Option<CallOutcome>,
     status: u16,
     response_bytes: u64,
     failure_status: u16,
-) -> http::Response<Payload> {
-    let out_of_stock = results.failed == Some(CallOutcome::Status(409));
+) -> (u16, Body) {
+    let out_of_stock = failed == Some(CallOutcome::Status(409));
     if endpoint == Endpoint::CreateOrder {
-        let mut db = databases.borrow_mut();
-        let now = wire::now();
-        match results.failed {
-            None => db.orders.confirm(&ctx.order, now),
-            Some(_) if out_of_stock => db.orders.fail(&ctx.order, now, "out_of_stock"),
-            Some(_) => db.orders.fail(&ctx.order, now, "reserve_failed"),
+        let orders = &mut databases.orders;
+        match failed {
+            None => orders.confirm(&ctx.order, now),
+            Some(_) if out_of_stock => orders.fail(&ctx.order, now, "out_of_stock"),
+            Some(_) => orders.fail(&ctx.order, now, "reserve_failed"),
         }
     }
-    match results.failed {
-        None => respond(status, Payload::filler(response_bytes)),
+    match failed {
+        None => (status, Body::Filler(response_bytes)),
         // An out-of-stock answer is the business outcome, passed on as such.
         Some(_) if out_of_stock && endpoint != Endpoint::Generic => {
-            respond_text(409, "out of stock")
+            (409, Body::Text("out of stock".into()))
         }
-        Some(_) => respond(failure_status, Payload::empty()),
+        Some(_) => (failure_status, Body::Empty),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ordering::OrderState;
 
-    /// The scenario's load-time traffic checks must know every header the apps set, or they
-    /// would call a route matching on one unreachable.
-    #[test]
-    fn the_headers_calls_carry_are_known_to_the_traffic_checks() {
-        let ctx = OrderContext {
-            order: "o".into(),
-            sku: "s".into(),
-            key: Some("k".into()),
-        };
-        let known = crate::scenario::traffic::SET_BY_THE_RUN;
-        for (name, _) in ctx.headers() {
-            assert!(known.contains(&name), "{name}");
-        }
-        for name in ["idempotency-key", TRACE_HEADER] {
-            assert!(known.contains(&name), "{name}");
-        }
+    fn db() -> Databases {
+        Databases::new(&BTreeMap::from([
+            ("sku-1".to_string(), 1),
+            ("sku-2".to_string(), 5),
+        ]))
     }
 
     #[test]
     fn the_order_and_sku_come_from_the_request_s_headers_else_its_trace_and_path() {
-        let db = RefCell::new(Databases::new(&BTreeMap::from([
-            ("sku-1".to_string(), 5),
-            ("sku-2".to_string(), 5),
-        ])));
+        let db = db();
         let none = BTreeMap::new();
         let named = AppRequest::new("POST", "/orders")
             .with_header("x-order-id", "ord-7")
@@ -258,15 +243,103 @@ mod tests {
         // from the path parameter.
         let traced = AppRequest::new("GET", "/items/sku-1")
             .with_header(TRACE_HEADER, "Root=1-abc;Parent=00000000000000aa;Sampled=1");
-        let root = TraceContext::parse("Root=1-abc;Parent=00000000000000aa;Sampled=1")
-            .map(|t| t.root)
-            .expect("a trace header");
         let params = BTreeMap::from([("sku".to_string(), "sku-1".to_string())]);
         let ctx = OrderContext::of(&traced, &params, &db);
-        assert_eq!(ctx.order, format!("ord-{root}"));
+        assert_eq!(ctx.order, "ord-1-abc");
         assert_eq!((ctx.sku.as_str(), ctx.key), ("sku-1", None));
         // An order id that is not text an HTTP library hands over is not read.
         let odd = AppRequest::new("GET", "/").with_header("x-order-id", "ordé");
-        assert_eq!(OrderContext::of(&odd, &none, &db).order, "ord-untraced");
+        let ctx = OrderContext::of(&odd, &none, &db);
+        assert_eq!(ctx.order, "ord-untraced");
+        // No SKU anywhere: one picked from the catalog by the order id, the same every time.
+        assert!(db.catalog.contains(&ctx.sku));
+        assert_eq!(OrderContext::of(&odd, &none, &db).sku, ctx.sku);
+        assert_eq!(
+            ctx.fill("/items/{sku}/{order}"),
+            format!("/items/{}/ord-untraced", ctx.sku)
+        );
+    }
+
+    fn ctx(order: &str, sku: &str, key: Option<&str>) -> OrderContext {
+        OrderContext {
+            order: order.into(),
+            sku: sku.into(),
+            key: key.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn inventory_answers_items_and_reservations_before_any_call() {
+        let mut db = db();
+        let t = SimTime::from_millis(3);
+        let item = before_calls(Endpoint::GetItem, &ctx("o", "sku-2", None), &mut db, t);
+        assert_eq!(item, Some((200, Body::Text("5".into()))));
+        let unknown = before_calls(Endpoint::GetItem, &ctx("o", "nope", None), &mut db, t);
+        assert_eq!(unknown, Some((404, Body::Empty)));
+        let first = ctx("o-1", "sku-1", Some("o-1/inventory/reserve"));
+        assert_eq!(
+            before_calls(Endpoint::Reserve, &first, &mut db, t),
+            Some((200, Body::Empty))
+        );
+        // A replay of the same key answers the same; another order finds no stock.
+        assert_eq!(
+            before_calls(Endpoint::Reserve, &first, &mut db, t),
+            Some((200, Body::Empty))
+        );
+        assert_eq!(
+            before_calls(Endpoint::Reserve, &ctx("o-2", "sku-1", None), &mut db, t),
+            Some((409, Body::Text("out of stock".into())))
+        );
+        assert_eq!(db.inventory.reservations().len(), 1);
+        assert_eq!(
+            before_calls(Endpoint::Checkout, &first, &mut db, t),
+            None,
+            "the UI only calls"
+        );
+    }
+
+    #[test]
+    fn an_order_is_created_then_confirmed_or_failed_by_its_reservation() {
+        let mut db = db();
+        let t = SimTime::from_millis(9);
+        let c = ctx("o-1", "sku-1", None);
+        assert_eq!(before_calls(Endpoint::CreateOrder, &c, &mut db, t), None);
+        let ok = after_calls(Endpoint::CreateOrder, &c, &mut db, t, None, 201, 4, 502);
+        assert_eq!(ok, (201, Body::Filler(4)));
+        assert_eq!(
+            db.orders.get("o-1").map(|o| (o.creations, o.state.clone())),
+            Some((1, OrderState::Confirmed { at: t }))
+        );
+        let conflict = Some(CallOutcome::Status(409));
+        let c2 = ctx("o-2", "sku-1", None);
+        let out = after_calls(
+            Endpoint::CreateOrder,
+            &c2,
+            &mut db,
+            t,
+            conflict,
+            201,
+            4,
+            502,
+        );
+        assert_eq!(out, (409, Body::Text("out of stock".into())));
+        let failed = after_calls(
+            Endpoint::CreateOrder,
+            &ctx("o-3", "sku-1", None),
+            &mut db,
+            t,
+            Some(CallOutcome::TimedOut),
+            201,
+            4,
+            502,
+        );
+        assert_eq!(failed, (502, Body::Empty));
+        assert!(matches!(
+            db.orders.get("o-3").map(|o| &o.state),
+            Some(OrderState::Failed { reason, .. }) if reason == "reserve_failed"
+        ));
+        // A generic endpoint does not pass a 409 on as a business outcome.
+        let generic = after_calls(Endpoint::Generic, &c, &mut db, t, conflict, 200, 4, 503);
+        assert_eq!(generic, (503, Body::Empty));
     }
 }
