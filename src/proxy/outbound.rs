@@ -62,7 +62,7 @@ pub struct Shared {
     /// Faults in force at each task (gray failures, HTTP faults), set by the world.
     pub effects: Rc<RefCell<crate::model::fault::Effects>>,
     /// Route changes the control plane has sent each proxy (rollouts), set by the world.
-    pub control: Rc<RefCell<super::control::ControlPlane>>,
+    pub control: Rc<RefCell<super::control::RouteOverrides>>,
 }
 
 /// One Envoy-like proxy's outbound state.

@@ -40,7 +40,7 @@ use std::time::Duration;
 use super::ResponseHead;
 use super::classify::{Answer, Classification};
 use super::cluster::{self, Cluster, ClusterKey, HttpVersion, Picked, UpstreamHost};
-use super::control::ControlPlane;
+use super::control::RouteOverrides;
 use super::detail::{AttemptOutcome as Tried, AttemptRecord, EventKind, HopDetail, TargetChoice};
 use super::mesh::MeshView;
 use super::notes::{
@@ -133,7 +133,7 @@ impl Plan {
 #[allow(clippy::too_many_arguments)]
 pub fn plan(
     engine: &Engine,
-    control: &ControlPlane,
+    control: &RouteOverrides,
     task: &str,
     service: &str,
     head: &RequestHead,
@@ -1090,7 +1090,7 @@ pub(crate) mod tests {
         registry: RefCell<Registry>,
         pub(crate) clusters: BTreeMap<ClusterKey, Cluster>,
         rng: Rng,
-        control: ControlPlane,
+        control: RouteOverrides,
     }
 
     impl World {
@@ -1125,7 +1125,7 @@ pub(crate) mod tests {
                 registry: RefCell::new(registry),
                 clusters: BTreeMap::new(),
                 rng: seed::stream(7, "sidecar/test"),
-                control: ControlPlane::default(),
+                control: RouteOverrides::default(),
             }
         }
 
