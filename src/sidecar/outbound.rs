@@ -47,7 +47,6 @@ use super::notes::{
     explain_route, idle_timeout_text, no_route, note_attempt_end, note_cluster_refused, note_ended,
     note_retry_shed, route_timeout_text,
 };
-use super::stat::Stat;
 use crate::engine::breaker::{Admission, Ticket};
 use crate::engine::discovery::Registry;
 use crate::engine::exchange::{
@@ -61,6 +60,7 @@ use crate::engine::retry::{AttemptOutcome, ResetReason, RetryRules};
 use crate::engine::retry_breaker::RetryToken;
 use crate::engine::seed::Rng;
 use crate::engine::{Engine, RequestHead, SimTime};
+use crate::metrics::Counter;
 
 /// What a proxy lends its hops for one call: the mesh, service discovery, its clusters and
 /// its seeded RNG stream.
@@ -248,7 +248,7 @@ fn pick_weighted<'a>(targets: &'a [(String, u32)], rng: &mut impl rand::Rng) -> 
 #[derive(Debug)]
 pub enum Action {
     /// Add one to the proxy's counter.
-    Count(Stat),
+    Count(Counter),
     /// Send a shadow copy of the request on this plan, as a hop of its own; its answer is
     /// dropped.
     Mirror(Box<Plan>),
@@ -452,7 +452,7 @@ impl Hop {
             return;
         }
         let Some(mut plan) = plan else {
-            self.count(Stat::NoRoute);
+            self.count(Counter::NoRoute);
             if let (Some(d), Some(head)) = (self.detail.as_deref_mut(), head) {
                 d.route = Some(no_route(&env.mesh.engine.borrow(), &self.service, head));
             }
@@ -559,7 +559,7 @@ impl Hop {
                     c.cancel_queued(ticket);
                 }
                 self.slot = Slot::None;
-                self.count(Stat::Timeouts);
+                self.count(Counter::Timeouts);
                 let f = self.exchange_mut().on_route_timeout(now);
                 if let Some(d) = self.detail.as_deref_mut() {
                     note_cluster_refused(d, now, &f, self.timeout);
@@ -576,7 +576,7 @@ impl Hop {
         }
     }
 
-    fn count(&mut self, stat: Stat) {
+    fn count(&mut self, stat: Counter) {
         self.actions.push_back(Action::Count(stat));
     }
 
@@ -615,7 +615,7 @@ impl Hop {
                 });
             }
             Some(Admission::Rejected(_)) => {
-                self.count(Stat::Overflows);
+                self.count(Counter::Overflows);
                 let f = self.exchange_mut().on_local_overflow(now);
                 if let Some(d) = self.detail.as_deref_mut() {
                     note_cluster_refused(d, now, &f, self.timeout);
@@ -641,9 +641,9 @@ impl Hop {
             }
         };
         if attempt.number > 1 {
-            self.count(Stat::Retries);
+            self.count(Counter::Retries);
         }
-        self.count(Stat::Attempts);
+        self.count(Counter::Attempts);
         let key = self.key.clone();
         let picked = match key.as_ref().and_then(|k| env.clusters.get_mut(k)) {
             Some(c) => c.pick(
@@ -768,7 +768,7 @@ impl Hop {
                 return self.route_idle_expired(now, env);
             }
             Ending::Timeout if attempt.bounded_by == Some(TimeoutKind::Route) => {
-                self.count(Stat::Timeouts);
+                self.count(Counter::Timeouts);
                 let ended = match self.key.as_ref().and_then(|k| env.clusters.get_mut(k)) {
                     Some(c) => c.end_request(
                         &host.id,
@@ -806,11 +806,11 @@ impl Hop {
                 return self.finish_final(f, env, now);
             }
             Ending::Timeout => {
-                self.count(Stat::Timeouts);
+                self.count(Counter::Timeouts);
                 Answer::Reset(ResetReason::PerTryTimeout).classify()
             }
             Ending::Answer(Answer::Reset(reason)) => {
-                self.count(Stat::Resets);
+                self.count(Counter::Resets);
                 Answer::Reset(reason).classify()
             }
             Ending::Answer(answer @ Answer::Response(_)) => {
@@ -872,7 +872,7 @@ impl Hop {
                         self.actions.push_back(Action::Wait { until });
                     }
                     Err(shed) => {
-                        self.count(Stat::Overflows);
+                        self.count(Counter::Overflows);
                         if let Some(d) = self.detail.as_deref_mut() {
                             note_retry_shed(d, now, &shed);
                         }
@@ -896,7 +896,7 @@ impl Hop {
         }
         self.attempts = self.exchange_mut().attempts();
         self.flags.insert(ResponseFlag::StreamIdleTimeout);
-        self.count(Stat::Timeouts);
+        self.count(Counter::Timeouts);
         self.release_slot(now, env);
         self.release_retry(env);
         self.finish(Reply::IdleTimeout);

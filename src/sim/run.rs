@@ -16,7 +16,7 @@ use crate::engine::SimTime;
 use crate::metrics::{Counter, OutcomeClass, Recorder, SeriesKey};
 use crate::model::fault::{Fault, Plan, TaskRef};
 use crate::model::ordering::{Invariant, check_invariants};
-use crate::proxy::{AccessLogEntry, Direction, Stat};
+use crate::proxy::{AccessLogEntry, Direction};
 use crate::scenario::Scenario;
 
 /// Options of one run (command-line overrides and test hooks).
@@ -431,20 +431,10 @@ fn drain(
         recorder.record(line.start + line.duration, key, line.duration);
     }
     let counters = std::mem::take(&mut state.telemetry.borrow_mut().counters);
-    for ((node, stat), n) in counters {
-        let counter = match stat {
-            Stat::Attempts => Counter::Attempts,
-            Stat::Retries => Counter::Retries,
-            Stat::Timeouts => Counter::Timeouts,
-            Stat::Ejections => Counter::Ejections,
-            Stat::Overflows => Counter::Overflows,
-            Stat::NoRoute => Counter::NoRoute,
-            Stat::Resets => Counter::Resets,
-            Stat::FaultsInjected => Counter::Faults,
-            Stat::RateLimited => Counter::RateLimited,
-            Stat::BreakerTrips => Counter::BreakerTrips,
-            Stat::HealthCheckFailures => continue,
-        };
+    for ((node, counter), n) in counters {
+        if counter == Counter::HealthCheckFailures {
+            continue;
+        }
         recorder.count_at(now, &node, counter, n);
     }
     if keep {
