@@ -63,8 +63,8 @@
 //!         }
 //!     }
 //!     for d in plane.poll(now) {
-//!         // In the world: engine.set_weights(route, &d.config.weights.targets(targets))
-//!         // in sidecar `d.sidecar`, plus its header route and mirror share.
+//!         // In the world: `d.config` (weights, header route, mirror share) becomes what
+//!         // sidecar `d.sidecar` has received for the route, from `d.at` on.
 //!         let _ = d;
 //!     }
 //!     now = now + Duration::from_secs(1); // or min(rollout.poll_timeout(), plane.next_delivery())
