@@ -200,7 +200,7 @@ fn listener_config_drives_endpoint_state() {
     // 100 connections / 50 pending; listener timeout 5 s per request.
     use meshsim::engine::SimTime;
     use meshsim::engine::balancer::BalancerConfig;
-    use meshsim::engine::outlier::Outcome;
+    use meshsim::engine::outlier::RequestResult;
     use std::time::Duration;
 
     let loaded = load_paths(
@@ -237,7 +237,7 @@ fn listener_config_drives_endpoint_state() {
             SimTime::from_millis(i),
             2,
             Duration::from_millis(1),
-            Outcome::ServerError(503),
+            RequestResult::ServerError(503),
         );
     }
     let decision = ejected.expect("the fifth consecutive 5xx ejects the host");

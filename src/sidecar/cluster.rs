@@ -31,7 +31,7 @@ use crate::engine::failure_accrual::{
     BreakerState, HostBreakers, Outcome as AccrualOutcome, Permit, Transition,
 };
 use crate::engine::health::CheckResult;
-use crate::engine::outlier::{EjectionDecision, Outcome as OutlierOutcome};
+use crate::engine::outlier::{EjectionDecision, RequestResult};
 use crate::engine::retry_breaker::RetryGate;
 use crate::engine::seed::Rng;
 use crate::metrics::Counter;
@@ -379,7 +379,7 @@ impl Cluster {
         id: &str,
         now: SimTime,
         start: SimTime,
-        outcome: OutlierOutcome,
+        outcome: RequestResult,
         permit: Option<Permit>,
         rng: &mut Rng,
     ) -> Ended {

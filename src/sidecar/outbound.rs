@@ -55,7 +55,7 @@ use crate::engine::exchange::{
 use crate::engine::failure_accrual::Permit;
 use crate::engine::flags::{ResponseFlag, ResponseFlags};
 use crate::engine::listener::IdleTimer;
-use crate::engine::outlier::{LocalFailure, Outcome as OutlierOutcome};
+use crate::engine::outlier::{LocalFailure, RequestResult};
 use crate::engine::retry::{AttemptOutcome, ResetReason, RetryRules};
 use crate::engine::retry_breaker::RetryToken;
 use crate::engine::seed::Rng;
@@ -774,7 +774,7 @@ impl Hop {
                         &host.id,
                         now,
                         start,
-                        OutlierOutcome::LocalFailure(LocalFailure::Timeout),
+                        RequestResult::LocalFailure(LocalFailure::Timeout),
                         permit,
                         env.rng,
                     ),
@@ -833,7 +833,7 @@ impl Hop {
         // before an attempt starts), so outlier detection always hears it.
         let outlier = judged
             .outlier
-            .unwrap_or(OutlierOutcome::LocalFailure(LocalFailure::Reset));
+            .unwrap_or(RequestResult::LocalFailure(LocalFailure::Reset));
         let ended = match self.key.as_ref().and_then(|k| env.clusters.get_mut(k)) {
             Some(c) => c.end_request(&host.id, now, start, outlier, permit, env.rng),
             None => cluster::Ended::default(),

@@ -17,7 +17,7 @@ use super::outbound::{Env, Plan};
 use crate::engine::SimTime;
 use crate::engine::failure_accrual::Permit;
 use crate::engine::flags::ResponseFlag;
-use crate::engine::outlier::Outcome as OutlierOutcome;
+use crate::engine::outlier::RequestResult;
 use crate::engine::retry::ResetReason;
 use crate::metrics::Counter;
 
@@ -177,7 +177,7 @@ impl Connection {
             now,
             env,
             &host,
-            judged.outlier.unwrap_or(OutlierOutcome::Success),
+            judged.outlier.unwrap_or(RequestResult::Success),
             permit,
         );
         self.refuse(judged.local_flag.unwrap_or(ResponseFlag::ConnectFailure));
@@ -190,16 +190,16 @@ impl Connection {
             return;
         };
         let (flag, outcome) = match closed {
-            Closed::Normally => (None, OutlierOutcome::Success),
+            Closed::Normally => (None, RequestResult::Success),
             Closed::IdleTimeout => (
                 Some(ResponseFlag::StreamIdleTimeout),
-                OutlierOutcome::Success,
+                RequestResult::Success,
             ),
             Closed::Reset => {
                 let judged = Answer::Reset(ResetReason::Disconnect).classify();
                 (
                     judged.local_flag,
-                    judged.outlier.unwrap_or(OutlierOutcome::Success),
+                    judged.outlier.unwrap_or(RequestResult::Success),
                 )
             }
         };
@@ -216,7 +216,7 @@ impl Connection {
         now: SimTime,
         env: &mut Env<'_>,
         host: &UpstreamHost,
-        outcome: OutlierOutcome,
+        outcome: RequestResult,
         permit: Option<Permit>,
     ) {
         let ended = match self.key.as_ref().and_then(|k| env.clusters.get_mut(k)) {
