@@ -13,7 +13,7 @@ use meshsim::engine::balancer::BalancerConfig;
 use meshsim::engine::breaker::{Admission, ListenerPool};
 use meshsim::engine::endpoints::Endpoints;
 use meshsim::engine::exchange::Exchange;
-use meshsim::engine::outlier::Outcome;
+use meshsim::engine::outlier::RequestResult;
 use meshsim::engine::retry::{AttemptOutcome, RetryRules};
 use meshsim::engine::{Engine, RequestHead, SimTime, seed};
 
@@ -156,7 +156,12 @@ fn per_attempt_decision(c: &mut Criterion) {
             let plan = exchange.start_attempt(now).expect("plan");
             let next = exchange.on_outcome(now, AttemptOutcome::status(200), &mut rng);
             pool.on_complete(now);
-            endpoints.on_request_end(now, pick.host, Duration::from_millis(3), Outcome::Success);
+            endpoints.on_request_end(
+                now,
+                pick.host,
+                Duration::from_millis(3),
+                RequestResult::Success,
+            );
             black_box((target.weight, admitted, plan.number, next))
         })
     });

@@ -14,7 +14,7 @@ use crate::proxy::control::{Mirror, RouteOverride, Steer};
 use crate::proxy::{AccessLogEntry, Direction};
 use crate::rollout::plan::Targets;
 use crate::rollout::{
-    Action, ControlPlane, Outcome, Plan, Rollout, RolloutReport, RouteConfig, Weights,
+    Action, Outcome, Plan, Propagation, Rollout, RolloutReport, RouteConfig, Weights,
 };
 use crate::scenario::Scenario;
 use crate::sim::{
@@ -277,7 +277,7 @@ struct Pilot {
     shares: RouteShares,
     seed: u64,
     /// Delays per proxy, once the proxies are known.
-    plane: Option<ControlPlane>,
+    plane: Option<Propagation>,
     proxies: Vec<String>,
     /// The route as last sent.
     config: RouteConfig,
@@ -347,7 +347,7 @@ impl Controller for Pilot {
         self.proxies = proxies.iter().map(|p| p.task.clone()).collect();
         let p = &self.rollout.plan().propagation;
         let mut rng = seed::stream(self.seed, "rollout/propagation");
-        self.plane = Some(ControlPlane::random(
+        self.plane = Some(Propagation::random(
             RouteConfig::initial(),
             p.delay,
             p.spread,

@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use meshsim::config::{LoadOptions, Mesh, load_paths, load_texts};
-use meshsim::engine::routing::WeightUpdateError;
 use meshsim::engine::{Engine, NoRoute, RequestHead, seed};
 
 fn example(path: &str, vars: &[(&str, &str)], params: &[(&str, &str)], partial: bool) -> Mesh {
@@ -196,38 +195,12 @@ fn no_route_is_a_404_and_unknown_services_are_named() {
 }
 
 #[test]
-fn weight_updates_apply_atomically_and_invalid_ones_are_refused() {
-    let loaded = load_paths(
-        &[Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/ordering/mesh.cfn.yaml")],
-        &LoadOptions::default(),
-    );
-    let mut engine = Engine::new(&loaded.meshes["ordering"]);
-    let req = RequestHead::get("order.ordering.local", 8080, "/orders");
-    engine
-        .set_weights(
-            "order-router",
-            "order",
-            &[("order-v1", 0), ("order-v2", 100)],
-        )
-        .expect("valid update");
-    assert_eq!(node_for(&engine, "order.ordering.local", &req), "order-v2");
-    // All zero: Envoy would NACK it; the previous weights stay.
-    let err = engine.set_weights("order-router", "order", &[("order-v2", 0)]);
-    assert_eq!(err, Err(WeightUpdateError::Invalid("order".into())));
-    assert_eq!(node_for(&engine, "order.ordering.local", &req), "order-v2");
-    assert!(matches!(
-        engine.set_weights("order-router", "order", &[("order-v3", 5)]),
-        Err(WeightUpdateError::UnknownTarget { .. })
-    ));
-}
-
-#[test]
 fn listener_config_drives_endpoint_state() {
     // order-v1: outlierDetection maxServerErrors 5, 30 s base ejection, 50 %; connection pool
     // 100 connections / 50 pending; listener timeout 5 s per request.
     use meshsim::engine::SimTime;
     use meshsim::engine::balancer::BalancerConfig;
-    use meshsim::engine::outlier::Outcome;
+    use meshsim::engine::outlier::RequestResult;
     use std::time::Duration;
 
     let loaded = load_paths(
@@ -264,7 +237,7 @@ fn listener_config_drives_endpoint_state() {
             SimTime::from_millis(i),
             2,
             Duration::from_millis(1),
-            Outcome::ServerError(503),
+            RequestResult::ServerError(503),
         );
     }
     let decision = ejected.expect("the fifth consecutive 5xx ejects the host");

@@ -9,7 +9,7 @@ use std::time::Duration;
 use meshsim::proxy::{AccessLogEntry, Direction};
 use meshsim::report::Report;
 use meshsim::scenario::{self, ScenarioLoad};
-use meshsim::sim::{self, RunOptions, RunResult, Stall};
+use meshsim::sim::{self, RunOptions, RunResult};
 
 fn load(path: &str) -> ScenarioLoad {
     let loaded = scenario::load(Path::new(path));
@@ -115,18 +115,16 @@ fn every_shipped_scenario_accounts_for_every_request() {
 #[test]
 fn a_one_second_inventory_stall_shows_in_the_users_p999() {
     let quiet = run("scenarios/baseline.yaml", &short(30)).1;
-    let stalled = run(
-        "scenarios/baseline.yaml",
-        &RunOptions {
-            stalls: vec![Stall {
-                node: "inventory-v1".into(),
-                at: secs(15),
-                duration: secs(1),
-            }],
-            ..short(30)
-        },
-    )
-    .1;
+    // Every link to Inventory's tasks held for a second: its callers are ui-v1 and order-v1.
+    let text = std::fs::read_to_string("scenarios/baseline.yaml").expect("baseline");
+    let text = format!(
+        "{text}\nfaults:\n\
+         \x20 - {{ kind: hold, link: {{ from: {{ node: ui-v1 }}, to: {{ node: inventory-v1 }} }}, start: 15s, duration: 1s }}\n\
+         \x20 - {{ kind: hold, link: {{ from: {{ node: order-v1 }}, to: {{ node: inventory-v1 }} }}, start: 15s, duration: 1s }}\n"
+    );
+    let loaded = scenario::load_text("baseline-stalled", &text, Path::new("scenarios"));
+    assert!(loaded.is_valid(), "{:?}", loaded.diagnostics);
+    let stalled = run_loaded(&loaded, &short(30));
     let p999 = |r: &RunResult| r.ledger.latencies.summary().p999;
     assert!(
         p999(&quiet) < 200.0,

@@ -11,7 +11,7 @@ use super::listener::NodeListener;
 use super::matchers::normalize_path;
 use super::request::RequestHead;
 use super::retry::RetryRules;
-use super::routing::{CompiledRoute, RouteExplanation, RouteTable, WeightUpdateError};
+use super::routing::{CompiledRoute, RouteExplanation, RouteTable};
 use super::time::SimTime;
 use crate::config::model::{Mesh, PortMapping, Protocol, Provider};
 
@@ -333,20 +333,5 @@ impl Engine {
     /// The route table of a router (for explanations and tests).
     pub fn route_table(&self, router: &str) -> Option<&RouteTable> {
         self.routers.get(router).map(|r| &r.table)
-    }
-
-    /// Changes a route's weights at run time (a rollout step). In-flight exchanges are not
-    /// touched: they hold their own state, so nothing is lost.
-    pub fn set_weights(
-        &mut self,
-        router: &str,
-        route: &str,
-        weights: &[(&str, u32)],
-    ) -> Result<(), WeightUpdateError> {
-        self.routers
-            .get_mut(router)
-            .ok_or_else(|| WeightUpdateError::UnknownRoute(format!("{router}/{route}")))?
-            .table
-            .set_weights(route, weights)
     }
 }

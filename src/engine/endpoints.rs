@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::balancer::{Balancer, BalancerConfig, NoHealthyUpstream, PanicState, Pick};
 use super::health::{CheckResult, HealthChecker, Transition};
-use super::outlier::{EjectionDecision, Outcome, OutlierDetector, Unejection};
+use super::outlier::{EjectionDecision, OutlierDetector, RequestResult, Unejection};
 use super::time::SimTime;
 use crate::config::model::{HealthCheck, OutlierDetection};
 
@@ -147,7 +147,7 @@ impl Endpoints {
         now: SimTime,
         host: usize,
         latency: Duration,
-        outcome: Outcome,
+        outcome: RequestResult,
     ) -> Option<EjectionDecision> {
         self.balancer
             .on_request_end(now, host, latency, !outcome.is_error());
@@ -338,7 +338,7 @@ mod tests {
             secs(1),
             2,
             Duration::from_millis(5),
-            Outcome::ServerError(500),
+            RequestResult::ServerError(500),
         );
         assert!(d.is_some_and(|d| d.ejected()));
         let seen = picks(&mut e, &mut r, 6);
@@ -361,7 +361,7 @@ mod tests {
             secs(0),
             &mut r,
         );
-        e.on_request_end(secs(1), 1, Duration::ZERO, Outcome::ServerError(503));
+        e.on_request_end(secs(1), 1, Duration::ZERO, RequestResult::ServerError(503));
         for _ in 0..6 {
             let p = e
                 .pick_usable(secs(1), &mut r, |h| h != 0, &[])
@@ -407,11 +407,11 @@ mod tests {
             secs(0),
             &mut r,
         );
-        e.on_request_end(secs(1), 0, Duration::ZERO, Outcome::ServerError(503));
+        e.on_request_end(secs(1), 0, Duration::ZERO, RequestResult::ServerError(503));
         // 2 of 3 healthy: no panic, host 0 skipped.
         let seen = picks(&mut e, &mut r, 4);
         assert!(!seen.contains(&0));
-        e.on_request_end(secs(1), 1, Duration::ZERO, Outcome::ServerError(503));
+        e.on_request_end(secs(1), 1, Duration::ZERO, RequestResult::ServerError(503));
         assert!(e.panic_state().panic);
         let p = e.pick(secs(1), &mut r).expect("a host");
         assert!(p.reason.panic.panic);
@@ -435,7 +435,7 @@ mod tests {
             secs(0),
             &mut r,
         );
-        e.on_request_end(secs(1), 0, Duration::ZERO, Outcome::ServerError(503));
+        e.on_request_end(secs(1), 0, Duration::ZERO, RequestResult::ServerError(503));
         assert!(e.outlier().is_some_and(|o| o.is_ejected(0)));
         assert_eq!(e.pick(secs(1), &mut r).map(|p| p.host), Ok(0));
     }
@@ -512,7 +512,12 @@ mod tests {
         let mut e = Endpoints::new(lb(Policy::PeakEwma), None, None, 2, secs(0), &mut r);
         for (host, ms) in [(0, 100), (1, 10)] {
             e.on_request_start(host);
-            e.on_request_end(secs(1), host, Duration::from_millis(ms), Outcome::Success);
+            e.on_request_end(
+                secs(1),
+                host,
+                Duration::from_millis(ms),
+                RequestResult::Success,
+            );
         }
         for _ in 0..20 {
             assert_eq!(e.pick(secs(1), &mut r).map(|p| p.host), Ok(1));
@@ -572,7 +577,7 @@ mod tests {
         for h in 0..2 {
             e.on_check_result(secs(0), h, CheckResult::Ok);
         }
-        e.on_request_end(secs(1), 0, Duration::ZERO, Outcome::ServerError(502));
+        e.on_request_end(secs(1), 0, Duration::ZERO, RequestResult::ServerError(502));
         assert!(!e.is_healthy(0));
         let failed = e.on_check_result(secs(5), 0, CheckResult::TimedOut);
         assert_eq!(failed, HealthUpdate::default());
@@ -620,7 +625,7 @@ mod tests {
             &mut r,
         );
         e.on_request_start(0);
-        e.on_request_end(secs(1), 0, Duration::ZERO, Outcome::ServerError(503));
+        e.on_request_end(secs(1), 0, Duration::ZERO, RequestResult::ServerError(503));
         e.on_request_start(0);
         e.on_request_abandoned(secs(2), 0, Duration::from_secs(1));
         assert!(e.is_healthy(0));
@@ -724,7 +729,7 @@ mod tests {
                         now,
                         h % hosts.max(1),
                         Duration::from_millis(*ms),
-                        Outcome::from_status(*status),
+                        RequestResult::from_status(*status),
                     );
                 }
                 Op::Check(h, c) => {

@@ -62,13 +62,15 @@ impl fmt::Display for LocalFailure {
     }
 }
 
-/// How one request to one host ended, as outlier detection sees it.
+/// How one request to one host ended, as outlier detection sees it (named apart from
+/// `failure_accrual`'s and the retry policy's own readings of the same answer, which the
+/// sidecar core uses side by side).
 ///
 /// For gRPC pass the HTTP status Envoy maps the `grpc-status` to (UNAVAILABLE is 503,
 /// INTERNAL is 500, OK is 200): Envoy's router reports that mapped code, not the transport's
 /// 200.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum RequestResult {
     /// Any response below 500 (4xx included: only server errors count).
     Success,
     /// A 5xx response.
@@ -78,28 +80,28 @@ pub enum Outcome {
     LocalFailure(LocalFailure),
 }
 
-impl Outcome {
+impl RequestResult {
     /// The outcome for an HTTP status.
-    pub fn from_status(status: u16) -> Outcome {
+    pub fn from_status(status: u16) -> RequestResult {
         if status >= 500 {
-            Outcome::ServerError(status)
+            RequestResult::ServerError(status)
         } else {
-            Outcome::Success
+            RequestResult::Success
         }
     }
 
     /// Whether this outcome extends a host's run of errors.
     pub fn is_error(self) -> bool {
-        !matches!(self, Outcome::Success)
+        !matches!(self, RequestResult::Success)
     }
 }
 
-impl fmt::Display for Outcome {
+impl fmt::Display for RequestResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Outcome::Success => f.write_str("success"),
-            Outcome::ServerError(s) => write!(f, "{s}"),
-            Outcome::LocalFailure(l) => l.fmt(f),
+            RequestResult::Success => f.write_str("success"),
+            RequestResult::ServerError(s) => write!(f, "{s}"),
+            RequestResult::LocalFailure(l) => l.fmt(f),
         }
     }
 }
@@ -159,7 +161,7 @@ pub struct EjectionDecision {
     /// The run of errors that triggered the decision (`maxServerErrors`).
     pub consecutive_errors: u64,
     /// The last error of the run.
-    pub last: Outcome,
+    pub last: RequestResult,
     /// Ejected or not, and why.
     pub verdict: Verdict,
 }
@@ -297,7 +299,7 @@ impl OutlierDetector {
         &mut self,
         now: SimTime,
         host: usize,
-        outcome: Outcome,
+        outcome: RequestResult,
     ) -> Option<EjectionDecision> {
         let hosts = self.hosts.len();
         let ejected = self.ejected_count();
@@ -491,7 +493,7 @@ mod tests {
         SimTime::from_millis(s * 1000)
     }
 
-    const E503: Outcome = Outcome::ServerError(503);
+    const E503: RequestResult = RequestResult::ServerError(503);
 
     /// Feeds `n` errors to `host` at `now`, returning the last decision.
     fn errors(
@@ -529,10 +531,14 @@ mod tests {
         d.on_result(
             secs(1),
             0,
-            Outcome::LocalFailure(LocalFailure::ConnectFailure),
+            RequestResult::LocalFailure(LocalFailure::ConnectFailure),
         );
-        d.on_result(secs(1), 0, Outcome::LocalFailure(LocalFailure::Reset));
-        let dec = d.on_result(secs(1), 0, Outcome::LocalFailure(LocalFailure::Timeout));
+        d.on_result(secs(1), 0, RequestResult::LocalFailure(LocalFailure::Reset));
+        let dec = d.on_result(
+            secs(1),
+            0,
+            RequestResult::LocalFailure(LocalFailure::Timeout),
+        );
         assert!(dec.is_some_and(|d| d.ejected()));
     }
 
@@ -541,7 +547,10 @@ mod tests {
         // A non-5xx response ends the run; 4xx is not a server error.
         let mut d = OutlierDetector::new(&config(3, 10, 30, 100), 2, SimTime::ZERO);
         errors(&mut d, secs(1), 0, 2);
-        assert_eq!(d.on_result(secs(1), 0, Outcome::from_status(404)), None);
+        assert_eq!(
+            d.on_result(secs(1), 0, RequestResult::from_status(404)),
+            None
+        );
         assert_eq!(d.consecutive_errors(0), 0);
         assert_eq!(errors(&mut d, secs(1), 0, 2), None);
         assert!(!d.is_ejected(0));
@@ -820,7 +829,7 @@ mod tests {
                     0 => { d.on_sweep(now); }
                     1 => { d.uneject_on_health_check(now, host % hosts); }
                     _ => {
-                        let outcome = if error { E503 } else { Outcome::Success };
+                        let outcome = if error { E503 } else { RequestResult::Success };
                         d.on_result(now, host % hosts, outcome);
                     }
                 }

@@ -318,25 +318,6 @@ pub struct RouteExplanation {
     pub matched: Option<String>,
 }
 
-/// A rejected weight update (Envoy NACKs a route whose weights total 0; the old table stays).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum WeightUpdateError {
-    /// No such route.
-    #[error("route `{0}` is not in this router")]
-    UnknownRoute(String),
-    /// A target the route does not have.
-    #[error("route `{route}` has no target `{node}`")]
-    UnknownTarget {
-        /// Route.
-        route: String,
-        /// Virtual node.
-        node: String,
-    },
-    /// Weights outside 0..=100 or all zero.
-    #[error("weights for route `{0}` must be 0 to 100 and not all 0; kept the previous weights")]
-    Invalid(String),
-}
-
 /// The routes of one virtual router, in evaluation order.
 #[derive(Clone, Debug, Default)]
 pub struct RouteTable {
@@ -388,36 +369,5 @@ impl RouteTable {
             skipped,
             matched: None,
         }
-    }
-
-    /// Replaces a route's weights (a rollout step). All-or-nothing: an invalid update keeps
-    /// the previous weights, as Envoy keeps its last good config after a NACK.
-    pub fn set_weights(
-        &mut self,
-        route: &str,
-        weights: &[(&str, u32)],
-    ) -> Result<(), WeightUpdateError> {
-        let r = self
-            .routes
-            .iter_mut()
-            .find(|r| r.name == route)
-            .ok_or_else(|| WeightUpdateError::UnknownRoute(route.to_string()))?;
-        let mut next = r.targets.clone();
-        for (node, w) in weights {
-            let t = next
-                .iter_mut()
-                .find(|t| t.virtual_node == *node)
-                .ok_or_else(|| WeightUpdateError::UnknownTarget {
-                    route: route.to_string(),
-                    node: node.to_string(),
-                })?;
-            t.weight = *w;
-        }
-        if next.iter().any(|t| t.weight > 100) || next.iter().all(|t| t.weight == 0) {
-            return Err(WeightUpdateError::Invalid(route.to_string()));
-        }
-        r.total_weight = next.iter().map(|t| t.weight).sum();
-        r.targets = next;
-        Ok(())
     }
 }

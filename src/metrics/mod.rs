@@ -96,7 +96,10 @@ impl fmt::Display for SeriesKey {
     }
 }
 
-/// Counters of resilience events, per virtual node.
+/// Envoy-style counters of resilience events (`upstream_rq_retry`, `upstream_rq_timeout`, …),
+/// per virtual node: the one counter enum. The sidecar core counts them into its proxy's
+/// telemetry and the world drains that into the [`Recorder`]; kept here, below `sidecar`,
+/// so both layers name the same type.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Counter {
     /// Attempts sent (first tries and retries).
@@ -120,6 +123,9 @@ pub enum Counter {
     Faults,
     /// Failure-accrual breakers opened on upstream hosts.
     BreakerTrips,
+    /// Active health checks that failed. Counted by the proxies but not recorded: the run
+    /// loop drops it before the recorder, so no report lists it.
+    HealthCheckFailures,
 }
 
 impl Counter {
@@ -136,6 +142,7 @@ impl Counter {
             Counter::RateLimited => "rate_limited",
             Counter::Faults => "faults",
             Counter::BreakerTrips => "breaker_trips",
+            Counter::HealthCheckFailures => "health_check_failures",
         }
     }
 }

@@ -10,7 +10,7 @@ use super::inbound::Handler;
 use super::mesh::MeshView;
 use super::notes::GatewayRouted;
 use super::outbound::{Sidecar, local_reply, request_head};
-use super::telemetry::{ResponseFlag, Stat, TRACE_HEADER, TraceContext};
+use super::telemetry::{Counter, ResponseFlag, TRACE_HEADER, TraceContext};
 
 /// The handler behind a virtual gateway's listener on `port`.
 pub fn handler(gateway: String, port: u16, sidecar: Rc<Sidecar>, mesh: Rc<MeshView>) -> Handler {
@@ -28,7 +28,7 @@ pub fn handler(gateway: String, port: u16, sidecar: Rc<Sidecar>, mesh: Rc<MeshVi
             let head = request_head(&authority, port, &req);
             let decision = mesh.engine.borrow().gateway_route(&gateway, &head);
             let Ok(decision) = decision else {
-                sidecar.count_stat(Stat::NoRoute);
+                sidecar.count_stat(Counter::NoRoute);
                 return local_reply(404, ResponseFlag::NoRoute, false);
             };
             let mut req = req;

@@ -17,7 +17,7 @@ use http::Request;
 use super::body::Payload;
 use super::outbound::{Sidecar, effective_status};
 use super::pool::{self, HttpVersion, SendError, UpstreamPool};
-use super::telemetry::{HEALTH_CHECK_AGENT, Stat};
+use super::telemetry::{Counter, HEALTH_CHECK_AGENT};
 use super::wire;
 use crate::config::model::{HealthCheck, Protocol};
 use crate::engine::health::{CheckFailure, CheckResult};
@@ -52,7 +52,7 @@ impl Sidecar {
                     .await
                     .unwrap_or(CheckResult::TimedOut);
                     if !result.passed() {
-                        this.count(Stat::HealthCheckFailures, 1);
+                        this.count(Counter::HealthCheckFailures, 1);
                     }
                     if let Some(cluster) = this.clusters.borrow_mut().get_mut(&key) {
                         cluster.on_check_result(wire::now(), &host.id, result);

@@ -30,8 +30,8 @@ use super::head;
 use super::notes::envoy_fields;
 use super::outbound::{RouterFlags, Sidecar, local_reply, request_head};
 use super::telemetry::{
-    AccessLogEntry, Direction, HEALTH_CHECK_AGENT, ResponseFlag, ResponseFlags, Stat, TRACE_HEADER,
-    TraceContext,
+    AccessLogEntry, Counter, Direction, HEALTH_CHECK_AGENT, ResponseFlag, ResponseFlags,
+    TRACE_HEADER, TraceContext,
 };
 use super::toxics::ToxicStream;
 use super::wire;
@@ -135,7 +135,7 @@ impl Inbound {
                 self.sidecar.effects_board(),
                 Rc::clone(&host),
                 self.sidecar.next_connection_seed(),
-                Rc::new(move |_| counter.count(Stat::FaultsInjected)),
+                Rc::new(move |_| counter.count(Counter::Faults)),
             );
             if self.protocol == Protocol::Tcp {
                 tokio::task::spawn_local(this.serve_tcp(stream));
@@ -349,7 +349,7 @@ impl Inbound {
         f(&mut listener)
     }
 
-    pub(super) fn count(&self, stat: Stat) {
+    pub(super) fn count(&self, stat: Counter) {
         self.telemetry
             .borrow_mut()
             .count(&self.sidecar.identity.node, stat, 1);
@@ -437,12 +437,12 @@ fn reply(reply: Reply, grpc: bool, answer: Option<Response<Payload>>) -> Respons
 }
 
 /// The telemetry counter for a count of the core's.
-fn stat(counted: Counted) -> Stat {
+fn stat(counted: Counted) -> Counter {
     match counted {
-        Counted::RateLimited => Stat::RateLimited,
-        Counted::Overflow => Stat::Overflows,
-        Counted::FaultInjected => Stat::FaultsInjected,
-        Counted::Timeout => Stat::Timeouts,
+        Counted::RateLimited => Counter::RateLimited,
+        Counted::Overflow => Counter::Overflows,
+        Counted::FaultInjected => Counter::Faults,
+        Counted::Timeout => Counter::Timeouts,
     }
 }
 

@@ -53,5 +53,6 @@ pub use inbound::{Handler, Inbound};
 pub use mesh::MeshView;
 pub use outbound::{Identity, Shared, Sidecar};
 pub use telemetry::{
-    AccessLogEntry, Direction, ResponseFlag, ResponseFlags, Stat, TcpBytes, Telemetry, TraceContext,
+    AccessLogEntry, Counter, Direction, ResponseFlag, ResponseFlags, TcpBytes, Telemetry,
+    TraceContext,
 };

@@ -20,7 +20,7 @@ use super::mesh::MeshView;
 use super::notes::{GatewayRouted, envoy_fields};
 use super::pool::{SendError, UpstreamPool};
 use super::telemetry::{
-    AccessLogEntry, Direction, FLAGS_HEADER, ResponseFlag, ResponseFlags, Stat, TRACE_HEADER,
+    AccessLogEntry, Counter, Direction, FLAGS_HEADER, ResponseFlag, ResponseFlags, TRACE_HEADER,
     Telemetry, TraceContext,
 };
 use super::wire;
@@ -62,7 +62,7 @@ pub struct Shared {
     /// Faults in force at each task (gray failures, HTTP faults), set by the world.
     pub effects: Rc<RefCell<crate::model::fault::Effects>>,
     /// Route changes the control plane has sent each proxy (rollouts), set by the world.
-    pub control: Rc<RefCell<super::control::ControlPlane>>,
+    pub control: Rc<RefCell<super::control::RouteOverrides>>,
 }
 
 /// One Envoy-like proxy's outbound state.
@@ -412,11 +412,11 @@ impl Sidecar {
     }
 
     /// Adds one to one of this proxy's counters.
-    pub fn count_stat(&self, stat: Stat) {
+    pub fn count_stat(&self, stat: Counter) {
         self.count(stat, 1);
     }
 
-    pub(super) fn count(&self, stat: Stat, n: u64) {
+    pub(super) fn count(&self, stat: Counter, n: u64) {
         self.shared
             .telemetry
             .borrow_mut()

@@ -31,7 +31,7 @@ use super::inbound::Inbound;
 use super::outbound::{Sidecar, local_reply};
 use super::pool;
 use super::telemetry::{
-    AccessLogEntry, Direction, ResponseFlag, ResponseFlags, Stat, TcpBytes, TraceContext,
+    AccessLogEntry, Counter, Direction, ResponseFlag, ResponseFlags, TcpBytes, TraceContext,
 };
 use super::wire;
 use crate::engine::SimTime;
@@ -300,7 +300,7 @@ impl Inbound {
         let slot = match self.admit_connection(start) {
             Ok(slot) => slot,
             Err(()) => {
-                self.count(Stat::Overflows);
+                self.count(Counter::Overflows);
                 drop(stream);
                 log.flags = ResponseFlags::of(ResponseFlag::Overflow);
                 log.duration = wire::now().saturating_since(log.start);

@@ -143,7 +143,7 @@ pub struct TcpBytes {
     pub sent: u64,
 }
 
-pub use crate::sidecar::Stat;
+pub use crate::metrics::Counter;
 
 /// The telemetry sink shared by all proxies of a world.
 #[derive(Debug, Default)]
@@ -151,7 +151,7 @@ pub struct Telemetry {
     /// Access-log lines not yet drained.
     pub access_log: Vec<AccessLogEntry>,
     /// Counters, by (node, stat).
-    pub counters: BTreeMap<(String, Stat), u64>,
+    pub counters: BTreeMap<(String, Counter), u64>,
     /// What to record beyond the lines (set by the world before it starts).
     pub tracing: Tracing,
     /// Sampled user requests (their traces' roots) not yet drained.
@@ -160,7 +160,7 @@ pub struct Telemetry {
 
 impl Telemetry {
     /// Adds `n` to a counter.
-    pub fn count(&mut self, node: &str, stat: Stat, n: u64) {
+    pub fn count(&mut self, node: &str, stat: Counter, n: u64) {
         if n == 0 {
             return;
         }

@@ -13,7 +13,7 @@
 //!   every [`SpecError`] with its field path relative to the section.
 //! - [`Plan`] (`plan`): every strategy and preset expanded into one list of [`Step`]s.
 //! - [`Rollout`] (`machine`): the state machine over a plan.
-//! - [`ControlPlane`] (`propagation`): route changes reaching each sidecar after its delay.
+//! - [`Propagation`] (`propagation`): route changes reaching each sidecar after its delay.
 //! - `analysis`: observed data per arm, the metrics pipeline, checks and Argo's limits.
 //! - `judge`: the Mann–Whitney judge and Kayenta scoring.
 //! - [`RolloutReport`] (`timeline`): the serializable timeline for report.json.
@@ -23,7 +23,7 @@
 //! ```
 //! use std::time::Duration;
 //! use meshsim::engine::{SimTime, seed};
-//! use meshsim::rollout::{Action, Arm, ControlPlane, Rollout, RolloutSpec};
+//! use meshsim::rollout::{Action, Arm, Propagation, Rollout, RolloutSpec};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let spec: RolloutSpec = serde_json::from_str(r#"{
@@ -40,7 +40,7 @@
 //! let p = plan.propagation;
 //! let mut rng = seed::stream(1, "rollout/propagation");
 //! let sidecars = vec!["ui-v1-1".to_string(), "ui-v1-2".to_string()];
-//! let mut plane = ControlPlane::random(
+//! let mut plane = Propagation::random(
 //!     meshsim::rollout::RouteConfig::initial(), p.delay, p.spread, sidecars, &mut rng);
 //! let mut rollout = Rollout::new(plan);
 //! // 3. The run loop: push what each arm's requests did, then poll.
@@ -63,8 +63,8 @@
 //!         }
 //!     }
 //!     for d in plane.poll(now) {
-//!         // In the world: engine.set_weights(route, &d.config.weights.targets(targets))
-//!         // in sidecar `d.sidecar`, plus its header route and mirror share.
+//!         // In the world: `d.config` (weights, header route, mirror share) becomes what
+//!         // sidecar `d.sidecar` has received for the route, from `d.at` on.
 //!         let _ = d;
 //!     }
 //!     now = now + Duration::from_secs(1); // or min(rollout.poll_timeout(), plane.next_delivery())
@@ -84,8 +84,8 @@
 //!   retry amplification). The world's pilot feeds each arm's own inbound view
 //!   (Flagger's App Mesh metrics read the canary pods' Envoy statistics), so a canary's errors
 //!   count even when the callers' retries hide them.
-//! - **Route changes** through the [`ControlPlane`], applied to each sidecar's route table
-//!   when [`ControlPlane::poll`] delivers them. The route's weighted targets must already list
+//! - **Route changes** through the [`Propagation`], applied to each sidecar's route table
+//!   when [`Propagation::poll`] delivers them. The route's weighted targets must already list
 //!   the stable, candidate and baseline nodes (weight 0 is fine), as App Mesh requires.
 //! - `SetHeaderRoute`: a route with the match, ahead of the weighted one, all to the
 //!   candidate ([`RequestMatch::matches`] answers whether a request matches).
@@ -121,7 +121,7 @@ pub use build::{Problem, SpecError};
 pub use machine::Rollout;
 pub use plan::{Plan, RequestMatch, Step};
 pub use preset::PresetName;
-pub use propagation::{ControlPlane, Delivery};
+pub use propagation::{Delivery, Propagation};
 pub use route::{Action, Outcome, RouteConfig, Verdict, Weights};
 pub use spec::RolloutSpec;
 pub use timeline::RolloutReport;

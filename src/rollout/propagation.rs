@@ -28,16 +28,18 @@ pub struct Delivery {
     pub config: RouteConfig,
 }
 
-/// Published configurations and each sidecar's delay.
+/// The rollout's model of xDS propagation: the route configurations it published and each
+/// sidecar's delay, from which [`Propagation::poll`] says when each reaches which sidecar.
+/// What a proxy has actually received is the sidecar layer's `RouteOverrides`.
 #[derive(Clone, Debug)]
-pub struct ControlPlane {
+pub struct Propagation {
     delay: Duration,
     extra: BTreeMap<String, Duration>,
     history: Vec<(SimTime, RouteConfig)>,
     delivered: BTreeMap<String, usize>,
 }
 
-impl ControlPlane {
+impl Propagation {
     /// Sidecars with extra delays drawn uniformly from `[0, spread]`, in name order, from
     /// `rng` (pass a stream derived from the run's seed).
     pub fn random(
@@ -46,14 +48,14 @@ impl ControlPlane {
         spread: Duration,
         sidecars: impl IntoIterator<Item = String>,
         rng: &mut impl Rng,
-    ) -> ControlPlane {
+    ) -> Propagation {
         let names = sorted(sidecars);
         let max = u64::try_from(spread.as_nanos()).unwrap_or(u64::MAX);
         let extra = names
             .into_iter()
             .map(|n| (n, Duration::from_nanos(rng.random_range(0..=max))))
             .collect();
-        ControlPlane::with_extra(initial, delay, extra)
+        Propagation::with_extra(initial, delay, extra)
     }
 
     /// Sidecars with extra delays spaced evenly from 0 to `spread`, in name order (the first
@@ -63,7 +65,7 @@ impl ControlPlane {
         delay: Duration,
         spread: Duration,
         sidecars: impl IntoIterator<Item = String>,
-    ) -> ControlPlane {
+    ) -> Propagation {
         let names = sorted(sidecars);
         let steps = names.len().saturating_sub(1).max(1) as u32;
         let extra = names
@@ -71,16 +73,16 @@ impl ControlPlane {
             .enumerate()
             .map(|(i, n)| (n, spread * i as u32 / steps))
             .collect();
-        ControlPlane::with_extra(initial, delay, extra)
+        Propagation::with_extra(initial, delay, extra)
     }
 
     fn with_extra(
         initial: RouteConfig,
         delay: Duration,
         extra: BTreeMap<String, Duration>,
-    ) -> ControlPlane {
+    ) -> Propagation {
         let delivered = extra.keys().map(|k| (k.clone(), 1)).collect();
-        ControlPlane {
+        Propagation {
             delay,
             extra,
             history: vec![(SimTime::ZERO, initial)],
@@ -209,14 +211,14 @@ mod tests {
     #[test]
     fn a_change_reaches_sidecars_at_different_times() {
         // Delay 5 s, spread 4 s staggered over three sidecars: 5 s, 7 s, 9 s.
-        let mut cp = ControlPlane::staggered(
+        let mut cp = Propagation::staggered(
             RouteConfig::initial(),
             Duration::from_secs(5),
             Duration::from_secs(4),
             names(3),
         );
         cp.apply(at(60), &Action::SetWeights(Weights::split(10, false)));
-        let w = |cp: &ControlPlane, s: &str, t| cp.config_at(s, at(t)).weights.candidate;
+        let w = |cp: &Propagation, s: &str, t| cp.config_at(s, at(t)).weights.candidate;
         assert_eq!([w(&cp, "ui-0", 64), w(&cp, "ui-0", 65)], [0, 10]);
         // At 66 s the sidecars disagree: one sends 10 % to the candidate, two send none.
         assert_eq!(
@@ -251,7 +253,7 @@ mod tests {
                                                              { "pause": { "duration": "1m" } } ] } } }"#;
         let mut w = crate::rollout::testkit::World::new(json);
         w.run_until(at(120));
-        let mut cp = ControlPlane::staggered(
+        let mut cp = Propagation::staggered(
             RouteConfig::initial(),
             Duration::from_secs(5),
             Duration::from_secs(4),
@@ -308,7 +310,7 @@ mod tests {
     fn random_spread_replays_from_the_seed() {
         let build = |s| {
             let mut rng = seed::stream(s, "rollout/propagation");
-            ControlPlane::random(
+            Propagation::random(
                 RouteConfig::initial(),
                 Duration::from_secs(5),
                 Duration::from_secs(10),
@@ -316,8 +318,7 @@ mod tests {
                 &mut rng,
             )
         };
-        let delays =
-            |cp: &ControlPlane| names(8).iter().map(|n| cp.delay_of(n)).collect::<Vec<_>>();
+        let delays = |cp: &Propagation| names(8).iter().map(|n| cp.delay_of(n)).collect::<Vec<_>>();
         assert_eq!(delays(&build(7)), delays(&build(7)));
         assert_ne!(delays(&build(7)), delays(&build(8)));
         assert!(
@@ -335,7 +336,7 @@ mod tests {
             spread in 0u64..30,
             probe in 0u64..700,
         ) {
-            let mut cp = ControlPlane::staggered(
+            let mut cp = Propagation::staggered(
                 RouteConfig::initial(),
                 Duration::from_secs(delay),
                 Duration::from_secs(spread),

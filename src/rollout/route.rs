@@ -47,7 +47,7 @@ impl Weights {
         self.stable + self.candidate + self.baseline
     }
 
-    /// As `(virtual node, weight)` pairs for the engine's `RouteTable::set_weights`: stable,
+    /// As `(virtual node, weight)` pairs, the shape of a route's weighted targets: stable,
     /// candidate, then the baseline when there is one.
     pub fn targets(self, t: &Targets) -> Vec<(&str, u32)> {
         let mut v = vec![

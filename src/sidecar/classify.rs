@@ -26,7 +26,7 @@
 
 use crate::engine::exchange::reset_flag;
 use crate::engine::flags::ResponseFlag;
-use crate::engine::outlier::{LocalFailure, Outcome as OutlierOutcome};
+use crate::engine::outlier::{LocalFailure, RequestResult};
 use crate::engine::retry::{AttemptOutcome, ResetReason, RetryEvent, RetryRules};
 
 /// The parts of an upstream's response the sidecar decides by.
@@ -91,14 +91,14 @@ impl Answer {
         match *self {
             Answer::Response(head) => Classification {
                 attempt: head.attempt_outcome(),
-                outlier: Some(OutlierOutcome::from_status(head.router_status())),
+                outlier: Some(RequestResult::from_status(head.router_status())),
                 router_status: Some(head.router_status()),
                 upstream_flag: head.flag,
                 local_flag: None,
             },
             Answer::Reset(reason) => Classification {
                 attempt: AttemptOutcome::Reset(reason),
-                outlier: local_failure(reason).map(OutlierOutcome::LocalFailure),
+                outlier: local_failure(reason).map(RequestResult::LocalFailure),
                 router_status: None,
                 upstream_flag: None,
                 local_flag: Some(reset_flag(reason)),
@@ -114,7 +114,7 @@ pub struct Classification {
     pub attempt: AttemptOutcome,
     /// What the host's outlier detection and failure accrual hear; `None` when the host
     /// never saw the request (the caller's own overflow).
-    pub outlier: Option<OutlierOutcome>,
+    pub outlier: Option<RequestResult>,
     /// The status the router reports for the host; `None` without a response.
     pub router_status: Option<u16>,
     /// The flag an upstream proxy set on its own reply (it stays on that proxy's line).
@@ -132,7 +132,7 @@ impl Classification {
     /// Whether the host is charged with a failure (a 5xx as the router reports it, a reset,
     /// a connect failure or a timeout).
     pub fn is_host_failure(&self) -> bool {
-        self.outlier.is_some_and(OutlierOutcome::is_error)
+        self.outlier.is_some_and(RequestResult::is_error)
     }
 }
 
@@ -419,15 +419,15 @@ mod tests {
         assert!(!status(429).is_host_failure());
         assert_eq!(
             reset(ResetReason::ConnectFailure).outlier,
-            Some(OutlierOutcome::LocalFailure(LocalFailure::ConnectFailure))
+            Some(RequestResult::LocalFailure(LocalFailure::ConnectFailure))
         );
         assert_eq!(
             reset(ResetReason::Disconnect).outlier,
-            Some(OutlierOutcome::LocalFailure(LocalFailure::Reset))
+            Some(RequestResult::LocalFailure(LocalFailure::Reset))
         );
         assert_eq!(
             reset(ResetReason::PerTryTimeout).outlier,
-            Some(OutlierOutcome::LocalFailure(LocalFailure::Timeout))
+            Some(RequestResult::LocalFailure(LocalFailure::Timeout))
         );
         // The caller's own overflow never reached a host.
         assert_eq!(reset(ResetReason::Overflow).outlier, None);

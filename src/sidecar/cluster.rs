@@ -21,7 +21,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::detail::{EventKind, HopDetail};
 use super::mesh::MeshView;
-use super::stat::Stat;
 use crate::config::model::{HealthCheck, Protocol, ServiceDiscovery};
 use crate::engine::SimTime;
 use crate::engine::balancer::BalancerConfig;
@@ -32,9 +31,10 @@ use crate::engine::failure_accrual::{
     BreakerState, HostBreakers, Outcome as AccrualOutcome, Permit, Transition,
 };
 use crate::engine::health::CheckResult;
-use crate::engine::outlier::{EjectionDecision, Outcome as OutlierOutcome};
+use crate::engine::outlier::{EjectionDecision, RequestResult};
 use crate::engine::retry_breaker::RetryGate;
 use crate::engine::seed::Rng;
+use crate::metrics::Counter;
 
 /// The HTTP version a sidecar speaks to an upstream cluster: its listener's protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -241,12 +241,12 @@ pub struct Ended {
 
 impl Ended {
     /// The counters the decisions add to: an enforced ejection, a tripped breaker.
-    pub fn stats(&self) -> impl Iterator<Item = Stat> {
+    pub fn stats(&self) -> impl Iterator<Item = Counter> {
         let ejected = self.ejection.is_some_and(|d| d.ejected());
         let tripped = matches!(self.breaker, Some(Transition::Tripped { .. }));
         [
-            ejected.then_some(Stat::Ejections),
-            tripped.then_some(Stat::BreakerTrips),
+            ejected.then_some(Counter::Ejections),
+            tripped.then_some(Counter::BreakerTrips),
         ]
         .into_iter()
         .flatten()
@@ -379,7 +379,7 @@ impl Cluster {
         id: &str,
         now: SimTime,
         start: SimTime,
-        outcome: OutlierOutcome,
+        outcome: RequestResult,
         permit: Option<Permit>,
         rng: &mut Rng,
     ) -> Ended {

@@ -62,13 +62,15 @@ impl RouteOverride {
 /// One proxy's overrides of one route, in the order they arrive.
 type Arrivals = Vec<(SimTime, Rc<RouteOverride>)>;
 
-/// Per task, per router and route: overrides in the order they arrive.
+/// What each proxy has received from the control plane: per task, per router and route,
+/// overrides in the order they arrive. When the rollout's changes reach each proxy is
+/// decided upstream by [`crate::rollout::Propagation`]; this only holds the result.
 #[derive(Debug, Default)]
-pub struct ControlPlane {
+pub struct RouteOverrides {
     entries: BTreeMap<String, BTreeMap<String, BTreeMap<String, Arrivals>>>,
 }
 
-impl ControlPlane {
+impl RouteOverrides {
     /// Schedules `o` to arrive at `task`'s proxy at `at`. Entries for one proxy and route
     /// arrive in the order they were sent, as a per-proxy xDS stream delivers them.
     pub fn send(
@@ -129,7 +131,7 @@ mod tests {
 
     #[test]
     fn each_proxy_applies_what_has_arrived_there() {
-        let mut cp = ControlPlane::default();
+        let mut cp = RouteOverrides::default();
         cp.send("a", "r", "route", t(10), weights(90, 10));
         cp.send("b", "r", "route", t(13), weights(90, 10));
         cp.send("a", "r", "route", t(20), weights(50, 50));
@@ -147,7 +149,7 @@ mod tests {
 
     #[test]
     fn a_later_change_never_overtakes_an_earlier_one_at_one_proxy() {
-        let mut cp = ControlPlane::default();
+        let mut cp = RouteOverrides::default();
         cp.send("a", "r", "route", t(20), weights(90, 10));
         // Sent later with a shorter delay: it still arrives after the first.
         cp.send("a", "r", "route", t(15), weights(0, 100));

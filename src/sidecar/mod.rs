@@ -25,7 +25,7 @@
 //!   listener pool's ticket, the fault filter, the app under the listener's deadlines);
 //! - [`detail`] and [`notes`]: a sampled request's hop record and the decisions in words;
 //! - [`mesh`] (the mesh as proxies use it), [`control`] (route changes the control plane
-//!   sent each proxy), [`stat`] (the counters).
+//!   sent each proxy); the counters it adds to are [`crate::metrics::Counter`].
 
 pub mod classify;
 pub mod cluster;
@@ -35,11 +35,9 @@ pub mod inbound;
 pub mod mesh;
 pub mod notes;
 pub mod outbound;
-pub mod stat;
 pub mod tcp;
 
 pub use classify::{Answer, Classification, ResponseHead, grpc_to_http, http_to_grpc};
-pub use stat::Stat;
 
 #[cfg(test)]
 mod tests {

@@ -40,14 +40,13 @@ use std::time::Duration;
 use super::ResponseHead;
 use super::classify::{Answer, Classification};
 use super::cluster::{self, Cluster, ClusterKey, HttpVersion, Picked, UpstreamHost};
-use super::control::ControlPlane;
+use super::control::RouteOverrides;
 use super::detail::{AttemptOutcome as Tried, AttemptRecord, EventKind, HopDetail, TargetChoice};
 use super::mesh::MeshView;
 use super::notes::{
     explain_route, idle_timeout_text, no_route, note_attempt_end, note_cluster_refused, note_ended,
     note_retry_shed, route_timeout_text,
 };
-use super::stat::Stat;
 use crate::engine::breaker::{Admission, Ticket};
 use crate::engine::discovery::Registry;
 use crate::engine::exchange::{
@@ -56,11 +55,12 @@ use crate::engine::exchange::{
 use crate::engine::failure_accrual::Permit;
 use crate::engine::flags::{ResponseFlag, ResponseFlags};
 use crate::engine::listener::IdleTimer;
-use crate::engine::outlier::{LocalFailure, Outcome as OutlierOutcome};
+use crate::engine::outlier::{LocalFailure, RequestResult};
 use crate::engine::retry::{AttemptOutcome, ResetReason, RetryRules};
 use crate::engine::retry_breaker::RetryToken;
 use crate::engine::seed::Rng;
 use crate::engine::{Engine, RequestHead, SimTime};
+use crate::metrics::Counter;
 
 /// What a proxy lends its hops for one call: the mesh, service discovery, its clusters and
 /// its seeded RNG stream.
@@ -133,7 +133,7 @@ impl Plan {
 #[allow(clippy::too_many_arguments)]
 pub fn plan(
     engine: &Engine,
-    control: &ControlPlane,
+    control: &RouteOverrides,
     task: &str,
     service: &str,
     head: &RequestHead,
@@ -248,7 +248,7 @@ fn pick_weighted<'a>(targets: &'a [(String, u32)], rng: &mut impl rand::Rng) -> 
 #[derive(Debug)]
 pub enum Action {
     /// Add one to the proxy's counter.
-    Count(Stat),
+    Count(Counter),
     /// Send a shadow copy of the request on this plan, as a hop of its own; its answer is
     /// dropped.
     Mirror(Box<Plan>),
@@ -452,7 +452,7 @@ impl Hop {
             return;
         }
         let Some(mut plan) = plan else {
-            self.count(Stat::NoRoute);
+            self.count(Counter::NoRoute);
             if let (Some(d), Some(head)) = (self.detail.as_deref_mut(), head) {
                 d.route = Some(no_route(&env.mesh.engine.borrow(), &self.service, head));
             }
@@ -559,7 +559,7 @@ impl Hop {
                     c.cancel_queued(ticket);
                 }
                 self.slot = Slot::None;
-                self.count(Stat::Timeouts);
+                self.count(Counter::Timeouts);
                 let f = self.exchange_mut().on_route_timeout(now);
                 if let Some(d) = self.detail.as_deref_mut() {
                     note_cluster_refused(d, now, &f, self.timeout);
@@ -576,7 +576,7 @@ impl Hop {
         }
     }
 
-    fn count(&mut self, stat: Stat) {
+    fn count(&mut self, stat: Counter) {
         self.actions.push_back(Action::Count(stat));
     }
 
@@ -615,7 +615,7 @@ impl Hop {
                 });
             }
             Some(Admission::Rejected(_)) => {
-                self.count(Stat::Overflows);
+                self.count(Counter::Overflows);
                 let f = self.exchange_mut().on_local_overflow(now);
                 if let Some(d) = self.detail.as_deref_mut() {
                     note_cluster_refused(d, now, &f, self.timeout);
@@ -641,9 +641,9 @@ impl Hop {
             }
         };
         if attempt.number > 1 {
-            self.count(Stat::Retries);
+            self.count(Counter::Retries);
         }
-        self.count(Stat::Attempts);
+        self.count(Counter::Attempts);
         let key = self.key.clone();
         let picked = match key.as_ref().and_then(|k| env.clusters.get_mut(k)) {
             Some(c) => c.pick(
@@ -768,13 +768,13 @@ impl Hop {
                 return self.route_idle_expired(now, env);
             }
             Ending::Timeout if attempt.bounded_by == Some(TimeoutKind::Route) => {
-                self.count(Stat::Timeouts);
+                self.count(Counter::Timeouts);
                 let ended = match self.key.as_ref().and_then(|k| env.clusters.get_mut(k)) {
                     Some(c) => c.end_request(
                         &host.id,
                         now,
                         start,
-                        OutlierOutcome::LocalFailure(LocalFailure::Timeout),
+                        RequestResult::LocalFailure(LocalFailure::Timeout),
                         permit,
                         env.rng,
                     ),
@@ -806,11 +806,11 @@ impl Hop {
                 return self.finish_final(f, env, now);
             }
             Ending::Timeout => {
-                self.count(Stat::Timeouts);
+                self.count(Counter::Timeouts);
                 Answer::Reset(ResetReason::PerTryTimeout).classify()
             }
             Ending::Answer(Answer::Reset(reason)) => {
-                self.count(Stat::Resets);
+                self.count(Counter::Resets);
                 Answer::Reset(reason).classify()
             }
             Ending::Answer(answer @ Answer::Response(_)) => {
@@ -833,7 +833,7 @@ impl Hop {
         // before an attempt starts), so outlier detection always hears it.
         let outlier = judged
             .outlier
-            .unwrap_or(OutlierOutcome::LocalFailure(LocalFailure::Reset));
+            .unwrap_or(RequestResult::LocalFailure(LocalFailure::Reset));
         let ended = match self.key.as_ref().and_then(|k| env.clusters.get_mut(k)) {
             Some(c) => c.end_request(&host.id, now, start, outlier, permit, env.rng),
             None => cluster::Ended::default(),
@@ -872,7 +872,7 @@ impl Hop {
                         self.actions.push_back(Action::Wait { until });
                     }
                     Err(shed) => {
-                        self.count(Stat::Overflows);
+                        self.count(Counter::Overflows);
                         if let Some(d) = self.detail.as_deref_mut() {
                             note_retry_shed(d, now, &shed);
                         }
@@ -896,7 +896,7 @@ impl Hop {
         }
         self.attempts = self.exchange_mut().attempts();
         self.flags.insert(ResponseFlag::StreamIdleTimeout);
-        self.count(Stat::Timeouts);
+        self.count(Counter::Timeouts);
         self.release_slot(now, env);
         self.release_retry(env);
         self.finish(Reply::IdleTimeout);
@@ -1090,7 +1090,7 @@ pub(crate) mod tests {
         registry: RefCell<Registry>,
         pub(crate) clusters: BTreeMap<ClusterKey, Cluster>,
         rng: Rng,
-        control: ControlPlane,
+        control: RouteOverrides,
     }
 
     impl World {
@@ -1125,7 +1125,7 @@ pub(crate) mod tests {
                 registry: RefCell::new(registry),
                 clusters: BTreeMap::new(),
                 rng: seed::stream(7, "sidecar/test"),
-                control: ControlPlane::default(),
+                control: RouteOverrides::default(),
             }
         }
 

@@ -14,12 +14,12 @@ use super::classify::Answer;
 use super::cluster::{self, ClusterKey, Picked, UpstreamHost};
 use super::detail::HopDetail;
 use super::outbound::{Env, Plan};
-use super::stat::Stat;
 use crate::engine::SimTime;
 use crate::engine::failure_accrual::Permit;
 use crate::engine::flags::ResponseFlag;
-use crate::engine::outlier::Outcome as OutlierOutcome;
+use crate::engine::outlier::RequestResult;
 use crate::engine::retry::ResetReason;
+use crate::metrics::Counter;
 
 /// How a pass-through connection ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,7 +36,7 @@ pub enum Closed {
 #[derive(Debug, PartialEq, Eq)]
 pub enum TcpAction {
     /// Add one to the proxy's counter.
-    Count(Stat),
+    Count(Counter),
     /// The cluster was just made and has active health checks: start them.
     StartHealthChecks(ClusterKey),
     /// Connect to the host (once), then report it.
@@ -107,7 +107,7 @@ impl Connection {
             return;
         }
         let Some(mut plan) = plan else {
-            self.actions.push_back(TcpAction::Count(Stat::NoRoute));
+            self.actions.push_back(TcpAction::Count(Counter::NoRoute));
             return self.refuse(ResponseFlag::NoRoute);
         };
         self.route = Some(plan.route.clone());
@@ -130,7 +130,7 @@ impl Connection {
             self.actions
                 .push_back(TcpAction::StartHealthChecks(key.clone()));
         }
-        self.actions.push_back(TcpAction::Count(Stat::Attempts));
+        self.actions.push_back(TcpAction::Count(Counter::Attempts));
         self.attempts = 1;
         let picked = env
             .clusters
@@ -171,13 +171,13 @@ impl Connection {
         else {
             return;
         };
-        self.actions.push_back(TcpAction::Count(Stat::Resets));
+        self.actions.push_back(TcpAction::Count(Counter::Resets));
         let judged = Answer::Reset(ResetReason::ConnectFailure).classify();
         self.end(
             now,
             env,
             &host,
-            judged.outlier.unwrap_or(OutlierOutcome::Success),
+            judged.outlier.unwrap_or(RequestResult::Success),
             permit,
         );
         self.refuse(judged.local_flag.unwrap_or(ResponseFlag::ConnectFailure));
@@ -190,21 +190,21 @@ impl Connection {
             return;
         };
         let (flag, outcome) = match closed {
-            Closed::Normally => (None, OutlierOutcome::Success),
+            Closed::Normally => (None, RequestResult::Success),
             Closed::IdleTimeout => (
                 Some(ResponseFlag::StreamIdleTimeout),
-                OutlierOutcome::Success,
+                RequestResult::Success,
             ),
             Closed::Reset => {
                 let judged = Answer::Reset(ResetReason::Disconnect).classify();
                 (
                     judged.local_flag,
-                    judged.outlier.unwrap_or(OutlierOutcome::Success),
+                    judged.outlier.unwrap_or(RequestResult::Success),
                 )
             }
         };
         if flag == Some(ResponseFlag::UpstreamReset) {
-            self.actions.push_back(TcpAction::Count(Stat::Resets));
+            self.actions.push_back(TcpAction::Count(Counter::Resets));
         }
         self.end(now, env, &host, outcome, permit);
         self.actions
@@ -216,7 +216,7 @@ impl Connection {
         now: SimTime,
         env: &mut Env<'_>,
         host: &UpstreamHost,
-        outcome: OutlierOutcome,
+        outcome: RequestResult,
         permit: Option<Permit>,
     ) {
         let ended = match self.key.as_ref().and_then(|k| env.clusters.get_mut(k)) {

@@ -25,7 +25,7 @@ pub mod world;
 pub use chaos::ChaosEvent;
 pub use control::{Change, Controller, ProxyRef, Uncontrolled, WorldView};
 pub use ledger::{UserLedger, UserOutcome};
-pub use run::{Progress, RunOptions, RunResult, Stall, fault_schedule, run, run_with};
+pub use run::{Progress, RunOptions, RunResult, fault_schedule, run, run_with};
 pub use tap::{AccessLogMode, AccessLogTap, LineSink, Traces};
 
 /// Why a world could not be built or run.

@@ -1,4 +1,4 @@
-//! The run loop: step turmoil, apply scheduled world events (task stops, stalls), drain the
+//! The run loop: step turmoil, apply scheduled world events (task stops), drain the
 //! proxies' telemetry into metrics, report progress, and collect what the run leaves behind.
 
 use std::time::Duration;
@@ -16,7 +16,7 @@ use crate::engine::SimTime;
 use crate::metrics::{Counter, OutcomeClass, Recorder, SeriesKey};
 use crate::model::fault::{Fault, Plan, TaskRef};
 use crate::model::ordering::{Invariant, check_invariants};
-use crate::proxy::{AccessLogEntry, Direction, Stat};
+use crate::proxy::{AccessLogEntry, Direction};
 use crate::scenario::Scenario;
 
 /// Options of one run (command-line overrides and test hooks).
@@ -26,8 +26,6 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Overrides the scenario's duration.
     pub duration: Option<Duration>,
-    /// Network stalls to apply (a precursor of fault timelines).
-    pub stalls: Vec<Stall>,
     /// Keep every access-log line in the result (for trace reconstruction).
     pub keep_access_log: bool,
     /// Overrides the scenario's `report.trace_sample` (the CLI turns sampling off when no
@@ -37,18 +35,6 @@ pub struct RunOptions {
     pub trace_only: Option<u64>,
     /// Access-log lines go to this sink as the run drains them.
     pub access_log: Option<AccessLogTap>,
-}
-
-/// Every link to a virtual node's tasks is held from `at` for `duration`: messages wait, then
-/// arrive all at once.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Stall {
-    /// Virtual node.
-    pub node: String,
-    /// When the stall starts.
-    pub at: Duration,
-    /// How long it lasts.
-    pub duration: Duration,
 }
 
 /// Progress of a running world, reported about once per simulated second.
@@ -100,8 +86,6 @@ pub struct RunResult {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
     StopTask(String),
-    Hold(String),
-    Release(String),
 }
 
 /// The tasks of a scenario as faults see them.
@@ -186,15 +170,6 @@ pub fn run_with(
             ));
         }
     }
-    for s in &options.stalls {
-        for t in state.tasks.iter().filter(|t| t.node == s.node) {
-            events.push((SimTime::from_duration(s.at), Event::Hold(t.host.clone())));
-            events.push((
-                SimTime::from_duration(s.at + s.duration),
-                Event::Release(t.host.clone()),
-            ));
-        }
-    }
     events.sort();
     events.reverse();
 
@@ -218,10 +193,6 @@ pub fn run_with(
     }));
     controller.start(&proxies);
 
-    let mut peers: Vec<String> = state.tasks.iter().map(|t| t.host.clone()).collect();
-    peers.extend(state.gateways.iter().cloned());
-    peers.push(world::LOADGEN.into());
-
     let mut kept = Vec::new();
     let mut steps = 0u64;
     let mut next_report = SimTime::ZERO;
@@ -238,16 +209,6 @@ pub fn run_with(
                 Event::StopTask(host) => {
                     state.registry.borrow_mut().deregister(now, &host);
                     sim.crash(host.as_str());
-                }
-                Event::Hold(host) => {
-                    for p in peers.iter().filter(|p| **p != host) {
-                        sim.hold(host.as_str(), p.as_str());
-                    }
-                }
-                Event::Release(host) => {
-                    for p in peers.iter().filter(|p| **p != host) {
-                        sim.release(host.as_str(), p.as_str());
-                    }
                 }
             }
         }
@@ -431,20 +392,10 @@ fn drain(
         recorder.record(line.start + line.duration, key, line.duration);
     }
     let counters = std::mem::take(&mut state.telemetry.borrow_mut().counters);
-    for ((node, stat), n) in counters {
-        let counter = match stat {
-            Stat::Attempts => Counter::Attempts,
-            Stat::Retries => Counter::Retries,
-            Stat::Timeouts => Counter::Timeouts,
-            Stat::Ejections => Counter::Ejections,
-            Stat::Overflows => Counter::Overflows,
-            Stat::NoRoute => Counter::NoRoute,
-            Stat::Resets => Counter::Resets,
-            Stat::FaultsInjected => Counter::Faults,
-            Stat::RateLimited => Counter::RateLimited,
-            Stat::BreakerTrips => Counter::BreakerTrips,
-            Stat::HealthCheckFailures => continue,
-        };
+    for ((node, counter), n) in counters {
+        if counter == Counter::HealthCheckFailures {
+            continue;
+        }
         recorder.count_at(now, &node, counter, n);
     }
     if keep {

@@ -18,7 +18,7 @@ use crate::engine::{SimTime, seed};
 use crate::metrics::Recorder;
 use crate::model::fault::Effects;
 use crate::model::service::ServiceConfig;
-use crate::proxy::control::ControlPlane;
+use crate::proxy::control::RouteOverrides;
 use crate::proxy::health::GRPC_HEALTH_CHECK_PATH;
 use crate::proxy::pool::HttpVersion;
 use crate::proxy::{Identity, Inbound, MeshView, Shared, Sidecar, Telemetry, gateway, wire};
@@ -76,7 +76,7 @@ pub struct WorldState {
     /// Faults in force at each task, read by apps and sidecars.
     pub effects: Rc<RefCell<Effects>>,
     /// Route changes sent to each proxy (a rollout's), read by the proxies.
-    pub control: Rc<RefCell<ControlPlane>>,
+    pub control: Rc<RefCell<RouteOverrides>>,
 }
 
 /// Builds the world. `duration` and `seed` are the values in force (after overrides).
@@ -109,7 +109,7 @@ pub fn build<'a>(
     )));
     let telemetry = Rc::new(RefCell::new(Telemetry::default()));
     let effects = Rc::new(RefCell::new(Effects::default()));
-    let control = Rc::new(RefCell::new(ControlPlane::default()));
+    let control = Rc::new(RefCell::new(RouteOverrides::default()));
     let shared = Shared {
         mesh: Rc::clone(&view),
         registry: Rc::clone(&registry),
