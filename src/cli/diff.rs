@@ -350,7 +350,7 @@ pub(super) fn diff(args: &DiffArgs) -> ExitCode {
         );
         for d in &result.differences {
             println!(
-                "  {} {}: {} -> {} (noise floor {}); seed {}: {}",
+                "  {} {}: {:.3} -> {:.3} (noise floor {:.3}); seed {}: {}",
                 d.class,
                 d.metric,
                 d.baseline,

@@ -36,8 +36,65 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub const USERS: &str = "users";
 
 /// The noise-floor rule as diff.json and diff.md state it.
-pub const RULE: &str = "per class and metric: d = mean over seeds s of (candidate(s) - baseline(s)); \
-noise floor F = max over seeds s of |baseline(s + N) - baseline(s)|; a difference counts when |d| > F";
+pub const RULE: &str = "per class and metric, over the N seeds s: d = mean of (candidate(s) - baseline(s)); \
+noise floor F = t(N) * sqrt(mean of (baseline(s + N) - baseline(s))^2) / sqrt(N), t(N) the two-sided 0.1 % \
+critical value of Student's t with N degrees of freedom; a difference counts when |d| > F";
+
+/// The level of [`judge`]'s test, two-sided, per metric: with some tens of metrics per diff
+/// (six per class and one per route and node served), about one false difference in twenty
+/// diffs of a mesh against an equivalent one at most.
+pub const ALPHA: f64 = 0.001;
+
+/// Student's t, two-sided [`ALPHA`] critical values (the 0.9995 quantile) for 1..=30
+/// degrees of freedom, then 40, 60, 120 and infinity (standard tables; checked by numerical
+/// integration of the density).
+const T_9995: [(u64, f64); 34] = [
+    (1, 636.619),
+    (2, 31.599),
+    (3, 12.924),
+    (4, 8.610),
+    (5, 6.869),
+    (6, 5.959),
+    (7, 5.408),
+    (8, 5.041),
+    (9, 4.781),
+    (10, 4.587),
+    (11, 4.437),
+    (12, 4.318),
+    (13, 4.221),
+    (14, 4.140),
+    (15, 4.073),
+    (16, 4.015),
+    (17, 3.965),
+    (18, 3.922),
+    (19, 3.883),
+    (20, 3.850),
+    (21, 3.819),
+    (22, 3.792),
+    (23, 3.768),
+    (24, 3.745),
+    (25, 3.725),
+    (26, 3.707),
+    (27, 3.690),
+    (28, 3.674),
+    (29, 3.659),
+    (30, 3.646),
+    (40, 3.551),
+    (60, 3.460),
+    (120, 3.373),
+    (u64::MAX, 3.291),
+];
+
+/// The critical value for `df` degrees of freedom: the table's entry for the largest
+/// tabulated df not above it (a larger value than the exact one between entries, so the
+/// test never gets laxer than its level).
+pub fn t_critical(df: u64) -> f64 {
+    T_9995
+        .iter()
+        .rev()
+        .find(|(d, _)| *d <= df)
+        .map_or(T_9995[0].1, |(_, t)| *t)
+}
 
 /// Which configuration a run used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -99,7 +156,7 @@ pub struct Triple {
 pub struct Judgement {
     /// Mean of candidate − baseline over the seeds.
     pub delta: f64,
-    /// Largest |baseline(s + N) − baseline(s)|.
+    /// t(N) · √(mean (baseline(s + N) − baseline(s))²) / √N.
     pub floor: f64,
     /// `|delta| > floor`.
     pub differs: bool,
@@ -108,15 +165,22 @@ pub struct Judgement {
     pub seed: u64,
 }
 
-/// The noise-floor rule, Diffy's: the candidate differs from the baseline in a metric when
-/// the mean of its paired differences (same seed, so the same arrivals and fault draws as
-/// far as the mesh leaves them alone) is larger in magnitude than the largest difference two
-/// baseline runs with different seeds showed. The largest, not a mean or a quantile, so a
-/// metric that moves by chance must move by more than chance ever moved it in N tries; and
-/// the mean on the candidate's side, so one unlucky seed cannot make a difference alone. No
-/// distribution is assumed (latency quantiles are far from normal). The same mesh against
-/// itself gives every paired difference exactly 0 (a run is deterministic), so it never
-/// differs. `None` without seeds.
+/// The noise-floor rule, Diffy's idea as a test: the baseline run with other seeds shows
+/// how much a metric moves by chance, and the candidate counts as different only beyond that.
+///
+/// Paired by seed, d(s) = candidate(s) − baseline(s) shares the seed's arrivals and fault
+/// draws as far as the mesh leaves them alone. If the candidate behaved like the baseline,
+/// d(s) would spread at most like n(s) = baseline(s + N) − baseline(s), two independent runs
+/// (mean 0 by symmetry), so σ̂ = √(mean n(s)²) estimates that spread with N degrees of
+/// freedom, independently of the d(s), and d̄ / (σ̂ / √N) is Student's t with N degrees of
+/// freedom when the per-run figures are near normal (a run's success rate or p99 is a
+/// statistic of hundreds of requests). The floor F = t(N) · σ̂ / √N at two-sided
+/// [`ALPHA`]. Why not "larger than the largest baseline difference": compared with a mean
+/// over N seeds, the largest of N noise differences grows with N, so more seeds would find
+/// less (a 200-seed diff missed a lost retry policy that 3 seeds found). The same mesh
+/// against itself gives every d(s) exactly 0 (a run is deterministic), so it never
+/// differs; a metric with no noise at all (F = 0) differs at any change. `None` without
+/// seeds.
 pub fn judge(triples: &[Triple]) -> Option<Judgement> {
     let first = triples.first()?;
     let n = triples.len() as f64;
@@ -125,10 +189,13 @@ pub fn judge(triples: &[Triple]) -> Option<Judgement> {
         .map(|t| t.candidate - t.baseline)
         .sum::<f64>()
         / n;
-    let floor = triples
+    let spread = (triples
         .iter()
-        .map(|t| (t.noise - t.baseline).abs())
-        .fold(0.0, f64::max);
+        .map(|t| (t.noise - t.baseline).powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt();
+    let floor = t_critical(triples.len() as u64) * spread / n.sqrt();
     let mut seed = first.seed;
     let mut best = f64::NEG_INFINITY;
     for t in triples {
@@ -624,52 +691,76 @@ mod tests {
 
     #[test]
     fn the_same_mesh_never_differs_even_with_noise() {
-        let j = judge(&[t(0, 99.0, 97.0, 99.0), t(1, 95.0, 99.5, 95.0)]).expect("judged");
+        let j = judge(&[t(0, 99.0, 97.0, 99.0), t(1, 95.0, 99.0, 95.0)]).expect("judged");
         assert_eq!(j.delta, 0.0);
-        assert_eq!(j.floor, 4.5);
+        // rms of (-2, 4) is √10; t(2) = 31.599; over √2.
+        assert!((j.floor - 31.599 * 10f64.sqrt() / 2f64.sqrt()).abs() < 1e-9);
         assert!(!j.differs);
         // Without any noise either: 0 is not above 0.
         let j = judge(&[t(0, 100.0, 100.0, 100.0)]).expect("judged");
+        assert_eq!(j.floor, 0.0);
         assert!(!j.differs);
     }
 
     #[test]
-    fn a_shift_counts_only_above_the_largest_baseline_difference() {
-        // Noise moves the metric by at most 1.0; the candidate is 3 lower on average.
-        let triples = [
-            t(0, 99.0, 98.0, 96.0),
-            t(1, 98.5, 99.0, 95.0),
-            t(2, 99.0, 99.5, 97.0),
-        ];
-        let j = judge(&triples).expect("judged");
-        assert!((j.delta + 2.833_333).abs() < 1e-5, "{}", j.delta);
-        assert_eq!(j.floor, 1.0);
-        assert!(j.differs);
-        // The seed to replay: the largest drop (seed 1, -3.5).
+    fn a_shift_counts_only_above_t_times_the_noise_spread_over_root_n() {
+        // Ten seeds, noise ±1 (rms 1): F = t(10) / √10 = 4.587 / 3.162 = 1.4505.
+        let noisy = |shift: f64| -> Vec<Triple> {
+            (0..10)
+                .map(|s| {
+                    let sign = if s % 2 == 0 { 1.0 } else { -1.0 };
+                    t(s, 99.0, 99.0 + sign, 99.0 + shift + 0.5 * sign)
+                })
+                .collect()
+        };
+        let floor = 4.587 / 10f64.sqrt();
+        let j = judge(&noisy(-1.4)).expect("judged");
+        assert!((j.floor - floor).abs() < 1e-9, "{}", j.floor);
+        assert!((j.delta + 1.4).abs() < 1e-9);
+        assert!(!j.differs, "1.4 is within the floor of {floor}");
+        let j = judge(&noisy(-1.5)).expect("judged");
+        assert!(j.differs, "1.5 is beyond the floor of {floor}");
+        // The seed to replay: the largest drop in delta's direction, the first on a tie
+        // (odd seeds: -1.5 - 0.5).
         assert_eq!(j.seed, 1);
     }
 
     #[test]
-    fn a_shift_within_the_noise_does_not_count() {
-        // The candidate is 1 lower on average, but one baseline pair differed by 2.
-        let triples = [t(0, 99.0, 97.0, 98.0), t(1, 98.0, 98.0, 97.0)];
-        let j = judge(&triples).expect("judged");
-        assert_eq!(j.delta, -1.0);
-        assert_eq!(j.floor, 2.0);
-        assert!(!j.differs);
+    fn more_seeds_find_a_shift_fewer_cannot_tell_from_noise() {
+        // Candidate 2 lower, noise ±3: with 3 seeds F = 12.924 · 3 / √3 ≈ 22.4, with 60
+        // seeds F = 3.460 · 3 / √60 ≈ 1.34.
+        let triples = |n: u64| -> Vec<Triple> {
+            (0..n)
+                .map(|s| {
+                    let sign = if s % 2 == 0 { 3.0 } else { -3.0 };
+                    t(s, 50.0, 50.0 + sign, 48.0)
+                })
+                .collect()
+        };
+        assert!(!judge(&triples(3)).expect("judged").differs);
+        assert!(judge(&triples(60)).expect("judged").differs);
     }
 
     #[test]
-    fn one_unlucky_seed_is_averaged_not_counted_alone() {
-        // One seed's candidate is 5 off, the others match: mean 1.25 against a floor of 1.5.
-        let triples = [
-            t(0, 10.0, 11.5, 15.0),
-            t(1, 10.0, 10.0, 10.0),
-            t(2, 10.0, 10.5, 10.0),
-            t(3, 10.0, 9.0, 10.0),
-        ];
-        let j = judge(&triples).expect("judged");
-        assert!(!j.differs, "{j:?}");
+    fn a_metric_chance_never_moves_differs_at_any_change() {
+        let j = judge(&[t(0, 100.0, 100.0, 99.5), t(1, 100.0, 100.0, 100.0)]).expect("judged");
+        assert_eq!(j.floor, 0.0);
+        assert!(j.differs);
+        assert_eq!(j.seed, 0);
+    }
+
+    #[test]
+    fn the_critical_values_are_the_tables_and_never_laxer_between_entries() {
+        assert_eq!(t_critical(0), 636.619);
+        assert_eq!(t_critical(1), 636.619);
+        assert_eq!(t_critical(10), 4.587);
+        assert_eq!(t_critical(35), 3.646);
+        assert_eq!(t_critical(100), 3.460);
+        assert_eq!(t_critical(1_000_000), 3.373);
+        assert_eq!(t_critical(u64::MAX), 3.291);
+        for w in T_9995.windows(2) {
+            assert!(w[0].0 < w[1].0 && w[0].1 > w[1].1, "{w:?}");
+        }
     }
 
     #[test]
@@ -714,7 +805,7 @@ mod tests {
             run(Side::Candidate, 1, 100, 90),
             run(Side::Noise, 2, 100, 100),
             run(Side::Baseline, 0, 100, 100),
-            run(Side::Noise, 3, 100, 99),
+            run(Side::Noise, 3, 100, 100),
             run(Side::Candidate, 0, 100, 92),
             run(Side::Baseline, 1, 100, 100),
         ];
@@ -726,7 +817,7 @@ mod tests {
         let diff = &d.differences[0];
         assert_eq!(diff.metric, "success_rate");
         assert_eq!(diff.delta, -9.0);
-        assert_eq!(diff.noise_floor, 1.0);
+        assert_eq!(diff.noise_floor, 0.0);
         assert_eq!(diff.seed, 1);
         assert_eq!(diff.baseline_command, "meshsim run s.yaml --seed 1");
         assert!(d.metrics.iter().any(|m| m.metric == "served % r → a"));
