@@ -286,14 +286,18 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Every run: baseline seeds, then noise seeds (FIRST+N…), then candidate seeds.
+    /// Every run, seed by seed: baseline s, noise s + N, candidate s, so a diff stopped
+    /// early holds whole seeds.
     pub fn jobs(&self) -> Vec<(Side, u64)> {
-        let seeds = |from: u64| (0..self.seeds).map(move |i| from.wrapping_add(i));
-        let noise_from = self.first_seed.wrapping_add(self.seeds);
-        seeds(self.first_seed)
-            .map(|s| (Side::Baseline, s))
-            .chain(seeds(noise_from).map(|s| (Side::Noise, s)))
-            .chain(seeds(self.first_seed).map(|s| (Side::Candidate, s)))
+        (0..self.seeds)
+            .map(|i| self.first_seed.wrapping_add(i))
+            .flat_map(|s| {
+                [
+                    (Side::Baseline, s),
+                    (Side::Noise, s.wrapping_add(self.seeds)),
+                    (Side::Candidate, s),
+                ]
+            })
             .collect()
     }
 
@@ -761,6 +765,23 @@ mod tests {
         for w in T_9995.windows(2) {
             assert!(w[0].0 < w[1].0 && w[0].1 > w[1].1, "{w:?}");
         }
+    }
+
+    #[test]
+    fn jobs_go_seed_by_seed_so_a_stopped_diff_holds_whole_seeds() {
+        let mut p = plan(2);
+        p.first_seed = 7;
+        assert_eq!(
+            p.jobs(),
+            vec![
+                (Side::Baseline, 7),
+                (Side::Noise, 9),
+                (Side::Candidate, 7),
+                (Side::Baseline, 8),
+                (Side::Noise, 10),
+                (Side::Candidate, 8),
+            ]
+        );
     }
 
     #[test]
