@@ -38,8 +38,11 @@
 //!   XML.
 //! - [`sweep`]: `meshsim sweep`, one scenario over many seeds (and `--vary` values) with
 //!   shadow judges beside the rollout; imports `rehearse`, `report`, `rollout`, `scenario`.
-//! - [`tui`]: `meshsim tui`, a rehearsal watched and steered live; with `sweep`, the top
-//!   layer, imported by nothing.
+//! - [`diff`]: `meshsim diff`, a scenario run seed by seed against its own mesh and another,
+//!   differences reported above a noise floor from other seeds; beside `sweep`, importing
+//!   `rehearse`, `report`, `scenario` and `sim`.
+//! - [`tui`]: `meshsim tui`, a rehearsal watched and steered live; with `sweep` and `diff`,
+//!   the top layer, imported by nothing.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -48,6 +51,7 @@
 pub mod app;
 pub mod check;
 pub mod config;
+pub mod diff;
 pub mod engine;
 pub mod fast;
 pub mod init;

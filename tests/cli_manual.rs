@@ -48,7 +48,7 @@ fn have(tool: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-const COMMANDS: [&str; 12] = [
+const COMMANDS: [&str; 13] = [
     "validate",
     "show",
     "init",
@@ -59,6 +59,7 @@ const COMMANDS: [&str; 12] = [
     "sweep",
     "shrink",
     "translate",
+    "diff",
     "completions",
     "man",
 ];

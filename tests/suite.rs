@@ -40,6 +40,7 @@ mod cli_run;
 mod cli_typos;
 mod control_plane;
 mod corpus;
+mod diff;
 mod dns;
 mod engine;
 mod engine_properties;

@@ -2,6 +2,7 @@
 
 mod check;
 mod diagnostics;
+mod diff;
 mod explain;
 mod init;
 mod manual;
@@ -211,6 +212,27 @@ Refused and lost entries are also printed. Output is the same bytes for the same
 See docs/MIGRATION.md. Exit code 0 when written, 2 for bad input, 3 if a file cannot be
 written.")]
     Translate(translate::TranslateArgs),
+    /// Run a scenario against its own App Mesh configuration and another (a changed mesh,
+    /// or Istio), seed by seed, and report what differs beyond the noise floor.
+    #[command(after_help = "Examples:
+  meshsim diff my-scenario.yaml --against mesh-without-retries.yaml --seeds 20
+  meshsim diff my-scenario.yaml --against virtual-services.yaml destination-rules.yaml --seeds 10 --jobs 2
+
+Runs the scenario's workload and faults with seeds FIRST..FIRST+N-1 on its own mesh (the
+baseline) and on --against (App Mesh files in any of the three syntaxes, or Istio
+VirtualService/DestinationRule files; other targets' files are refused; the candidate must
+have the scenario's virtual nodes and workload target), and the baseline again with seeds
+FIRST+N..FIRST+2N-1 for the noise. Per class (the users, and each caller and virtual
+service it calls): success rate, p50 and p99 latency, retries, timeouts, the share each
+route and virtual node served. A metric differs when the mean of candidate minus baseline,
+seed by seed, exceeds the noise floor: Student's t (N degrees of freedom, two-sided 0.1 %)
+times the root mean square of baseline(s+N) minus baseline(s), over the square root of N.
+Writes diff.json (schema in docs/diff.schema.json), diff.md and diff.html to --out
+(default reports/<scenario>/diff/), each difference with its seed and the commands that
+show it. The same bytes whatever --jobs. See docs/MIGRATION.md. Exit code 0 when nothing
+differs beyond noise, 1 when something does, 2 for bad input, 3 if a run failed, 130 on
+Ctrl-C (the seeds that finished are written, marked partial).")]
+    Diff(diff::DiffArgs),
 }
 
 /// Flags shared by every command that loads App Mesh files.
@@ -351,6 +373,7 @@ fn command() -> ExitCode {
         Command::Sweep(args) => sweep::sweep(&args),
         Command::Shrink(args) => shrink::shrink(&args),
         Command::Translate(args) => translate::translate(&args),
+        Command::Diff(args) => diff::diff(&args),
         Command::Show { load, format } => {
             let loaded = load.load();
             diagnostics::print(&loaded, load.diagnostics);
