@@ -57,19 +57,6 @@ mod tests {
             "HashMap",
             "HashSet",
         ];
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/fast");
-        let mut files = 0;
-        for entry in std::fs::read_dir(&dir).expect("src/fast is readable") {
-            let path = entry.expect("a directory entry").path();
-            let text = std::fs::read_to_string(&path).expect("a source file");
-            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
-            for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
-                for b in banned {
-                    assert!(!line.contains(b), "{}: `{b}` in {line}", path.display());
-                }
-            }
-            files += 1;
-        }
-        assert!(files >= 4, "found {files} files in {}", dir.display());
+        crate::sidecar::tests::assert_layer_avoids("src/fast", &banned, 4);
     }
 }
